@@ -1,0 +1,107 @@
+/**
+ * Every error the engine raises is a SluiceError with a contract `code` (SPEC.md §2) and a `retriable`
+ * flag. The HTTP layer maps codes to status codes in one place (functions/http/errors.ts).
+ */
+export type ErrorCode =
+  | 'INVALID_REQUEST'
+  | 'UNAUTHORIZED'
+  | 'FORBIDDEN'
+  | 'NOT_FOUND'
+  | 'TOPIC_NOT_FOUND'
+  | 'GROUP_NOT_FOUND'
+  | 'TOPIC_EXISTS'
+  | 'PARTITION_NOT_FOUND'
+  | 'RECORD_TOO_LARGE'
+  | 'REQUEST_TOO_LARGE'
+  | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'OFFSET_OUT_OF_RANGE'
+  | 'UNKNOWN_MEMBER'
+  | 'FENCED'
+  | 'REBALANCE_IN_PROGRESS'
+  | 'IDEMPOTENCY_KEY_REUSED'
+  | 'CONFLICT'
+  | 'THROTTLED'
+  | 'WEBHOOK_SIGNATURE_INVALID'
+  | 'WEBHOOK_NOT_FOUND'
+  | 'INTERNAL';
+
+export interface SluiceErrorOptions {
+  retriable?: boolean;
+  cause?: unknown;
+  /** Extra members for the problem+json body (for example logStartOffset and highWatermark). */
+  details?: Record<string, unknown>;
+}
+
+export class SluiceError extends Error {
+  readonly code: ErrorCode;
+  readonly retriable: boolean;
+  readonly details: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, options: SluiceErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.retriable = options.retriable ?? false;
+    this.details = options.details ?? {};
+  }
+}
+
+export class InvalidRequestError extends SluiceError {
+  constructor(message: string, options?: SluiceErrorOptions) {
+    super('INVALID_REQUEST', message, options);
+  }
+}
+
+export class TopicNotFoundError extends SluiceError {
+  constructor(topic: string) {
+    super('TOPIC_NOT_FOUND', `topic '${topic}' does not exist`);
+  }
+}
+
+export class TopicExistsError extends SluiceError {
+  constructor(topic: string) {
+    super('TOPIC_EXISTS', `topic '${topic}' already exists`);
+  }
+}
+
+export class PartitionNotFoundError extends SluiceError {
+  constructor(topic: string, partition: number, partitions: number) {
+    super('PARTITION_NOT_FOUND', `topic '${topic}' has no partition ${partition} (it has ${partitions})`);
+  }
+}
+
+export class RecordTooLargeError extends SluiceError {
+  constructor(index: number, size: number, limit: number) {
+    super('RECORD_TOO_LARGE', `record ${index} is ${size} bytes, over the topic's maxRecordBytes of ${limit}`);
+  }
+}
+
+export class RequestTooLargeError extends SluiceError {
+  constructor(message: string) {
+    super('REQUEST_TOO_LARGE', message);
+  }
+}
+
+export class OffsetOutOfRangeError extends SluiceError {
+  constructor(offset: number, logStartOffset: number, highWatermark: number) {
+    super(
+      'OFFSET_OUT_OF_RANGE',
+      `offset ${offset} is outside the log [${logStartOffset}, ${highWatermark}]`,
+      { details: { logStartOffset, highWatermark } },
+    );
+  }
+}
+
+/** Too much contention to commit within the retry bound; the client may retry. */
+export class ThrottledError extends SluiceError {
+  constructor(message: string, options: SluiceErrorOptions = {}) {
+    super('THROTTLED', message, { ...options, retriable: true });
+  }
+}
+
+/** A batch whose bytes do not match their checksum, or whose structure cannot be parsed. Never data. */
+export class CorruptBatchError extends SluiceError {
+  constructor(message: string, options: SluiceErrorOptions = {}) {
+    super('INTERNAL', `corrupt segment data: ${message}`, options);
+  }
+}

@@ -1,0 +1,52 @@
+/** How a record's value was given and how it is returned: the same JSON, the same string, the same bytes. */
+export type ValueFormat = 'json' | 'text' | 'binary';
+
+export type Compression = 'none' | 'gzip' | 'zstd';
+
+/**
+ * One record as the engine stores it. `key` and `value` are raw bytes: a JSON value is kept as its UTF-8
+ * serialisation, text as UTF-8, binary as is. `value === null` is a tombstone.
+ */
+export interface LogRecord {
+  key: Buffer | null;
+  value: Buffer | null;
+  format: ValueFormat;
+  headers: Record<string, string>;
+  /** Epoch milliseconds: the producer's, or the append time when none was given (Kafka's CreateTime). */
+  timestamp: number;
+}
+
+/** A record read back from the log, with the offset its batch was committed at. */
+export interface FetchedRecord extends LogRecord {
+  partition: number;
+  offset: number;
+}
+
+export interface TopicConfig {
+  retentionMs: number;
+  retentionBytes: number;
+  cleanupPolicy: 'delete' | 'compact' | 'compact,delete';
+  maxRecordBytes: number;
+  deleteRetentionMs: number;
+  minCompactionLagMs: number;
+}
+
+export const DEFAULT_TOPIC_CONFIG: TopicConfig = {
+  retentionMs: 7 * 24 * 60 * 60 * 1000,
+  retentionBytes: -1,
+  cleanupPolicy: 'delete',
+  maxRecordBytes: 1024 * 1024,
+  deleteRetentionMs: 24 * 60 * 60 * 1000,
+  minCompactionLagMs: 0,
+};
+
+/** A topic incarnation. `topicId` tells a topic apart from an earlier one deleted under the same name. */
+export interface Topic {
+  name: string;
+  topicId: string;
+  partitions: number;
+  config: TopicConfig;
+  createdAt: number;
+  /** Per-partition log start offsets, present only where retention has advanced them past 0. */
+  logStartOffsets: Record<number, number>;
+}
