@@ -31,6 +31,9 @@ export interface TopicConfig {
   minCompactionLagMs: number;
 }
 
+/** A partial config as a request gives it: absent or undefined members keep their current or default value. */
+export type TopicConfigInput = { [K in keyof TopicConfig]?: TopicConfig[K] | undefined };
+
 export const DEFAULT_TOPIC_CONFIG: TopicConfig = {
   retentionMs: 7 * 24 * 60 * 60 * 1000,
   retentionBytes: -1,

@@ -1,0 +1,87 @@
+import { z } from 'zod';
+import { DEFAULT_LIMITS, type Limits } from '../lib/limits.js';
+import { DEFAULT_LOG_OPTIONS, type LogOptions } from '../lib/log/log.js';
+
+const int = (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback);
+
+/** Everything Sluice reads from the environment, parsed once. Nothing else reads process.env. */
+const EnvSchema = z.object({
+  PORT: int(8080, 0),
+  HOST: z.string().default('127.0.0.1'),
+  SLUICE_ADMIN_TOKEN: z.string().min(16, 'SLUICE_ADMIN_TOKEN must be at least 16 characters').optional(),
+  /** Set (or AWS_ENDPOINT_URL) to use S3 and DynamoDB at their endpoints instead of the embedded default. */
+  SLUICE_BUCKET: z.string().min(3).optional(),
+  SLUICE_TABLE_PREFIX: z.string().regex(/^[a-zA-Z0-9_.-]*$/).default('sluice_'),
+  AWS_ENDPOINT_URL: z.url().optional(),
+  AWS_REGION: z.string().default('us-east-1'),
+  AWS_ACCESS_KEY_ID: z.string().optional(),
+  AWS_PROFILE: z.string().optional(),
+  /** Path-style S3 URLs (emulators, LocalStack); on by default whenever AWS_ENDPOINT_URL is set. */
+  SLUICE_S3_FORCE_PATH_STYLE: z.enum(['true', 'false']).optional(),
+  /** Where the embedded default keeps its data and the DynamoDB Local download. */
+  SLUICE_DATA_DIR: z.string().default('.sluice'),
+  SLUICE_LINGER_MS: int(DEFAULT_LOG_OPTIONS.lingerMs),
+  SLUICE_MAX_FLUSH_BYTES: int(DEFAULT_LOG_OPTIONS.maxFlushBytes, 1024),
+  SLUICE_COMPRESSION: z.enum(['none', 'gzip', 'zstd']).default(DEFAULT_LOG_OPTIONS.compression),
+  SLUICE_READ_CACHE_BYTES: int(DEFAULT_LOG_OPTIONS.readCacheBytes),
+  SLUICE_POLL_INTERVAL_MS: int(DEFAULT_LOG_OPTIONS.pollIntervalMs, 10),
+  SLUICE_TOPIC_CACHE_TTL_MS: int(DEFAULT_LOG_OPTIONS.topicCacheTtlMs),
+  SLUICE_MAX_REQUEST_BYTES: int(DEFAULT_LIMITS.maxRequestBytes, 1024),
+});
+
+export interface Config {
+  port: number;
+  host: string;
+  adminToken: string | undefined;
+  /** 'embedded': DynamoDB Local + the file-system segment store under dataDir; 'aws': real endpoints. */
+  backend: 'embedded' | 'aws';
+  bucket: string | undefined;
+  tablePrefix: string;
+  region: string;
+  endpoint: string | undefined;
+  forcePathStyle: boolean;
+  /** An emulator endpoint and no credentials in the environment: use placeholders it accepts. */
+  placeholderCredentials: boolean;
+  dataDir: string;
+  log: LogOptions;
+  limits: Limits;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new Error(`invalid configuration: ${problems}`);
+  }
+  const e = parsed.data;
+  const backend = e.SLUICE_BUCKET !== undefined || e.AWS_ENDPOINT_URL !== undefined ? 'aws' : 'embedded';
+  if (backend === 'aws' && e.SLUICE_BUCKET === undefined) {
+    throw new Error('invalid configuration: SLUICE_BUCKET is required when AWS_ENDPOINT_URL is set');
+  }
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    adminToken: e.SLUICE_ADMIN_TOKEN,
+    backend,
+    bucket: e.SLUICE_BUCKET,
+    tablePrefix: e.SLUICE_TABLE_PREFIX,
+    region: e.AWS_REGION,
+    endpoint: e.AWS_ENDPOINT_URL,
+    forcePathStyle: e.SLUICE_S3_FORCE_PATH_STYLE
+      ? e.SLUICE_S3_FORCE_PATH_STYLE === 'true'
+      : e.AWS_ENDPOINT_URL !== undefined,
+    placeholderCredentials:
+      e.AWS_ENDPOINT_URL !== undefined && e.AWS_ACCESS_KEY_ID === undefined && e.AWS_PROFILE === undefined,
+    dataDir: e.SLUICE_DATA_DIR,
+    log: {
+      ...DEFAULT_LOG_OPTIONS,
+      lingerMs: e.SLUICE_LINGER_MS,
+      maxFlushBytes: e.SLUICE_MAX_FLUSH_BYTES,
+      compression: e.SLUICE_COMPRESSION,
+      readCacheBytes: e.SLUICE_READ_CACHE_BYTES,
+      pollIntervalMs: e.SLUICE_POLL_INTERVAL_MS,
+      topicCacheTtlMs: e.SLUICE_TOPIC_CACHE_TTL_MS,
+    },
+    limits: { ...DEFAULT_LIMITS, maxRequestBytes: e.SLUICE_MAX_REQUEST_BYTES },
+  };
+}

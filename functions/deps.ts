@@ -1,0 +1,135 @@
+import { resolve } from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
+import { type Clock, systemClock } from '../lib/clock.js';
+import type { Limits } from '../lib/limits.js';
+import type { AppenderHooks } from '../lib/log/appender.js';
+import { Log, type LogOptions } from '../lib/log/log.js';
+import { DynamoDbMetadataStore } from '../lib/metadata/dynamodb-metadata-store.js';
+import { ensureTables, tableNames } from '../lib/metadata/dynamodb-schema.js';
+import { FsSegmentStore } from '../lib/storage/fs-segment-store.js';
+import { S3SegmentStore } from '../lib/storage/s3-segment-store.js';
+import type { SegmentStore } from '../lib/storage/segment-store.js';
+import type { Config } from './config.js';
+import { startDynamoDbLocal } from './local/dynamodb-local.js';
+
+export interface AwsClients {
+  s3: S3Client;
+  dynamodb: DynamoDBClient;
+}
+
+/** SDK clients for the configured endpoints. The SDK's own retry strategy (standard, 3 attempts) applies. */
+export function createAwsClients(options: {
+  region: string;
+  endpoint?: string | undefined;
+  forcePathStyle?: boolean;
+  /** Static placeholder credentials, for emulators that accept any (DynamoDB Local, LocalStack). */
+  placeholderCredentials?: boolean;
+}): AwsClients {
+  const common = {
+    region: options.region,
+    ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+    ...(options.placeholderCredentials ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } } : {}),
+  };
+  return {
+    s3: new S3Client({ ...common, forcePathStyle: options.forcePathStyle ?? false }),
+    dynamodb: new DynamoDBClient(common),
+  };
+}
+
+/** Wires a Log over DynamoDB and a segment store. */
+export function createLog(options: {
+  dynamodb: DynamoDBClient;
+  store: SegmentStore;
+  tablePrefix: string;
+  log: LogOptions;
+  limits: Limits;
+  clock?: Clock;
+  hooks?: AppenderHooks;
+}): Log {
+  const clock = options.clock ?? systemClock;
+  const metadata = new DynamoDbMetadataStore(options.dynamodb, tableNames(options.tablePrefix), () => clock.now());
+  return new Log({
+    store: options.store,
+    metadata,
+    clock,
+    limits: options.limits,
+    options: options.log,
+    ...(options.hooks ? { hooks: options.hooks } : {}),
+  });
+}
+
+export interface Runtime {
+  log: Log;
+  clients: AwsClients;
+  /** What backs the log, for the start banner. */
+  description: string;
+  /** Flushes pending produce calls, then stops whatever this runtime started. */
+  close(): Promise<void>;
+}
+
+/**
+ * Builds the runtime for a long-running server. 'embedded' starts DynamoDB Local with its data in
+ * `<dataDir>/dynamodb` and keeps segments in `<dataDir>/segments`, so acknowledged records survive restarts
+ * and crashes; 'aws' uses the configured endpoints (AWS, LocalStack) and the bucket.
+ */
+export async function createRuntime(
+  config: Config,
+  options: { onLog?: (message: string) => void } = {},
+): Promise<Runtime> {
+  const say = options.onLog ?? (() => undefined);
+  if (config.backend === 'aws') {
+    const clients = createAwsClients({ ...config, placeholderCredentials: config.placeholderCredentials });
+    const bucket = config.bucket as string;
+    if (config.endpoint) await ensureTables(clients.dynamodb, config.tablePrefix);
+    const log = createLog({
+      dynamodb: clients.dynamodb,
+      store: new S3SegmentStore(clients.s3, bucket),
+      tablePrefix: config.tablePrefix,
+      log: config.log,
+      limits: config.limits,
+    });
+    return {
+      log,
+      clients,
+      description: `S3 bucket ${bucket}, DynamoDB tables ${config.tablePrefix}*${config.endpoint ? ` at ${config.endpoint}` : ''}`,
+      close: async () => {
+        await log.flush();
+        clients.s3.destroy();
+        clients.dynamodb.destroy();
+      },
+    };
+  }
+
+  const dataDir = resolve(config.dataDir);
+  say('starting DynamoDB Local…');
+  const dynamo = await startDynamoDbLocal({ dbPath: resolve(dataDir, 'dynamodb'), log: say });
+  try {
+    const clients = createAwsClients({
+      region: config.region,
+      endpoint: dynamo.endpoint,
+      placeholderCredentials: true,
+    });
+    await ensureTables(clients.dynamodb, config.tablePrefix);
+    const log = createLog({
+      dynamodb: clients.dynamodb,
+      store: new FsSegmentStore(resolve(dataDir, 'segments')),
+      tablePrefix: config.tablePrefix,
+      log: config.log,
+      limits: config.limits,
+    });
+    return {
+      log,
+      clients,
+      description: `embedded: DynamoDB Local (${dynamo.endpoint}) and segments under ${dataDir}`,
+      close: async () => {
+        await log.flush();
+        clients.dynamodb.destroy();
+        await dynamo.stop();
+      },
+    };
+  } catch (error) {
+    await dynamo.stop();
+    throw error;
+  }
+}

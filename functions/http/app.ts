@@ -1,0 +1,285 @@
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import type { Limits } from '../../lib/limits.js';
+import type { FetchResult, Log } from '../../lib/log/log.js';
+import type { Topic } from '../../lib/types.js';
+import { requireAdminToken } from './auth.js';
+import { problem, problemResponse, toProblem } from './errors.js';
+import { serializeFetchResult } from './serialize.js';
+import {
+  CreateTopicBody,
+  FetchQuery,
+  FetchResultSchema,
+  OffsetQuery,
+  OffsetResult,
+  PartitionParam,
+  PartitionsSchema,
+  PatchTopicBody,
+  ProblemSchema,
+  ProduceBody,
+  ProduceResult,
+  TopicListSchema,
+  TopicSchema,
+} from './schemas.js';
+
+export interface AppDeps {
+  log: Log;
+  adminToken: string;
+  limits: Limits;
+  /** Called with unexpected errors (the 500s); defaults to console.error. */
+  logError?: (error: unknown, context: { method: string; path: string }) => void;
+}
+
+const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
+const problemOf = (description: string) => ({
+  description,
+  content: { 'application/problem+json': { schema: ProblemSchema } },
+});
+
+/** The Hono app behind every entry point (Node server, Lambda). All routes and their schemas live here. */
+export function createApp(deps: AppDeps): OpenAPIHono {
+  const { log, limits } = deps;
+  const logError = deps.logError ?? ((error, ctx) => console.error(`${ctx.method} ${ctx.path} failed`, error));
+
+  const app = new OpenAPIHono({
+    defaultHook: (result, c) => {
+      if (!result.success) {
+        const detail = result.error.issues
+          .map((issue) => `${[result.target, ...issue.path.map(String)].join('.')}: ${issue.message}`)
+          .join('; ');
+        return problemResponse(c, problem('INVALID_REQUEST', detail));
+      }
+      return undefined;
+    },
+  });
+
+  app.onError((error, c) => {
+    const body = toProblem(error);
+    if (body.status >= 500) logError(error, { method: c.req.method, path: c.req.path });
+    return problemResponse(c, body);
+  });
+  app.notFound((c) => problemResponse(c, problem('NOT_FOUND', `no route for ${c.req.method} ${c.req.path}`)));
+
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.doc31('/openapi.json', {
+    openapi: '3.1.0',
+    info: {
+      title: 'Sluice',
+      version: '1.0.0',
+      description: 'A serverless, Kafka-style event log on S3 and DynamoDB. Errors are application/problem+json.',
+    },
+    security: [{ bearer: [] }],
+  });
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
+
+  app.use('/v1/*', requireAdminToken(deps.adminToken));
+  app.use(
+    '/v1/*',
+    bodyLimit({
+      maxSize: limits.maxRequestBytes,
+      onError: (c) =>
+        problemResponse(c, problem('REQUEST_TOO_LARGE', `request body is over the limit of ${limits.maxRequestBytes} bytes`)),
+    }),
+  );
+  app.use('/v1/*', async (c, next) => {
+    if (['POST', 'PUT', 'PATCH'].includes(c.req.method)) {
+      const type = c.req.header('content-type') ?? '';
+      if (!/^application\/([\w.+-]+\+)?json\b/i.test(type)) {
+        return problemResponse(
+          c,
+          problem('UNSUPPORTED_MEDIA_TYPE', `send a JSON body with Content-Type: application/json (got '${type}')`),
+        );
+      }
+    }
+    await next();
+    return undefined;
+  });
+
+  // ---- topics ---------------------------------------------------------------------------------------------
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/topics',
+      summary: 'Create a topic',
+      request: { body: { ...json(CreateTopicBody), required: true } },
+      responses: {
+        201: { description: 'Created', ...json(TopicSchema) },
+        400: problemOf('Invalid name, partitions or config'),
+        409: problemOf('TOPIC_EXISTS'),
+      },
+    }),
+    async (c) => {
+      const body = c.req.valid('json');
+      const topic = await log.topics.create({
+        name: body.name,
+        ...(body.partitions !== undefined ? { partitions: body.partitions } : {}),
+        ...(body.config !== undefined ? { config: body.config } : {}),
+      });
+      return c.json(topicView(topic), 201);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/topics',
+      summary: 'List topics',
+      responses: { 200: { description: 'Topics', ...json(TopicListSchema) } },
+    }),
+    async (c) => c.json({ topics: await log.topics.list() }, 200),
+  );
+
+  const topicParams = { params: TopicParams() };
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/topics/{topic}',
+      summary: 'Describe a topic',
+      request: topicParams,
+      responses: { 200: { description: 'The topic', ...json(TopicSchema) }, 404: problemOf('TOPIC_NOT_FOUND') },
+    }),
+    async (c) => c.json(topicView(await log.topics.getFresh(c.req.valid('param').topic)), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'patch',
+      path: '/v1/topics/{topic}',
+      summary: 'Add partitions or change config',
+      request: { ...topicParams, body: { ...json(PatchTopicBody), required: true } },
+      responses: {
+        200: { description: 'The updated topic', ...json(TopicSchema) },
+        400: problemOf('Partitions may only grow; invalid config'),
+        404: problemOf('TOPIC_NOT_FOUND'),
+      },
+    }),
+    async (c) => {
+      const body = c.req.valid('json');
+      const topic = await log.topics.update(c.req.valid('param').topic, {
+        ...(body.partitions !== undefined ? { partitions: body.partitions } : {}),
+        ...(body.config !== undefined ? { config: body.config } : {}),
+      });
+      return c.json(topicView(topic), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'delete',
+      path: '/v1/topics/{topic}',
+      summary: 'Delete a topic (its data is removed in the background)',
+      request: topicParams,
+      responses: { 204: { description: 'Deleted' }, 404: problemOf('TOPIC_NOT_FOUND') },
+    }),
+    async (c) => {
+      await log.topics.delete(c.req.valid('param').topic);
+      return c.body(null, 204);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/topics/{topic}/partitions',
+      summary: 'Partitions with log start, high watermark, segments and size',
+      request: topicParams,
+      responses: { 200: { description: 'Partitions', ...json(PartitionsSchema) }, 404: problemOf('TOPIC_NOT_FOUND') },
+    }),
+    async (c) => c.json({ partitions: await log.partitions(c.req.valid('param').topic) }, 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/topics/{topic}/partitions/{p}/offsets',
+      summary: 'The first offset whose timestamp is at or after the given time',
+      request: { params: TopicParams().extend({ p: PartitionParam }), query: OffsetQuery },
+      responses: {
+        200: { description: 'The offset (the high watermark when no record is that recent)', ...json(OffsetResult) },
+        404: problemOf('TOPIC_NOT_FOUND or PARTITION_NOT_FOUND'),
+      },
+    }),
+    async (c) => {
+      const { topic, p } = c.req.valid('param');
+      const offset = await log.offsetForTimestamp(topic, p, c.req.valid('query').timestamp);
+      return c.json({ offset }, 200);
+    },
+  );
+
+  // ---- records --------------------------------------------------------------------------------------------
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/topics/{topic}/records',
+      summary: 'Produce records (atomically: all become visible together, or none)',
+      request: { ...topicParams, body: { ...json(ProduceBody), required: true } },
+      responses: {
+        200: { description: 'Offsets, one per record, in request order', ...json(ProduceResult) },
+        400: problemOf('INVALID_REQUEST'),
+        404: problemOf('TOPIC_NOT_FOUND or PARTITION_NOT_FOUND'),
+        413: problemOf('RECORD_TOO_LARGE or REQUEST_TOO_LARGE'),
+        429: problemOf('THROTTLED: too much contention, retry'),
+      },
+    }),
+    async (c) => {
+      const body = c.req.valid('json');
+      const result = await log.produce(c.req.valid('param').topic, body);
+      return c.json(result, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/topics/{topic}/partitions/{p}/records',
+      summary: 'Fetch records of one partition (long-poll with waitMs)',
+      request: { params: TopicParams().extend({ p: PartitionParam }), query: FetchQuery },
+      responses: {
+        200: { description: 'Records from the offset on', ...json(FetchResultSchema) },
+        404: problemOf('TOPIC_NOT_FOUND or PARTITION_NOT_FOUND'),
+        416: problemOf('OFFSET_OUT_OF_RANGE'),
+      },
+    }),
+    async (c) => {
+      const { topic, p } = c.req.valid('param');
+      const query = c.req.valid('query');
+      const offset =
+        query.offset === undefined || query.offset === 'earliest'
+          ? 'earliest'
+          : query.offset === 'latest'
+            ? 'latest'
+            : Number(query.offset);
+      const result = await log.fetch(topic, p, {
+        offset,
+        maxRecords: query.maxRecords ?? 500,
+        maxBytes: query.maxBytes ?? 1024 * 1024,
+        waitMs: query.waitMs ?? 0,
+        signal: c.req.raw.signal,
+      });
+      // Typed as the route's JSON response: the hand-serialised body has exactly FetchResultSchema's shape.
+      return rawJson(c, result) as never;
+    },
+  );
+
+  return app;
+}
+
+/** Topic names in paths are not pattern-checked: a name that cannot exist is simply not found (404). */
+function TopicParams() {
+  return z.object({
+    topic: z.string().min(1).openapi({ param: { name: 'topic', in: 'path' }, example: 'orders' }),
+  });
+}
+
+function topicView(topic: Topic) {
+  return { name: topic.name, partitions: topic.partitions, config: topic.config, createdAt: topic.createdAt };
+}
+
+/** Fetch responses are serialised by hand so that stored JSON values are spliced in without a re-parse. */
+function rawJson(c: Context, result: FetchResult): Response {
+  return c.body(serializeFetchResult(result), 200, { 'content-type': 'application/json' });
+}

@@ -1,0 +1,165 @@
+import { z } from '@hono/zod-openapi';
+import { DEFAULT_LIMITS } from '../../lib/limits.js';
+import { TOPIC_NAME_PATTERN } from '../../lib/log/topics.js';
+
+/** The zod schemas of the HTTP API: they validate requests and generate /openapi.json. */
+
+export const ProblemSchema = z
+  .object({
+    type: z.string(),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string(),
+    code: z.string().openapi({ example: 'TOPIC_NOT_FOUND' }),
+  })
+  .openapi('Problem');
+
+export const TopicNameParam = z
+  .string()
+  .regex(TOPIC_NAME_PATTERN)
+  .openapi({ param: { name: 'topic', in: 'path' }, example: 'orders' });
+
+export const PartitionParam = z
+  .string()
+  .regex(/^\d{1,9}$/, 'partition must be a non-negative integer')
+  .transform(Number)
+  .openapi({ param: { name: 'p', in: 'path' }, type: 'integer', example: '0' });
+
+const nonNegativeMs = z.number().int().min(0);
+
+export const TopicConfigInput = z
+  .object({
+    retentionMs: z.number().int().min(-1).optional(),
+    retentionBytes: z.number().int().min(-1).optional(),
+    cleanupPolicy: z.enum(['delete', 'compact', 'compact,delete']).optional(),
+    maxRecordBytes: z.number().int().min(1).optional(),
+    deleteRetentionMs: nonNegativeMs.optional(),
+    minCompactionLagMs: nonNegativeMs.optional(),
+  })
+  .strict()
+  .openapi('TopicConfigInput');
+
+export const TopicConfig = z
+  .object({
+    retentionMs: z.number().int(),
+    retentionBytes: z.number().int(),
+    cleanupPolicy: z.enum(['delete', 'compact', 'compact,delete']),
+    maxRecordBytes: z.number().int(),
+    deleteRetentionMs: z.number().int(),
+    minCompactionLagMs: z.number().int(),
+  })
+  .openapi('TopicConfig');
+
+export const CreateTopicBody = z
+  .object({
+    name: z.string().openapi({ example: 'orders' }),
+    partitions: z.number().int().min(1).max(DEFAULT_LIMITS.maxPartitionsPerTopic).optional(),
+    config: TopicConfigInput.optional(),
+  })
+  .strict()
+  .openapi('CreateTopic');
+
+export const PatchTopicBody = z
+  .object({
+    partitions: z.number().int().min(1).max(DEFAULT_LIMITS.maxPartitionsPerTopic).optional(),
+    config: TopicConfigInput.optional(),
+  })
+  .strict()
+  .openapi('PatchTopic');
+
+export const TopicSchema = z
+  .object({
+    name: z.string(),
+    partitions: z.number().int(),
+    config: TopicConfig,
+    createdAt: z.number().int(),
+  })
+  .openapi('Topic');
+
+export const TopicListSchema = z
+  .object({ topics: z.array(z.object({ name: z.string(), partitions: z.number().int() })) })
+  .openapi('TopicList');
+
+export const PartitionsSchema = z
+  .object({
+    partitions: z.array(
+      z.object({
+        partition: z.number().int(),
+        logStartOffset: z.number().int(),
+        highWatermark: z.number().int(),
+        segments: z.number().int(),
+        sizeBytes: z.number().int(),
+      }),
+    ),
+  })
+  .openapi('Partitions');
+
+export const ProduceRecord = z
+  .object({
+    key: z.string().nullable().optional(),
+    value: z.unknown().openapi({ description: 'JSON value, text string, or base64 (see format); null is a tombstone' }),
+    headers: z.record(z.string(), z.string()).optional(),
+    partition: z.number().int().min(0).optional(),
+    timestamp: z.number().int().min(0).optional(),
+  })
+  .strict()
+  .openapi('ProduceRecord');
+
+export const ProduceBody = z
+  .object({
+    records: z.array(ProduceRecord).min(1).max(DEFAULT_LIMITS.maxRecordsPerRequest),
+    format: z.enum(['json', 'text', 'binary']).optional(),
+  })
+  .strict()
+  .openapi('Produce');
+
+export const ProduceResult = z
+  .object({
+    offsets: z.array(z.object({ partition: z.number().int(), offset: z.number().int(), timestamp: z.number().int() })),
+  })
+  .openapi('ProduceResult');
+
+const intString = (name: string, min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d{1,15}$/, `${name} must be a non-negative integer`)
+    .transform(Number)
+    .refine((n) => n >= min && n <= max, `${name} must be from ${min} to ${max}`)
+    .openapi({ type: 'integer' });
+
+export const FetchQuery = z.object({
+  offset: z
+    .union([z.enum(['earliest', 'latest']), z.string().regex(/^\d{1,15}$/, 'offset must be an integer, earliest or latest')])
+    .optional()
+    .openapi({ description: 'an offset, earliest (default) or latest', example: 'earliest' }),
+  maxRecords: intString('maxRecords', 1, DEFAULT_LIMITS.maxFetchRecords).optional(),
+  maxBytes: intString('maxBytes', 1, DEFAULT_LIMITS.maxFetchBytes).optional(),
+  waitMs: intString('waitMs', 0, DEFAULT_LIMITS.maxFetchWaitMs).optional(),
+});
+
+export const FetchedRecordSchema = z
+  .object({
+    partition: z.number().int(),
+    offset: z.number().int(),
+    timestamp: z.number().int(),
+    key: z.string().nullable(),
+    value: z.unknown(),
+    format: z.enum(['json', 'text', 'binary']),
+    headers: z.record(z.string(), z.string()),
+  })
+  .openapi('Record');
+
+export const FetchResultSchema = z
+  .object({
+    records: z.array(FetchedRecordSchema),
+    nextOffset: z.number().int(),
+    highWatermark: z.number().int(),
+    logStartOffset: z.number().int(),
+  })
+  .openapi('FetchResult');
+
+export const OffsetQuery = z.object({
+  timestamp: intString('timestamp', 0, Number.MAX_SAFE_INTEGER),
+});
+
+export const OffsetResult = z.object({ offset: z.number().int() }).openapi('OffsetForTimestamp');

@@ -1,0 +1,49 @@
+import { randomBytes } from 'node:crypto';
+import { serve } from '@hono/node-server';
+import { loadConfig } from './config.js';
+import { createRuntime } from './deps.js';
+import { createApp } from './http/app.js';
+
+/**
+ * The long-running server (agent mode): `npm start`. It batches concurrent produce calls into one segment
+ * per flush. Ctrl-C answers in-flight requests, flushes, and stops everything it started.
+ */
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const generated = config.adminToken === undefined;
+  const adminToken = config.adminToken ?? `sl_admin_${randomBytes(24).toString('base64url')}`;
+  const runtime = await createRuntime(config, { onLog: (m) => console.log(`[sluice] ${m}`) });
+  const app = createApp({ log: runtime.log, adminToken, limits: config.limits });
+  const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
+    const url = `http://${config.host}:${info.port}`;
+    console.log(`[sluice] backed by ${runtime.description}`);
+    console.log(`[sluice] listening on ${url}`);
+    if (generated) {
+      console.log('[sluice] SLUICE_ADMIN_TOKEN was not set; this run generated an admin token:');
+      console.log(`\n    export SLUICE_ADMIN_TOKEN=${adminToken}\n`);
+    } else {
+      console.log('[sluice] admin token: the value of SLUICE_ADMIN_TOKEN');
+    }
+    console.log(`[sluice] try: curl -H "Authorization: Bearer $SLUICE_ADMIN_TOKEN" ${url}/v1/topics`);
+  });
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`[sluice] ${signal}: stopping`);
+    const force = setTimeout(() => process.exit(1), 10_000);
+    force.unref();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await runtime.close();
+    clearTimeout(force);
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+main().catch((error: unknown) => {
+  console.error(`[sluice] failed to start: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+});

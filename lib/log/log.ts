@@ -1,0 +1,293 @@
+import type { Clock } from '../clock.js';
+import { InvalidRequestError, OffsetOutOfRangeError, PartitionNotFoundError } from '../errors.js';
+import type { Limits } from '../limits.js';
+import type { IndexEntry, MetadataStore, PartitionRef } from '../metadata/metadata-store.js';
+import { StickyPartitioner } from '../partitioner.js';
+import type { SegmentStore } from '../storage/segment-store.js';
+import type { Compression, FetchedRecord, Topic } from '../types.js';
+import { Appender, type AppenderHooks } from './appender.js';
+import { ProduceBatcher } from './batcher.js';
+import { type ProduceInput, prepareProduce } from './produce.js';
+import { SegmentReader } from './segment-reader.js';
+import { TopicService } from './topics.js';
+import { PartitionWatcher } from './watcher.js';
+
+export interface LogOptions {
+  /** 0: every produce call flushes its own segment (Lambda). > 0: merge concurrent calls (agent mode). */
+  lingerMs: number;
+  maxFlushBytes: number;
+  maxFlushInFlight: number;
+  compression: Compression;
+  maxCommitAttempts: number;
+  tailCacheMaxAgeMs: number;
+  topicCacheTtlMs: number;
+  /** How often a long-polling fetch re-reads the index for commits made by other processes. */
+  pollIntervalMs: number;
+  wholeObjectMaxBytes: number;
+  readCacheBytes: number;
+}
+
+export const DEFAULT_LOG_OPTIONS: LogOptions = {
+  lingerMs: 20,
+  maxFlushBytes: 4 * 1024 * 1024,
+  maxFlushInFlight: 4,
+  compression: 'none',
+  maxCommitAttempts: 40,
+  tailCacheMaxAgeMs: 30_000,
+  topicCacheTtlMs: 1_000,
+  pollIntervalMs: 250,
+  wholeObjectMaxBytes: 8 * 1024 * 1024,
+  readCacheBytes: 256 * 1024 * 1024,
+};
+
+export interface LogDeps {
+  store: SegmentStore;
+  metadata: MetadataStore;
+  clock: Clock;
+  limits: Limits;
+  options: LogOptions;
+  hooks?: AppenderHooks;
+}
+
+export interface FetchRequest {
+  offset: number | 'earliest' | 'latest';
+  maxRecords: number;
+  maxBytes: number;
+  waitMs: number;
+  signal?: AbortSignal | undefined;
+}
+
+export interface FetchResult {
+  records: FetchedRecord[];
+  nextOffset: number;
+  highWatermark: number;
+  logStartOffset: number;
+}
+
+export interface PartitionInfo {
+  partition: number;
+  logStartOffset: number;
+  highWatermark: number;
+  segments: number;
+  sizeBytes: number;
+}
+
+/** How many index entries one fetch asks DynamoDB for at a time. */
+const ENTRIES_PER_QUERY = 50;
+
+/** The engine's use cases: topics, produce, fetch, offset lookups. Knows nothing of HTTP. */
+export class Log {
+  readonly topics: TopicService;
+  readonly appender: Appender;
+  private readonly batcher: ProduceBatcher | undefined;
+  private readonly reader: SegmentReader;
+  private readonly watcher = new PartitionWatcher();
+  private readonly sticky = new StickyPartitioner();
+  private readonly metadata: MetadataStore;
+  private readonly clock: Clock;
+  private readonly limits: Limits;
+  private readonly options: LogOptions;
+
+  constructor(deps: LogDeps) {
+    this.metadata = deps.metadata;
+    this.clock = deps.clock;
+    this.limits = deps.limits;
+    this.options = deps.options;
+    this.topics = new TopicService(deps.metadata, deps.clock, deps.limits, {
+      cacheTtlMs: deps.options.topicCacheTtlMs,
+    });
+    this.appender = new Appender(
+      deps.store,
+      deps.metadata,
+      deps.clock,
+      {
+        compression: deps.options.compression,
+        maxCommitAttempts: deps.options.maxCommitAttempts,
+        tailCacheMaxAgeMs: deps.options.tailCacheMaxAgeMs,
+      },
+      this.watcher,
+      deps.hooks,
+    );
+    this.reader = new SegmentReader(deps.store, {
+      wholeObjectMaxBytes: deps.options.wholeObjectMaxBytes,
+      cacheBytes: deps.options.readCacheBytes,
+      coalesceGapBytes: 256 * 1024,
+    });
+    this.appender.onSegmentWritten((key, bytes) => this.reader.remember(key, bytes));
+    this.batcher =
+      deps.options.lingerMs > 0
+        ? new ProduceBatcher(this.appender, {
+            lingerMs: deps.options.lingerMs,
+            maxFlushBytes: deps.options.maxFlushBytes,
+            maxFlushPartitions: deps.limits.maxPartitionsPerRequest,
+            maxInFlight: deps.options.maxFlushInFlight,
+          })
+        : undefined;
+  }
+
+  /** Appends records; resolves once they are in the segment store and their offsets are committed. */
+  async produce(
+    topicName: string,
+    input: ProduceInput,
+  ): Promise<{ offsets: Array<{ partition: number; offset: number; timestamp: number }> }> {
+    const topic = await this.topics.get(topicName);
+    const prepared = prepareProduce(topic, input, this.limits, this.sticky, this.clock.now());
+    let bases: Map<number, { baseOffset: number }>;
+    if (this.batcher) {
+      bases = await this.batcher.submit(prepared.request, prepared.bytes);
+    } else {
+      const [result] = await this.appender.append([prepared.request]);
+      if (!result) throw new Error('appender returned no result');
+      if (!result.ok) throw result.error;
+      bases = result.partitions;
+    }
+    return {
+      offsets: prepared.placements.map((p) => ({
+        partition: p.partition,
+        offset: (bases.get(p.partition)?.baseOffset ?? Number.NaN) + p.position,
+        timestamp: p.timestamp,
+      })),
+    };
+  }
+
+  /** Answers every produce call still waiting in the batcher (for a clean shutdown). */
+  async flush(): Promise<void> {
+    await this.batcher?.drain();
+  }
+
+  async fetch(topicName: string, partition: number, request: FetchRequest): Promise<FetchResult> {
+    const topic = await this.topics.get(topicName);
+    const ref = this.refOf(topic, partition);
+    const logStartOffset = topic.logStartOffsets[partition] ?? 0;
+    let highWatermark = await this.highWatermark(ref, logStartOffset);
+    const offset =
+      request.offset === 'earliest' ? logStartOffset : request.offset === 'latest' ? highWatermark : request.offset;
+    if (offset < logStartOffset || offset > highWatermark) {
+      throw new OffsetOutOfRangeError(offset, logStartOffset, highWatermark);
+    }
+    const maxRecords = Math.max(1, Math.min(request.maxRecords, this.limits.maxFetchRecords));
+    const maxBytes = Math.max(1, Math.min(request.maxBytes, this.limits.maxFetchBytes));
+    const waitMs = Math.max(0, Math.min(request.waitMs, this.limits.maxFetchWaitMs));
+
+    if (offset === highWatermark && waitMs > 0) {
+      highWatermark = await this.waitForRecords(ref, logStartOffset, offset, waitMs, request.signal);
+    }
+    if (offset >= highWatermark) return { records: [], nextOffset: offset, highWatermark, logStartOffset };
+
+    const records: FetchedRecord[] = [];
+    let bytes = 0;
+    let next = offset;
+    outer: while (next < highWatermark) {
+      const entries = await this.metadata.findEntries(ref, next, Math.min(ENTRIES_PER_QUERY, maxRecords));
+      if (entries.length === 0) break;
+      const batches = await this.reader.read(entries);
+      for (let i = 0; i < entries.length; i++) {
+        const entry = entries[i] as IndexEntry;
+        const batch = batches[i];
+        if (!batch) break outer;
+        for (const record of batch.records) {
+          const recordOffset = entry.baseOffset + record.offsetDelta;
+          if (recordOffset < next) continue;
+          const size = (record.key?.length ?? 0) + (record.value?.length ?? 0);
+          // Always return at least one record, even one larger than maxBytes, so a reader makes progress.
+          if (records.length >= maxRecords || (records.length > 0 && bytes + size > maxBytes)) break outer;
+          records.push({
+            partition,
+            offset: recordOffset,
+            timestamp: record.timestamp,
+            key: record.key,
+            value: record.value,
+            format: record.format,
+            headers: record.headers,
+          });
+          bytes += size;
+          next = recordOffset + 1;
+        }
+        // Offsets removed by key compaction inside a batch are skipped transparently.
+        next = Math.max(next, entry.lastOffset + 1);
+      }
+    }
+    return { records, nextOffset: next, highWatermark, logStartOffset };
+  }
+
+  /** The first offset whose timestamp is ≥ `timestamp`, or the high watermark when there is none. */
+  async offsetForTimestamp(topicName: string, partition: number, timestamp: number): Promise<number> {
+    const topic = await this.topics.get(topicName);
+    const ref = this.refOf(topic, partition);
+    const logStartOffset = topic.logStartOffsets[partition] ?? 0;
+    const tail = await this.metadata.getTail(ref);
+    const highWatermark = tail ? tail.lastOffset + 1 : logStartOffset;
+    if (!tail || tail.maxTimestampSoFar < timestamp) return highWatermark;
+    // Binary search over offsets for the first batch whose running maximum timestamp reaches the target
+    // (monotonic, like Kafka's time index): O(log n) strongly consistent queries of one item each.
+    let lo = logStartOffset;
+    let hi = tail.baseOffset;
+    while (lo < hi) {
+      const mid = Math.floor((lo + hi) / 2);
+      const entry = await this.metadata.entryAtOrBefore(ref, mid);
+      if (!entry || entry.maxTimestampSoFar < timestamp) {
+        lo = Math.max(mid + 1, entry ? entry.lastOffset + 1 : mid + 1);
+      } else {
+        hi = Math.min(entry.baseOffset, mid);
+      }
+    }
+    for await (const entry of this.metadata.listEntries(ref, lo)) {
+      const [batch] = await this.reader.read([entry]);
+      for (const record of batch?.records ?? []) {
+        const offset = entry.baseOffset + record.offsetDelta;
+        if (offset >= logStartOffset && record.timestamp >= timestamp) return offset;
+      }
+    }
+    return highWatermark;
+  }
+
+  async partitions(topicName: string): Promise<PartitionInfo[]> {
+    const topic = await this.topics.getFresh(topicName);
+    return Promise.all(
+      Array.from({ length: topic.partitions }, async (_, partition) => {
+        const ref = { topicId: topic.topicId, partition };
+        const logStartOffset = topic.logStartOffsets[partition] ?? 0;
+        const objects = new Set<string>();
+        let sizeBytes = 0;
+        let highWatermark = logStartOffset;
+        for await (const entry of this.metadata.listEntries(ref, logStartOffset)) {
+          objects.add(entry.objectKey);
+          sizeBytes += entry.byteLength;
+          highWatermark = entry.lastOffset + 1;
+        }
+        return { partition, logStartOffset, highWatermark, segments: objects.size, sizeBytes };
+      }),
+    );
+  }
+
+  private refOf(topic: Topic, partition: number): PartitionRef {
+    if (!Number.isInteger(partition) || partition < 0) {
+      throw new InvalidRequestError(`partition must be a non-negative integer, got ${partition}`);
+    }
+    if (partition >= topic.partitions) throw new PartitionNotFoundError(topic.name, partition, topic.partitions);
+    return { topicId: topic.topicId, partition };
+  }
+
+  private async highWatermark(ref: PartitionRef, logStartOffset: number): Promise<number> {
+    const tail = await this.metadata.getTail(ref);
+    return Math.max(tail ? tail.lastOffset + 1 : 0, logStartOffset);
+  }
+
+  /** Long-poll: returns the high watermark once it passes `offset`, or when the wait ends. */
+  private async waitForRecords(
+    ref: PartitionRef,
+    logStartOffset: number,
+    offset: number,
+    waitMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<number> {
+    const deadline = this.clock.now() + waitMs;
+    for (;;) {
+      const remaining = deadline - this.clock.now();
+      if (remaining <= 0 || signal?.aborted) return offset;
+      await this.watcher.wait(ref, offset + 1, Math.min(remaining, this.options.pollIntervalMs), signal);
+      const highWatermark = await this.highWatermark(ref, logStartOffset);
+      if (highWatermark > offset) return highWatermark;
+    }
+  }
+}

@@ -1,0 +1,395 @@
+import {
+  type AttributeValue,
+  ConditionalCheckFailedException,
+  type DynamoDBClient,
+  TransactionCanceledException,
+} from '@aws-sdk/client-dynamodb';
+import {
+  DeleteCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  paginateQuery,
+  QueryCommand,
+  TransactWriteCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { InvalidRequestError, TopicExistsError, TopicNotFoundError } from '../errors.js';
+import type { Topic, TopicConfig } from '../types.js';
+import type { TableNames } from './dynamodb-schema.js';
+import {
+  CommitConflictError,
+  type IndexEntry,
+  isSameBatch,
+  type MetadataStore,
+  type PartitionRef,
+  partitionKey,
+  type TopicUpdate,
+} from './metadata-store.js';
+
+const TOPIC_PK = 'topic';
+const DELETED_TOPIC_PK = 'deleted-topic';
+
+type Item = Record<string, unknown>;
+
+/**
+ * MetadataStore on DynamoDB. Item layouts are documented in docs/ARCHITECTURE.md and dynamodb-schema.ts.
+ * Condition failures never leave this file as SDK exceptions: they become typed domain errors.
+ */
+export class DynamoDbMetadataStore implements MetadataStore {
+  private readonly doc: DynamoDBDocumentClient;
+
+  constructor(
+    client: DynamoDBClient,
+    private readonly tables: TableNames,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+  }
+
+  // ---- topics -------------------------------------------------------------------------------------------
+
+  async createTopic(topic: Topic): Promise<void> {
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tables.metadata,
+          Item: topicToItem(topic),
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) throw new TopicExistsError(topic.name);
+      throw error;
+    }
+  }
+
+  async getTopic(name: string, options: { consistent?: boolean } = {}): Promise<Topic | undefined> {
+    const result = await this.doc.send(
+      new GetCommand({
+        TableName: this.tables.metadata,
+        Key: { pk: TOPIC_PK, sk: name },
+        ConsistentRead: options.consistent ?? false,
+      }),
+    );
+    return result.Item ? itemToTopic(result.Item) : undefined;
+  }
+
+  async listTopics(): Promise<Array<Pick<Topic, 'name' | 'partitions'>>> {
+    const topics: Array<Pick<Topic, 'name' | 'partitions'>> = [];
+    const pages = paginateQuery(
+      { client: this.doc },
+      {
+        TableName: this.tables.metadata,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': TOPIC_PK },
+        ProjectionExpression: 'sk, partitions',
+      },
+    );
+    for await (const page of pages) {
+      for (const item of page.Items ?? []) {
+        topics.push({ name: String(item.sk), partitions: Number(item.partitions) });
+      }
+    }
+    return topics;
+  }
+
+  async updateTopic(name: string, topicId: string, update: TopicUpdate): Promise<Topic> {
+    const sets: string[] = [];
+    const values: Item = { ':id': topicId };
+    let condition = 'topicId = :id';
+    if (update.partitions !== undefined) {
+      sets.push('partitions = :p');
+      values[':p'] = update.partitions;
+      condition += ' AND partitions <= :p';
+    }
+    if (update.config !== undefined) {
+      sets.push('config = :c');
+      values[':c'] = update.config;
+    }
+    if (sets.length === 0) {
+      const topic = await this.getTopic(name, { consistent: true });
+      if (!topic || topic.topicId !== topicId) throw new TopicNotFoundError(name);
+      return topic;
+    }
+    try {
+      const result = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tables.metadata,
+          Key: { pk: TOPIC_PK, sk: name },
+          UpdateExpression: `SET ${sets.join(', ')}`,
+          ConditionExpression: condition,
+          ExpressionAttributeValues: values,
+          ReturnValues: 'ALL_NEW',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+      if (!result.Attributes) throw new Error('UpdateItem returned no attributes');
+      return itemToTopic(result.Attributes);
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) {
+        const old = error.Item ? unmarshall(error.Item as Record<string, AttributeValue>) : undefined;
+        if (!old || old.topicId !== topicId) throw new TopicNotFoundError(name);
+        throw new InvalidRequestError(`partitions may only grow (topic '${name}' has ${String(old.partitions)})`);
+      }
+      throw error;
+    }
+  }
+
+  async deleteTopic(name: string): Promise<Topic> {
+    const topic = await this.getTopic(name, { consistent: true });
+    if (!topic) throw new TopicNotFoundError(name);
+    try {
+      await this.doc.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Delete: {
+                TableName: this.tables.metadata,
+                Key: { pk: TOPIC_PK, sk: name },
+                ConditionExpression: 'topicId = :id',
+                ExpressionAttributeValues: { ':id': topic.topicId },
+              },
+            },
+            {
+              Put: {
+                TableName: this.tables.metadata,
+                Item: {
+                  pk: DELETED_TOPIC_PK,
+                  sk: topic.topicId,
+                  name,
+                  partitions: topic.partitions,
+                  deletedAt: this.now(),
+                },
+              },
+            },
+          ],
+        }),
+      );
+    } catch (error) {
+      // The topic changed or vanished between the read and the delete: someone else deleted it.
+      if (error instanceof TransactionCanceledException) throw new TopicNotFoundError(name);
+      throw error;
+    }
+    return topic;
+  }
+
+  async listDeletedTopics() {
+    const out: Array<{ topicId: string; name: string; partitions: number; deletedAt: number }> = [];
+    const pages = paginateQuery(
+      { client: this.doc },
+      {
+        TableName: this.tables.metadata,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': DELETED_TOPIC_PK },
+      },
+    );
+    for await (const page of pages) {
+      for (const item of page.Items ?? []) {
+        out.push({
+          topicId: String(item.sk),
+          name: String(item.name),
+          partitions: Number(item.partitions),
+          deletedAt: Number(item.deletedAt),
+        });
+      }
+    }
+    return out;
+  }
+
+  /** Removes the record of a deleted incarnation once its data is gone. */
+  async forgetDeletedTopic(topicId: string): Promise<void> {
+    await this.doc.send(new DeleteCommand({ TableName: this.tables.metadata, Key: { pk: DELETED_TOPIC_PK, sk: topicId } }));
+  }
+
+  // ---- offset index -------------------------------------------------------------------------------------
+
+  async getTail(ref: PartitionRef): Promise<IndexEntry | undefined> {
+    const result = await this.doc.send(
+      new QueryCommand({
+        TableName: this.tables.index,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': partitionKey(ref) },
+        ScanIndexForward: false,
+        Limit: 1,
+        ConsistentRead: true,
+      }),
+    );
+    const item = result.Items?.[0];
+    return item ? itemToEntry(item) : undefined;
+  }
+
+  async commit(entries: readonly IndexEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    if (entries.length === 1) {
+      const [entry] = entries as [IndexEntry];
+      try {
+        await this.doc.send(
+          new PutCommand({
+            TableName: this.tables.index,
+            Item: entryToItem(entry),
+            ConditionExpression: 'attribute_not_exists(pk)',
+            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          }),
+        );
+      } catch (error) {
+        if (!(error instanceof ConditionalCheckFailedException)) throw error;
+        const existing = error.Item ? itemToEntry(unmarshall(error.Item as Record<string, AttributeValue>)) : undefined;
+        if (existing && isSameBatch(existing, entry)) return; // our own earlier attempt landed
+        throw new CommitConflictError([{ ref: refOf(entry), existing }], { cause: error });
+      }
+      return;
+    }
+    try {
+      await this.doc.send(
+        new TransactWriteCommand({
+          TransactItems: entries.map((entry) => ({
+            Put: {
+              TableName: this.tables.index,
+              Item: entryToItem(entry),
+              ConditionExpression: 'attribute_not_exists(pk)',
+              ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+            },
+          })),
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof TransactionCanceledException)) throw error;
+      const reasons = error.CancellationReasons ?? [];
+      const conflicts: Array<{ ref: PartitionRef; existing: IndexEntry | undefined }> = [];
+      let ownEarlierAttempt = 0;
+      entries.forEach((entry, i) => {
+        const reason = reasons[i];
+        if (!reason || reason.Code === 'None' || reason.Code === undefined) return;
+        if (reason.Code === 'ConditionalCheckFailed') {
+          const existing = reason.Item ? itemToEntry(unmarshall(reason.Item)) : undefined;
+          if (existing && isSameBatch(existing, entry)) ownEarlierAttempt += 1;
+          else conflicts.push({ ref: refOf(entry), existing });
+          return;
+        }
+        // TransactionConflict (another transaction on the same key in flight) and anything else:
+        // the log end is contended; re-read and retry.
+        conflicts.push({ ref: refOf(entry), existing: undefined });
+      });
+      if (conflicts.length === 0 && ownEarlierAttempt === entries.length) return;
+      if (conflicts.length === 0) throw error;
+      throw new CommitConflictError(conflicts, { cause: error });
+    }
+  }
+
+  async findEntries(ref: PartitionRef, offset: number, limit: number): Promise<IndexEntry[]> {
+    const result = await this.doc.send(
+      new QueryCommand({
+        TableName: this.tables.index,
+        KeyConditionExpression: 'pk = :pk AND sk >= :o',
+        ExpressionAttributeValues: { ':pk': partitionKey(ref), ':o': offset },
+        Limit: limit,
+        ConsistentRead: true,
+      }),
+    );
+    const entries = (result.Items ?? []).map(itemToEntry);
+    // A reader that continues from a previous nextOffset lands on a batch boundary: one query is enough.
+    if (entries[0]?.baseOffset === offset) return entries;
+    const containing = await this.entryAtOrBefore(ref, offset);
+    if (containing && containing.lastOffset >= offset) return [containing, ...entries].slice(0, limit);
+    return entries;
+  }
+
+  async entryAtOrBefore(ref: PartitionRef, offset: number): Promise<IndexEntry | undefined> {
+    const result = await this.doc.send(
+      new QueryCommand({
+        TableName: this.tables.index,
+        KeyConditionExpression: 'pk = :pk AND sk <= :o',
+        ExpressionAttributeValues: { ':pk': partitionKey(ref), ':o': offset },
+        ScanIndexForward: false,
+        Limit: 1,
+        ConsistentRead: true,
+      }),
+    );
+    const item = result.Items?.[0];
+    return item ? itemToEntry(item) : undefined;
+  }
+
+  async *listEntries(ref: PartitionRef, fromOffset: number): AsyncIterable<IndexEntry> {
+    const containing = await this.entryAtOrBefore(ref, fromOffset);
+    const start = containing && containing.lastOffset >= fromOffset ? containing.baseOffset : fromOffset;
+    const pages = paginateQuery(
+      { client: this.doc },
+      {
+        TableName: this.tables.index,
+        KeyConditionExpression: 'pk = :pk AND sk >= :o',
+        ExpressionAttributeValues: { ':pk': partitionKey(ref), ':o': start },
+        ConsistentRead: true,
+      },
+    );
+    for await (const page of pages) {
+      for (const item of page.Items ?? []) yield itemToEntry(item);
+    }
+  }
+}
+
+function refOf(entry: IndexEntry): PartitionRef {
+  return { topicId: entry.topicId, partition: entry.partition };
+}
+
+function topicToItem(topic: Topic): Item {
+  return {
+    pk: TOPIC_PK,
+    sk: topic.name,
+    topicId: topic.topicId,
+    partitions: topic.partitions,
+    config: topic.config,
+    createdAt: topic.createdAt,
+    logStartOffsets: Object.fromEntries(Object.entries(topic.logStartOffsets).map(([p, o]) => [String(p), o])),
+  };
+}
+
+function itemToTopic(item: Item): Topic {
+  const starts = (item.logStartOffsets ?? {}) as Record<string, number>;
+  return {
+    name: String(item.sk),
+    topicId: String(item.topicId),
+    partitions: Number(item.partitions),
+    config: item.config as TopicConfig,
+    createdAt: Number(item.createdAt),
+    logStartOffsets: Object.fromEntries(Object.entries(starts).map(([p, o]) => [Number(p), Number(o)])),
+  };
+}
+
+function entryToItem(entry: IndexEntry): Item {
+  return {
+    pk: partitionKey(entry),
+    sk: entry.baseOffset,
+    lastOffset: entry.lastOffset,
+    recordCount: entry.recordCount,
+    objectKey: entry.objectKey,
+    byteOffset: entry.byteOffset,
+    byteLength: entry.byteLength,
+    objectSize: entry.objectSize,
+    firstTimestamp: entry.firstTimestamp,
+    maxTimestamp: entry.maxTimestamp,
+    maxTimestampSoFar: entry.maxTimestampSoFar,
+    createdAt: entry.createdAt,
+  };
+}
+
+function itemToEntry(item: Item): IndexEntry {
+  const pk = String(item.pk);
+  const slash = pk.lastIndexOf('/');
+  return {
+    topicId: pk.slice(0, slash),
+    partition: Number(pk.slice(slash + 1)),
+    baseOffset: Number(item.sk),
+    lastOffset: Number(item.lastOffset),
+    recordCount: Number(item.recordCount),
+    objectKey: String(item.objectKey),
+    byteOffset: Number(item.byteOffset),
+    byteLength: Number(item.byteLength),
+    objectSize: Number(item.objectSize),
+    firstTimestamp: Number(item.firstTimestamp),
+    maxTimestamp: Number(item.maxTimestamp),
+    maxTimestampSoFar: Number(item.maxTimestampSoFar),
+    createdAt: Number(item.createdAt),
+  };
+}

@@ -1,0 +1,67 @@
+import {
+  CreateTableCommand,
+  type CreateTableCommandInput,
+  type DynamoDBClient,
+  ResourceInUseException,
+  waitUntilTableExists,
+} from '@aws-sdk/client-dynamodb';
+
+/**
+ * Sluice's DynamoDB tables. The CDK stack (infra/) declares the same key schemas; keep them in step.
+ *
+ * - `<prefix>metadata` (pk S, sk S): topics (`pk = "topic"`, `sk = name`) and deleted topic incarnations
+ *   awaiting cleanup (`pk = "deleted-topic"`, `sk = topicId`). Later: API keys, groups, webhooks.
+ * - `<prefix>index` (pk S, sk N): the offset index, one item per committed batch,
+ *   `pk = "<topicId>/<partition>"`, `sk = baseOffset`.
+ */
+export interface TableNames {
+  metadata: string;
+  index: string;
+}
+
+export function tableNames(prefix: string): TableNames {
+  return { metadata: `${prefix}metadata`, index: `${prefix}index` };
+}
+
+export function tableDefinitions(prefix: string): CreateTableCommandInput[] {
+  const names = tableNames(prefix);
+  return [
+    {
+      TableName: names.metadata,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [
+        { AttributeName: 'pk', AttributeType: 'S' },
+        { AttributeName: 'sk', AttributeType: 'S' },
+      ],
+      KeySchema: [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+    },
+    {
+      TableName: names.index,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [
+        { AttributeName: 'pk', AttributeType: 'S' },
+        { AttributeName: 'sk', AttributeType: 'N' },
+      ],
+      KeySchema: [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+    },
+  ];
+}
+
+/** Creates the tables when missing (local runs and tests; in AWS the CDK stack owns them). */
+export async function ensureTables(client: DynamoDBClient, prefix: string): Promise<TableNames> {
+  for (const definition of tableDefinitions(prefix)) {
+    try {
+      await client.send(new CreateTableCommand(definition));
+    } catch (error) {
+      if (!(error instanceof ResourceInUseException)) throw error;
+    }
+    await waitUntilTableExists({ client, maxWaitTime: 60, minDelay: 1 }, { TableName: definition.TableName });
+  }
+  return tableNames(prefix);
+}

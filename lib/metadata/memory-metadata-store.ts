@@ -1,0 +1,117 @@
+import { InvalidRequestError, TopicExistsError, TopicNotFoundError } from '../errors.js';
+import type { Topic } from '../types.js';
+import {
+  CommitConflictError,
+  type IndexEntry,
+  isSameBatch,
+  type MetadataStore,
+  type PartitionRef,
+  partitionKey,
+  type TopicUpdate,
+} from './metadata-store.js';
+
+/**
+ * In-memory MetadataStore for unit tests. Every method runs to completion without yielding between its
+ * checks and its writes, which is what makes commit() atomic here (DynamoDB transactions in the real one).
+ */
+export class MemoryMetadataStore implements MetadataStore {
+  private readonly topics = new Map<string, Topic>();
+  private readonly deleted = new Map<string, { topicId: string; name: string; partitions: number; deletedAt: number }>();
+  private readonly index = new Map<string, IndexEntry[]>();
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  async createTopic(topic: Topic): Promise<void> {
+    if (this.topics.has(topic.name)) throw new TopicExistsError(topic.name);
+    this.topics.set(topic.name, structuredClone(topic));
+  }
+
+  async getTopic(name: string): Promise<Topic | undefined> {
+    const topic = this.topics.get(name);
+    return topic && structuredClone(topic);
+  }
+
+  async listTopics(): Promise<Array<Pick<Topic, 'name' | 'partitions'>>> {
+    return [...this.topics.values()]
+      .map((t) => ({ name: t.name, partitions: t.partitions }))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  async updateTopic(name: string, topicId: string, update: TopicUpdate): Promise<Topic> {
+    const topic = this.topics.get(name);
+    if (!topic || topic.topicId !== topicId) throw new TopicNotFoundError(name);
+    if (update.partitions !== undefined && update.partitions < topic.partitions) {
+      throw new InvalidRequestError(`partitions may only grow (topic '${name}' has ${topic.partitions})`);
+    }
+    if (update.partitions !== undefined) topic.partitions = update.partitions;
+    if (update.config !== undefined) topic.config = { ...update.config };
+    return structuredClone(topic);
+  }
+
+  async deleteTopic(name: string): Promise<Topic> {
+    const topic = this.topics.get(name);
+    if (!topic) throw new TopicNotFoundError(name);
+    this.topics.delete(name);
+    this.deleted.set(topic.topicId, {
+      topicId: topic.topicId,
+      name,
+      partitions: topic.partitions,
+      deletedAt: this.now(),
+    });
+    return topic;
+  }
+
+  async listDeletedTopics() {
+    return [...this.deleted.values()].map((d) => ({ ...d }));
+  }
+
+  async getTail(ref: PartitionRef): Promise<IndexEntry | undefined> {
+    const entries = this.index.get(partitionKey(ref));
+    const tail = entries?.[entries.length - 1];
+    return tail && { ...tail };
+  }
+
+  async commit(entries: readonly IndexEntry[]): Promise<void> {
+    const conflicts: Array<{ ref: PartitionRef; existing: IndexEntry | undefined }> = [];
+    const toWrite: IndexEntry[] = [];
+    for (const entry of entries) {
+      const existing = this.index.get(partitionKey(entry))?.find((e) => e.baseOffset === entry.baseOffset);
+      if (!existing) toWrite.push(entry);
+      else if (!isSameBatch(existing, entry)) {
+        conflicts.push({ ref: { topicId: entry.topicId, partition: entry.partition }, existing: { ...existing } });
+      }
+    }
+    if (conflicts.length > 0) throw new CommitConflictError(conflicts);
+    for (const entry of toWrite) {
+      const key = partitionKey(entry);
+      const list = this.index.get(key) ?? [];
+      list.push({ ...entry });
+      list.sort((a, b) => a.baseOffset - b.baseOffset);
+      this.index.set(key, list);
+    }
+  }
+
+  async findEntries(ref: PartitionRef, offset: number, limit: number): Promise<IndexEntry[]> {
+    const entries = this.index.get(partitionKey(ref)) ?? [];
+    return entries
+      .filter((e) => e.lastOffset >= offset)
+      .slice(0, limit)
+      .map((e) => ({ ...e }));
+  }
+
+  async entryAtOrBefore(ref: PartitionRef, offset: number): Promise<IndexEntry | undefined> {
+    const entries = this.index.get(partitionKey(ref)) ?? [];
+    let found: IndexEntry | undefined;
+    for (const entry of entries) {
+      if (entry.baseOffset <= offset) found = entry;
+      else break;
+    }
+    return found && { ...found };
+  }
+
+  async *listEntries(ref: PartitionRef, fromOffset: number): AsyncIterable<IndexEntry> {
+    for (const entry of this.index.get(partitionKey(ref)) ?? []) {
+      if (entry.lastOffset >= fromOffset) yield { ...entry };
+    }
+  }
+}

@@ -1,0 +1,104 @@
+import { SluiceError } from '../errors.js';
+import type { Topic, TopicConfig } from '../types.js';
+
+/**
+ * One committed record batch: the offset index maps the offset range [baseOffset, lastOffset] of one
+ * partition to the bytes of one batch inside one segment object.
+ *
+ * The index item's key is (topicId, partition, baseOffset). A commit is a put conditional on that key not
+ * existing, where baseOffset is the previous tail's lastOffset + 1: the key itself is the compare-and-set on
+ * the partition's log end (see docs/ARCHITECTURE.md, "Commit protocol").
+ */
+export interface IndexEntry {
+  topicId: string;
+  partition: number;
+  baseOffset: number;
+  /** Inclusive, as Kafka's batch lastOffset. The partition's high watermark is the tail's lastOffset + 1. */
+  lastOffset: number;
+  recordCount: number;
+  objectKey: string;
+  byteOffset: number;
+  byteLength: number;
+  /** Size of the whole object, so readers can decide to fetch and cache it whole. */
+  objectSize: number;
+  firstTimestamp: number;
+  maxTimestamp: number;
+  /** max(maxTimestamp) over this batch and every batch before it: monotonic, like Kafka's time index. */
+  maxTimestampSoFar: number;
+  /** When the commit was made (writer's clock); deletions of index keys wait for it to age. */
+  createdAt: number;
+}
+
+export interface PartitionRef {
+  topicId: string;
+  partition: number;
+}
+
+export interface TopicUpdate {
+  partitions?: number;
+  config?: TopicConfig;
+}
+
+/** The port for topics and the offset index (DynamoDB in AWS, memory in unit tests). */
+export interface MetadataStore {
+  /** Creates a topic. Throws TopicExistsError when the name is taken. */
+  createTopic(topic: Topic): Promise<void>;
+  getTopic(name: string, options?: { consistent?: boolean }): Promise<Topic | undefined>;
+  listTopics(): Promise<Array<Pick<Topic, 'name' | 'partitions'>>>;
+  /**
+   * Changes partitions and/or config of the incarnation `topicId`. Partitions only grow. Throws
+   * TopicNotFoundError when the topic (that incarnation) is gone, InvalidRequestError when shrinking.
+   */
+  updateTopic(name: string, topicId: string, update: TopicUpdate): Promise<Topic>;
+  /** Deletes a topic and records its incarnation for background cleanup. Throws TopicNotFoundError. */
+  deleteTopic(name: string): Promise<Topic>;
+  /** Incarnations deleted and not yet cleaned up. */
+  listDeletedTopics(): Promise<Array<{ topicId: string; name: string; partitions: number; deletedAt: number }>>;
+
+  /** The partition's last batch (strongly consistent), or undefined for an empty partition. */
+  getTail(ref: PartitionRef): Promise<IndexEntry | undefined>;
+  /**
+   * Commits batches of distinct partitions atomically. Each entry is written only if no entry exists at its
+   * (topicId, partition, baseOffset). When an entry exists there that is this very entry (same object and
+   * byte range: a retry of a commit that succeeded), it counts as committed. Throws CommitConflictError
+   * naming the partitions whose log end moved; nothing is written in that case.
+   */
+  commit(entries: readonly IndexEntry[]): Promise<void>;
+  /**
+   * Up to `limit` entries holding offsets ≥ `offset`, in offset order, starting with the batch containing
+   * `offset` when there is one.
+   */
+  findEntries(ref: PartitionRef, offset: number, limit: number): Promise<IndexEntry[]>;
+  /** The last entry whose baseOffset ≤ offset (strongly consistent), or undefined. */
+  entryAtOrBefore(ref: PartitionRef, offset: number): Promise<IndexEntry | undefined>;
+  /** Every entry of a partition with lastOffset ≥ fromOffset, in offset order (paginated under the hood). */
+  listEntries(ref: PartitionRef, fromOffset: number): AsyncIterable<IndexEntry>;
+}
+
+/** A commit lost the race for one or more partitions' log end. Carries what is now there when known. */
+export class CommitConflictError extends SluiceError {
+  constructor(
+    readonly conflicts: ReadonlyArray<{ ref: PartitionRef; existing: IndexEntry | undefined }>,
+    options: { cause?: unknown } = {},
+  ) {
+    super(
+      'CONFLICT',
+      `log end moved for ${conflicts.map((c) => `${c.ref.topicId}/${c.ref.partition}`).join(', ')}`,
+      { retriable: true, ...options },
+    );
+  }
+}
+
+/** The same batch (a retry of a commit whose answer was lost), as opposed to another writer's. */
+export function isSameBatch(a: IndexEntry, b: IndexEntry): boolean {
+  return (
+    a.objectKey === b.objectKey &&
+    a.byteOffset === b.byteOffset &&
+    a.baseOffset === b.baseOffset &&
+    a.lastOffset === b.lastOffset
+  );
+}
+
+export function partitionKey(ref: PartitionRef): string {
+  return `${ref.topicId}/${ref.partition}`;
+}
