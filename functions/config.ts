@@ -11,7 +11,10 @@ const EnvSchema = z.object({
   SLUICE_ADMIN_TOKEN: z.string().min(16, 'SLUICE_ADMIN_TOKEN must be at least 16 characters').optional(),
   /** Set (or AWS_ENDPOINT_URL) to use S3 and DynamoDB at their endpoints instead of the embedded default. */
   SLUICE_BUCKET: z.string().min(3).optional(),
-  SLUICE_TABLE_PREFIX: z.string().regex(/^[a-zA-Z0-9_.-]*$/).default('sluice_'),
+  SLUICE_TABLE_PREFIX: z
+    .string()
+    .regex(/^[a-zA-Z0-9_.-]*$/)
+    .default('sluice_'),
   AWS_ENDPOINT_URL: z.url().optional(),
   AWS_REGION: z.string().default('us-east-1'),
   AWS_ACCESS_KEY_ID: z.string().optional(),

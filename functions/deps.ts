@@ -29,7 +29,9 @@ export function createAwsClients(options: {
   const common = {
     region: options.region,
     ...(options.endpoint ? { endpoint: options.endpoint } : {}),
-    ...(options.placeholderCredentials ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } } : {}),
+    ...(options.placeholderCredentials
+      ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }
+      : {}),
   };
   return {
     s3: new S3Client({ ...common, forcePathStyle: options.forcePathStyle ?? false }),
@@ -48,7 +50,9 @@ export function createLog(options: {
   hooks?: AppenderHooks;
 }): Log {
   const clock = options.clock ?? systemClock;
-  const metadata = new DynamoDbMetadataStore(options.dynamodb, tableNames(options.tablePrefix), () => clock.now());
+  const metadata = new DynamoDbMetadataStore(options.dynamodb, tableNames(options.tablePrefix), () =>
+    clock.now(),
+  );
   return new Log({
     store: options.store,
     metadata,

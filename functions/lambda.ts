@@ -1,8 +1,8 @@
 import { handle } from 'hono/aws-lambda';
+import { S3SegmentStore } from '../lib/storage/s3-segment-store.js';
 import { loadConfig } from './config.js';
 import { createAwsClients, createLog } from './deps.js';
 import { createApp } from './http/app.js';
-import { S3SegmentStore } from '../lib/storage/s3-segment-store.js';
 
 /**
  * The API as a Lambda function. Clients and the Log are built once per execution environment. A Lambda
@@ -10,7 +10,8 @@ import { S3SegmentStore } from '../lib/storage/s3-segment-store.js';
  * (lingerMs 0); clients batch records per request to keep the bill small.
  */
 const config = loadConfig();
-if (config.adminToken === undefined) throw new Error('SLUICE_ADMIN_TOKEN must be set for the Lambda function');
+if (config.adminToken === undefined)
+  throw new Error('SLUICE_ADMIN_TOKEN must be set for the Lambda function');
 if (config.bucket === undefined) throw new Error('SLUICE_BUCKET must be set for the Lambda function');
 const clients = createAwsClients(config);
 const log = createLog({

@@ -72,7 +72,10 @@ export class PartitionNotFoundError extends SluiceError {
 
 export class RecordTooLargeError extends SluiceError {
   constructor(index: number, size: number, limit: number) {
-    super('RECORD_TOO_LARGE', `record ${index} is ${size} bytes, over the topic's maxRecordBytes of ${limit}`);
+    super(
+      'RECORD_TOO_LARGE',
+      `record ${index} is ${size} bytes, over the topic's maxRecordBytes of ${limit}`,
+    );
   }
 }
 

@@ -6,7 +6,6 @@ import type { FetchResult, Log } from '../../lib/log/log.js';
 import type { Topic } from '../../lib/types.js';
 import { requireAdminToken } from './auth.js';
 import { problem, problemResponse, toProblem } from './errors.js';
-import { serializeFetchResult } from './serialize.js';
 import {
   CreateTopicBody,
   FetchQuery,
@@ -22,6 +21,7 @@ import {
   TopicListSchema,
   TopicSchema,
 } from './schemas.js';
+import { serializeFetchResult } from './serialize.js';
 
 export interface AppDeps {
   log: Log;
@@ -40,7 +40,8 @@ const problemOf = (description: string) => ({
 /** The Hono app behind every entry point (Node server, Lambda). All routes and their schemas live here. */
 export function createApp(deps: AppDeps): OpenAPIHono {
   const { log, limits } = deps;
-  const logError = deps.logError ?? ((error, ctx) => console.error(`${ctx.method} ${ctx.path} failed`, error));
+  const logError =
+    deps.logError ?? ((error, ctx) => console.error(`${ctx.method} ${ctx.path} failed`, error));
 
   const app = new OpenAPIHono({
     defaultHook: (result, c) => {
@@ -67,7 +68,8 @@ export function createApp(deps: AppDeps): OpenAPIHono {
     info: {
       title: 'Sluice',
       version: '1.0.0',
-      description: 'A serverless, Kafka-style event log on S3 and DynamoDB. Errors are application/problem+json.',
+      description:
+        'A serverless, Kafka-style event log on S3 and DynamoDB. Errors are application/problem+json.',
     },
     security: [{ bearer: [] }],
   });
@@ -79,7 +81,10 @@ export function createApp(deps: AppDeps): OpenAPIHono {
     bodyLimit({
       maxSize: limits.maxRequestBytes,
       onError: (c) =>
-        problemResponse(c, problem('REQUEST_TOO_LARGE', `request body is over the limit of ${limits.maxRequestBytes} bytes`)),
+        problemResponse(
+          c,
+          problem('REQUEST_TOO_LARGE', `request body is over the limit of ${limits.maxRequestBytes} bytes`),
+        ),
     }),
   );
   app.use('/v1/*', async (c, next) => {
@@ -88,7 +93,10 @@ export function createApp(deps: AppDeps): OpenAPIHono {
       if (!/^application\/([\w.+-]+\+)?json\b/i.test(type)) {
         return problemResponse(
           c,
-          problem('UNSUPPORTED_MEDIA_TYPE', `send a JSON body with Content-Type: application/json (got '${type}')`),
+          problem(
+            'UNSUPPORTED_MEDIA_TYPE',
+            `send a JSON body with Content-Type: application/json (got '${type}')`,
+          ),
         );
       }
     }
@@ -139,7 +147,10 @@ export function createApp(deps: AppDeps): OpenAPIHono {
       path: '/v1/topics/{topic}',
       summary: 'Describe a topic',
       request: topicParams,
-      responses: { 200: { description: 'The topic', ...json(TopicSchema) }, 404: problemOf('TOPIC_NOT_FOUND') },
+      responses: {
+        200: { description: 'The topic', ...json(TopicSchema) },
+        404: problemOf('TOPIC_NOT_FOUND'),
+      },
     }),
     async (c) => c.json(topicView(await log.topics.getFresh(c.req.valid('param').topic)), 200),
   );
@@ -186,7 +197,10 @@ export function createApp(deps: AppDeps): OpenAPIHono {
       path: '/v1/topics/{topic}/partitions',
       summary: 'Partitions with log start, high watermark, segments and size',
       request: topicParams,
-      responses: { 200: { description: 'Partitions', ...json(PartitionsSchema) }, 404: problemOf('TOPIC_NOT_FOUND') },
+      responses: {
+        200: { description: 'Partitions', ...json(PartitionsSchema) },
+        404: problemOf('TOPIC_NOT_FOUND'),
+      },
     }),
     async (c) => c.json({ partitions: await log.partitions(c.req.valid('param').topic) }, 200),
   );
@@ -198,7 +212,10 @@ export function createApp(deps: AppDeps): OpenAPIHono {
       summary: 'The first offset whose timestamp is at or after the given time',
       request: { params: TopicParams().extend({ p: PartitionParam }), query: OffsetQuery },
       responses: {
-        200: { description: 'The offset (the high watermark when no record is that recent)', ...json(OffsetResult) },
+        200: {
+          description: 'The offset (the high watermark when no record is that recent)',
+          ...json(OffsetResult),
+        },
         404: problemOf('TOPIC_NOT_FOUND or PARTITION_NOT_FOUND'),
       },
     }),
@@ -271,7 +288,10 @@ export function createApp(deps: AppDeps): OpenAPIHono {
 /** Topic names in paths are not pattern-checked: a name that cannot exist is simply not found (404). */
 function TopicParams() {
   return z.object({
-    topic: z.string().min(1).openapi({ param: { name: 'topic', in: 'path' }, example: 'orders' }),
+    topic: z
+      .string()
+      .min(1)
+      .openapi({ param: { name: 'topic', in: 'path' }, example: 'orders' }),
   });
 }
 

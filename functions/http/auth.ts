@@ -13,7 +13,10 @@ export function requireAdminToken(adminToken: string): MiddlewareHandler {
     const header = c.req.header('authorization') ?? '';
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (!match?.[1]) {
-      return problemResponse(c, problem('UNAUTHORIZED', 'missing bearer token (Authorization: Bearer <token>)'));
+      return problemResponse(
+        c,
+        problem('UNAUTHORIZED', 'missing bearer token (Authorization: Bearer <token>)'),
+      );
     }
     if (!timingSafeEqual(digest(match[1]), expected)) {
       return problemResponse(c, problem('UNAUTHORIZED', 'unknown token'));

@@ -97,7 +97,9 @@ export const PartitionsSchema = z
 export const ProduceRecord = z
   .object({
     key: z.string().nullable().optional(),
-    value: z.unknown().openapi({ description: 'JSON value, text string, or base64 (see format); null is a tombstone' }),
+    value: z
+      .unknown()
+      .openapi({ description: 'JSON value, text string, or base64 (see format); null is a tombstone' }),
     headers: z.record(z.string(), z.string()).optional(),
     partition: z.number().int().min(0).optional(),
     timestamp: z.number().int().min(0).optional(),
@@ -115,7 +117,9 @@ export const ProduceBody = z
 
 export const ProduceResult = z
   .object({
-    offsets: z.array(z.object({ partition: z.number().int(), offset: z.number().int(), timestamp: z.number().int() })),
+    offsets: z.array(
+      z.object({ partition: z.number().int(), offset: z.number().int(), timestamp: z.number().int() }),
+    ),
   })
   .openapi('ProduceResult');
 
@@ -129,7 +133,10 @@ const intString = (name: string, min: number, max: number) =>
 
 export const FetchQuery = z.object({
   offset: z
-    .union([z.enum(['earliest', 'latest']), z.string().regex(/^\d{1,15}$/, 'offset must be an integer, earliest or latest')])
+    .union([
+      z.enum(['earliest', 'latest']),
+      z.string().regex(/^\d{1,15}$/, 'offset must be an integer, earliest or latest'),
+    ])
     .optional()
     .openapi({ description: 'an offset, earliest (default) or latest', example: 'earliest' }),
   maxRecords: intString('maxRecords', 1, DEFAULT_LIMITS.maxFetchRecords).optional(),

@@ -197,6 +197,16 @@ export function findFreePort(): Promise<number> {
   });
 }
 
+/** True when nothing listens on `port` (checked by binding it on all interfaces, as DynamoDB Local does). */
+export function isPortFree(port: number): Promise<boolean> {
+  return new Promise((resolvePromise) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', () => resolvePromise(false));
+    server.listen(port, () => server.close(() => resolvePromise(true)));
+  });
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Children are killed when this process goes away.
 
@@ -272,15 +282,6 @@ export interface DynamoDbLocal {
   process: ChildProcess;
   /** SIGTERM, SIGKILL after 3 s; resolves once the JVM has exited. */
   stop(): Promise<void>;
-}
-
-class StartError extends Error {
-  constructor(
-    message: string,
-    readonly addressInUse: boolean,
-  ) {
-    super(message);
-  }
 }
 
 function waitForExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
@@ -359,9 +360,8 @@ async function startOnce(
   const fail = async (reason: string): Promise<never> => {
     await stopChild(child);
     const output = lines.join('\n');
-    throw new StartError(
+    throw new Error(
       `DynamoDB Local (port ${port}) ${reason}.${output ? `\nLast output:\n${output}` : ' It printed nothing.'}`,
-      /address already in use|BindException/i.test(output),
     );
   };
   try {
@@ -399,16 +399,13 @@ export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Pr
     dbPath = resolve(options.dbPath);
     await mkdir(dbPath, { recursive: true });
   }
-  const fixedPort = options.port !== undefined && options.port !== 0 ? options.port : undefined;
-  // A port picked by findFreePort can be taken by someone else before Java binds it: retry a few times.
-  for (let attempt = 1; ; attempt++) {
-    const port = fixedPort ?? (await findFreePort());
-    try {
-      return await startOnce(dir, port, dbPath, log);
-    } catch (err) {
-      if (fixedPort !== undefined || !(err instanceof StartError) || !err.addressInUse || attempt >= 3)
-        throw err;
-      log(`port ${port} was taken, retrying with another one`);
-    }
+  let port = options.port ?? 0;
+  if (port === 0) {
+    port = await findFreePort();
+  } else if (!(await isPortFree(port))) {
+    // DynamoDB Local does not exit when it cannot bind: it hangs silently, and the readiness probe would reach
+    // whatever already listens there.
+    throw new Error(`Cannot start DynamoDB Local: port ${port} is already in use`);
   }
+  return await startOnce(dir, port, dbPath, log);
 }

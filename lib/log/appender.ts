@@ -2,6 +2,7 @@ import type { Clock } from '../clock.js';
 import { ThrottledError } from '../errors.js';
 import {
   CommitConflictError,
+  INDEX_KEY_REUSE_GUARD_MS,
   type IndexEntry,
   type MetadataStore,
   type PartitionRef,
@@ -78,7 +79,13 @@ export class Appender {
     private readonly options: AppenderOptions,
     private readonly watcher?: PartitionWatcher,
     private readonly hooks: AppenderHooks = {},
-  ) {}
+  ) {
+    if (options.tailCacheMaxAgeMs * 10 > INDEX_KEY_REUSE_GUARD_MS) {
+      throw new Error(
+        'tailCacheMaxAgeMs must stay far below INDEX_KEY_REUSE_GUARD_MS (ARCHITECTURE.md §4.4)',
+      );
+    }
+  }
 
   onSegmentWritten(listener: SegmentListener): void {
     this.listeners.push(listener);
@@ -153,7 +160,11 @@ export class Appender {
   }
 
   /** Assigns offsets to the component's batches with one conditional write (or transaction). */
-  private async commitComponent(component: PartitionBatch[], objectKey: string, objectSize: number): Promise<number[]> {
+  private async commitComponent(
+    component: PartitionBatch[],
+    objectKey: string,
+    objectSize: number,
+  ): Promise<number[]> {
     const refs = component.map((b) => ({ topicId: b.topic.topicId, partition: b.partition }));
     let attempt = 0;
     let entries: IndexEntry[] | undefined;

@@ -161,7 +161,11 @@ export class Log {
     const logStartOffset = topic.logStartOffsets[partition] ?? 0;
     let highWatermark = await this.highWatermark(ref, logStartOffset);
     const offset =
-      request.offset === 'earliest' ? logStartOffset : request.offset === 'latest' ? highWatermark : request.offset;
+      request.offset === 'earliest'
+        ? logStartOffset
+        : request.offset === 'latest'
+          ? highWatermark
+          : request.offset;
     if (offset < logStartOffset || offset > highWatermark) {
       throw new OffsetOutOfRangeError(offset, logStartOffset, highWatermark);
     }
@@ -264,7 +268,8 @@ export class Log {
     if (!Number.isInteger(partition) || partition < 0) {
       throw new InvalidRequestError(`partition must be a non-negative integer, got ${partition}`);
     }
-    if (partition >= topic.partitions) throw new PartitionNotFoundError(topic.name, partition, topic.partitions);
+    if (partition >= topic.partitions)
+      throw new PartitionNotFoundError(topic.name, partition, topic.partitions);
     return { topicId: topic.topicId, partition };
   }
 

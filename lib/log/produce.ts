@@ -1,10 +1,7 @@
-import {
-  InvalidRequestError,
-  PartitionNotFoundError,
-  RecordTooLargeError,
-} from '../errors.js';
+import { InvalidRequestError, PartitionNotFoundError, RecordTooLargeError } from '../errors.js';
 import type { Limits } from '../limits.js';
 import { partitionForKey, type StickyPartitioner } from '../partitioner.js';
+import { MAX_TIMESTAMP } from '../segment/format.js';
 import type { LogRecord, Topic, ValueFormat } from '../types.js';
 import type { AppendRequest } from './appender.js';
 
@@ -73,7 +70,8 @@ export function prepareProduce(
       }
       size += Buffer.byteLength(name) + Buffer.byteLength(headerValue);
     }
-    if (size > topic.config.maxRecordBytes) throw new RecordTooLargeError(index, size, topic.config.maxRecordBytes);
+    if (size > topic.config.maxRecordBytes)
+      throw new RecordTooLargeError(index, size, topic.config.maxRecordBytes);
     bytes += size;
 
     let partition: number;
@@ -90,8 +88,10 @@ export function prepareProduce(
     }
 
     const timestamp = input.timestamp ?? now;
-    if (!Number.isSafeInteger(timestamp) || timestamp < 0) {
-      throw new InvalidRequestError(`record ${index} timestamp must be a non-negative integer of epoch ms`);
+    if (!Number.isSafeInteger(timestamp) || timestamp < 0 || timestamp > MAX_TIMESTAMP) {
+      throw new InvalidRequestError(
+        `record ${index} timestamp must be an integer of epoch ms from 0 to ${MAX_TIMESTAMP}`,
+      );
     }
     const list = byPartition.get(partition) ?? [];
     placements.push({ partition, position: list.length, timestamp });
@@ -106,7 +106,10 @@ export function prepareProduce(
     );
   }
   return {
-    request: { topic, batches: [...byPartition.entries()].map(([partition, recs]) => ({ partition, records: recs })) },
+    request: {
+      topic,
+      batches: [...byPartition.entries()].map(([partition, recs]) => ({ partition, records: recs })),
+    },
     placements,
     bytes,
   };
@@ -114,12 +117,14 @@ export function prepareProduce(
 
 function encodeValue(value: unknown, format: ValueFormat, index: number): Buffer | null {
   if (value === null) return null;
-  if (value === undefined) throw new InvalidRequestError(`record ${index} has no value (use null for a tombstone)`);
+  if (value === undefined)
+    throw new InvalidRequestError(`record ${index} has no value (use null for a tombstone)`);
   switch (format) {
     case 'json':
       return Buffer.from(JSON.stringify(value), 'utf8');
     case 'text':
-      if (typeof value !== 'string') throw new InvalidRequestError(`record ${index}: a text value must be a string`);
+      if (typeof value !== 'string')
+        throw new InvalidRequestError(`record ${index}: a text value must be a string`);
       return Buffer.from(value, 'utf8');
     case 'binary':
       if (typeof value !== 'string' || !BASE64.test(value)) {

@@ -65,7 +65,8 @@ export class TopicService {
       this.cache.delete(name);
       throw new TopicNotFoundError(name);
     }
-    if (this.options.cacheTtlMs > 0) this.cache.set(name, { topic, expiresAt: now + this.options.cacheTtlMs });
+    if (this.options.cacheTtlMs > 0)
+      this.cache.set(name, { topic, expiresAt: now + this.options.cacheTtlMs });
     return topic;
   }
 
@@ -121,7 +122,10 @@ function validateConfig(config: TopicConfig): void {
   if (!Number.isInteger(config.retentionMs) || (config.retentionMs < 1 && config.retentionMs !== -1)) {
     problems.push('retentionMs must be a positive integer or -1 (unlimited)');
   }
-  if (!Number.isInteger(config.retentionBytes) || (config.retentionBytes < 1 && config.retentionBytes !== -1)) {
+  if (
+    !Number.isInteger(config.retentionBytes) ||
+    (config.retentionBytes < 1 && config.retentionBytes !== -1)
+  ) {
     problems.push('retentionBytes must be a positive integer or -1 (unlimited)');
   }
   if (!['delete', 'compact', 'compact,delete'].includes(config.cleanupPolicy)) {

@@ -84,7 +84,8 @@ export class DynamoDbMetadataStore implements MetadataStore {
         TableName: this.tables.metadata,
         KeyConditionExpression: 'pk = :pk',
         ExpressionAttributeValues: { ':pk': TOPIC_PK },
-        ProjectionExpression: 'sk, partitions',
+        ProjectionExpression: 'sk, #partitions',
+        ExpressionAttributeNames: { '#partitions': 'partitions' },
       },
     );
     for await (const page of pages) {
@@ -98,14 +99,17 @@ export class DynamoDbMetadataStore implements MetadataStore {
   async updateTopic(name: string, topicId: string, update: TopicUpdate): Promise<Topic> {
     const sets: string[] = [];
     const values: Item = { ':id': topicId };
+    const names: Record<string, string> = {};
     let condition = 'topicId = :id';
     if (update.partitions !== undefined) {
-      sets.push('partitions = :p');
+      sets.push('#partitions = :p');
+      names['#partitions'] = 'partitions';
       values[':p'] = update.partitions;
-      condition += ' AND partitions <= :p';
+      condition += ' AND #partitions <= :p';
     }
     if (update.config !== undefined) {
-      sets.push('config = :c');
+      sets.push('#config = :c');
+      names['#config'] = 'config';
       values[':c'] = update.config;
     }
     if (sets.length === 0) {
@@ -120,6 +124,7 @@ export class DynamoDbMetadataStore implements MetadataStore {
           Key: { pk: TOPIC_PK, sk: name },
           UpdateExpression: `SET ${sets.join(', ')}`,
           ConditionExpression: condition,
+          ExpressionAttributeNames: names,
           ExpressionAttributeValues: values,
           ReturnValues: 'ALL_NEW',
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
@@ -131,7 +136,9 @@ export class DynamoDbMetadataStore implements MetadataStore {
       if (error instanceof ConditionalCheckFailedException) {
         const old = error.Item ? unmarshall(error.Item as Record<string, AttributeValue>) : undefined;
         if (!old || old.topicId !== topicId) throw new TopicNotFoundError(name);
-        throw new InvalidRequestError(`partitions may only grow (topic '${name}' has ${String(old.partitions)})`);
+        throw new InvalidRequestError(
+          `partitions may only grow (topic '${name}' has ${String(old.partitions)})`,
+        );
       }
       throw error;
     }
@@ -200,7 +207,9 @@ export class DynamoDbMetadataStore implements MetadataStore {
 
   /** Removes the record of a deleted incarnation once its data is gone. */
   async forgetDeletedTopic(topicId: string): Promise<void> {
-    await this.doc.send(new DeleteCommand({ TableName: this.tables.metadata, Key: { pk: DELETED_TOPIC_PK, sk: topicId } }));
+    await this.doc.send(
+      new DeleteCommand({ TableName: this.tables.metadata, Key: { pk: DELETED_TOPIC_PK, sk: topicId } }),
+    );
   }
 
   // ---- offset index -------------------------------------------------------------------------------------
@@ -235,7 +244,9 @@ export class DynamoDbMetadataStore implements MetadataStore {
         );
       } catch (error) {
         if (!(error instanceof ConditionalCheckFailedException)) throw error;
-        const existing = error.Item ? itemToEntry(unmarshall(error.Item as Record<string, AttributeValue>)) : undefined;
+        const existing = error.Item
+          ? itemToEntry(unmarshall(error.Item as Record<string, AttributeValue>))
+          : undefined;
         if (existing && isSameBatch(existing, entry)) return; // our own earlier attempt landed
         throw new CommitConflictError([{ ref: refOf(entry), existing }], { cause: error });
       }
@@ -341,7 +352,9 @@ function topicToItem(topic: Topic): Item {
     partitions: topic.partitions,
     config: topic.config,
     createdAt: topic.createdAt,
-    logStartOffsets: Object.fromEntries(Object.entries(topic.logStartOffsets).map(([p, o]) => [String(p), o])),
+    logStartOffsets: Object.fromEntries(
+      Object.entries(topic.logStartOffsets).map(([p, o]) => [String(p), o]),
+    ),
   };
 }
 

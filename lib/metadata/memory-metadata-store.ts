@@ -16,7 +16,10 @@ import {
  */
 export class MemoryMetadataStore implements MetadataStore {
   private readonly topics = new Map<string, Topic>();
-  private readonly deleted = new Map<string, { topicId: string; name: string; partitions: number; deletedAt: number }>();
+  private readonly deleted = new Map<
+    string,
+    { topicId: string; name: string; partitions: number; deletedAt: number }
+  >();
   private readonly index = new Map<string, IndexEntry[]>();
 
   constructor(private readonly now: () => number = Date.now) {}
@@ -78,7 +81,10 @@ export class MemoryMetadataStore implements MetadataStore {
       const existing = this.index.get(partitionKey(entry))?.find((e) => e.baseOffset === entry.baseOffset);
       if (!existing) toWrite.push(entry);
       else if (!isSameBatch(existing, entry)) {
-        conflicts.push({ ref: { topicId: entry.topicId, partition: entry.partition }, existing: { ...existing } });
+        conflicts.push({
+          ref: { topicId: entry.topicId, partition: entry.partition },
+          existing: { ...existing },
+        });
       }
     }
     if (conflicts.length > 0) throw new CommitConflictError(conflicts);

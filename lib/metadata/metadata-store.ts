@@ -29,6 +29,13 @@ export interface IndexEntry {
   createdAt: number;
 }
 
+/**
+ * An index key may be deleted (by retention or compaction) only when it is not its partition's tail and
+ * its entry was created more than this long ago. Writers never put at a key learned longer ago than a
+ * small fraction of it, so a slow writer cannot re-create a deleted key (docs/ARCHITECTURE.md §4.4).
+ */
+export const INDEX_KEY_REUSE_GUARD_MS = 60 * 60 * 1000;
+
 export interface PartitionRef {
   topicId: string;
   partition: number;
@@ -53,7 +60,9 @@ export interface MetadataStore {
   /** Deletes a topic and records its incarnation for background cleanup. Throws TopicNotFoundError. */
   deleteTopic(name: string): Promise<Topic>;
   /** Incarnations deleted and not yet cleaned up. */
-  listDeletedTopics(): Promise<Array<{ topicId: string; name: string; partitions: number; deletedAt: number }>>;
+  listDeletedTopics(): Promise<
+    Array<{ topicId: string; name: string; partitions: number; deletedAt: number }>
+  >;
 
   /** The partition's last batch (strongly consistent), or undefined for an empty partition. */
   getTail(ref: PartitionRef): Promise<IndexEntry | undefined>;

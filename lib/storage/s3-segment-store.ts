@@ -64,13 +64,18 @@ export class S3SegmentStore implements SegmentStore {
       );
       const failed = (result.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey');
       if (failed.length > 0) {
-        throw new Error(`S3 DeleteObjects failed for ${failed.length} keys: ${failed[0]?.Code} ${failed[0]?.Message}`);
+        throw new Error(
+          `S3 DeleteObjects failed for ${failed.length} keys: ${failed[0]?.Code} ${failed[0]?.Message}`,
+        );
       }
     }
   }
 
   async *list(prefix: string): AsyncIterable<StoredObject> {
-    for await (const page of paginateListObjectsV2({ client: this.s3 }, { Bucket: this.bucket, Prefix: prefix })) {
+    for await (const page of paginateListObjectsV2(
+      { client: this.s3 },
+      { Bucket: this.bucket, Prefix: prefix },
+    )) {
       for (const object of page.Contents ?? []) {
         if (object.Key === undefined) continue;
         yield { key: object.Key, size: object.Size ?? 0, lastModified: object.LastModified?.getTime() ?? 0 };

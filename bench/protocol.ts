@@ -1,0 +1,94 @@
+/** Messages between the bench's main thread and its worker threads. */
+
+export interface ProduceJob {
+  role: 'produce';
+  url: string;
+  token: string;
+  topic: string;
+  /** Concurrent producers in this worker (each waits for its response before sending again). */
+  producers: number;
+  /** Index of this worker's first producer (keys differ per producer). */
+  firstProducer: number;
+  recordsPerRequest: number;
+  /** Bytes of each record's JSON value as stored. */
+  valueBytes: number;
+  keyBytes: number;
+  /** Requests each producer sends at most. */
+  requestsPerProducer: number;
+  /** Producers stop sending new requests after this many ms from the start signal. */
+  maxMs: number;
+}
+
+export interface E2eJob {
+  role: 'e2e';
+  url: string;
+  token: string;
+  topic: string;
+  partitions: number[];
+  waitMs: number;
+}
+
+export interface ConsumeJob {
+  role: 'consume';
+  url: string;
+  token: string;
+  topic: string;
+  partitions: number[];
+  maxRecords: number;
+  maxBytes: number;
+}
+
+export type LoadJob = ProduceJob | E2eJob | ConsumeJob;
+
+/** Sent by a load worker once it is ready; it then waits for `{ type: 'go' }`. */
+export interface ReadyMessage {
+  type: 'ready';
+}
+
+export interface ProduceResult {
+  type: 'produce-result';
+  /** Latency of every successful request, in microseconds. */
+  latenciesUs: Float64Array;
+  requests: number;
+  records: number;
+  /** Key + value bytes of the records acknowledged. */
+  bytes: number;
+  failures: number;
+  firstFailure: string | undefined;
+  startedAt: number;
+  endedAt: number;
+}
+
+export interface E2eResult {
+  type: 'e2e-result';
+  /** Receive time minus send time of every record seen, in microseconds. */
+  latenciesUs: Float64Array;
+  records: number;
+  polls: number;
+  failures: number;
+  firstFailure: string | undefined;
+}
+
+export interface ConsumeResult {
+  type: 'consume-result';
+  records: number;
+  bytes: number;
+  requests: number;
+  /** Per partition: the offset reached (the high watermark at the end). */
+  reached: Record<number, number>;
+  failures: number;
+  firstFailure: string | undefined;
+  startedAt: number;
+  endedAt: number;
+}
+
+export type LoadResult = ProduceResult | E2eResult | ConsumeResult;
+
+/** The send time the producers put into every value: `{"t":<epoch ms>,"pad":"..."}`. */
+export interface BenchValue {
+  t: number;
+  pad: string;
+}
+
+/** Length of `{"t":` + 13 digits + `,"pad":"` + `"}`: the value's JSON without the padding. */
+export const VALUE_OVERHEAD_BYTES = 5 + 13 + 8 + 2;

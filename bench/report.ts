@@ -1,0 +1,365 @@
+import { build } from 'hdr-histogram-js';
+import type { ReplayResult } from './ceiling.js';
+import type { OperationCounts, S3Counts } from './counting.js';
+import { totals } from './counting.js';
+import { type CpuReport, formatCpu } from './cpu.js';
+
+export const MiB = 1024 * 1024;
+
+export interface LatencySummary {
+  count: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  meanMs: number;
+}
+
+/** HDR histogram (3 significant digits) over values in microseconds. */
+export function summarizeUs(valuesUs: ArrayLike<number>): LatencySummary {
+  const histogram = build({ numberOfSignificantValueDigits: 3 });
+  for (let i = 0; i < valuesUs.length; i++)
+    histogram.recordValue(Math.max(0, Math.round(valuesUs[i] as number)));
+  const out = {
+    count: histogram.totalCount,
+    p50Ms: histogram.getValueAtPercentile(50) / 1000,
+    p99Ms: histogram.getValueAtPercentile(99) / 1000,
+    maxMs: histogram.maxValue / 1000,
+    meanMs: histogram.mean / 1000,
+  };
+  histogram.destroy();
+  return out;
+}
+
+export function summarizeMs(valuesMs: readonly number[]): LatencySummary {
+  return summarizeUs(valuesMs.map((v) => v * 1000));
+}
+
+export interface BenchResult {
+  machine: { cpuModel: string; cores: number; memoryGiB: number; node: string; platform: string };
+  date: string;
+  command: string;
+  config: {
+    partitions: number;
+    producers: number;
+    producerThreads: number;
+    recordsPerRequest: number;
+    keyBytes: number;
+    valueBytes: number;
+    targetMiB: number;
+    maxSeconds: number;
+    lingerMs: number;
+    maxFlushBytes: number;
+    maxFlushInFlight: number;
+    e2ePartitions: number[];
+    consumeMaxRecords: number;
+    consumeMaxBytes: number;
+  };
+  produce: {
+    records: number;
+    bytes: number;
+    requests: number;
+    failures: number;
+    firstFailure: string | undefined;
+    wallMs: number;
+    latency: LatencySummary;
+  };
+  e2e: { records: number; polls: number; failures: number; latency: LatencySummary };
+  produceBackend: {
+    s3: S3Counts;
+    ddb: Map<string, OperationCounts>;
+    putLatency: LatencySummary;
+    commitLatency: LatencySummary;
+  };
+  consume: {
+    records: number;
+    bytes: number;
+    requests: number;
+    failures: number;
+    firstFailure: string | undefined;
+    wallMs: number;
+    s3: S3Counts;
+    ddb: Map<string, OperationCounts>;
+    getLatency: LatencySummary;
+  };
+  ceiling: ReplayResult & { unmatchedWrites: number };
+  cpu: { produce: CpuReport; consume: CpuReport; replay: CpuReport };
+  serverErrors: number;
+}
+
+/** AWS list prices from docs/../shared COST.md (us-east-1). */
+export const PRICES = {
+  s3PutPer1k: 0.005,
+  s3GetPer1k: 0.0004,
+  ddbPerMillionWru: 0.625,
+  ddbPerMillionRru: 0.125,
+  s3StoragePerGbMonth: 0.023,
+};
+
+/** The reference workload: 1 MiB/s produced, 16 partitions, two consumer groups reading everything. */
+const SECONDS_PER_MONTH = 30 * 24 * 3600;
+const RW_MIB_PER_MONTH = 1 * SECONDS_PER_MONTH;
+const RW_GROUPS = 2;
+
+export function derive(r: BenchResult) {
+  const producedMiB = r.produce.bytes / MiB;
+  const consumedMiB = r.consume.bytes / MiB;
+  const produceMBps = producedMiB / (r.produce.wallMs / 1000);
+  const consumeMBps = consumedMiB / (r.consume.wallMs / 1000);
+  const ceilingMBps = producedMiB / (r.ceiling.wallMs / 1000);
+  const produceTotals = totals(r.produceBackend.ddb);
+  const consumeTotals = totals(r.consume.ddb);
+  const flushes = r.produceBackend.s3.puts;
+  const perMiB = {
+    s3PutsPerMiB: r.produceBackend.s3.puts / producedMiB,
+    s3GetsPerMiB: r.consume.s3.gets / consumedMiB,
+    ddbWriteUnitsPerMiB: produceTotals.writeUnits / producedMiB,
+    ddbReadUnitsPerMiB: consumeTotals.readUnits / consumedMiB,
+  };
+  const perMonth = {
+    s3Put: perMiB.s3PutsPerMiB * RW_MIB_PER_MONTH * (PRICES.s3PutPer1k / 1000),
+    s3Get: perMiB.s3GetsPerMiB * RW_MIB_PER_MONTH * RW_GROUPS * (PRICES.s3GetPer1k / 1000),
+    ddbWrite: perMiB.ddbWriteUnitsPerMiB * RW_MIB_PER_MONTH * (PRICES.ddbPerMillionWru / 1e6),
+    ddbRead: perMiB.ddbReadUnitsPerMiB * RW_MIB_PER_MONTH * RW_GROUPS * (PRICES.ddbPerMillionRru / 1e6),
+    // 7 days of 1 MiB/s kept in S3 Standard (GB taken as GiB).
+    s3Storage: ((7 * 24 * 3600) / 1024) * PRICES.s3StoragePerGbMonth,
+  };
+  const requestTotal = perMonth.s3Put + perMonth.s3Get + perMonth.ddbWrite + perMonth.ddbRead;
+  const perFlush = {
+    ddbWriteRequests: produceTotals.writeRequests / flushes,
+    ddbWriteUnits: produceTotals.writeUnits / flushes,
+    itemsWritten: [...r.produceBackend.ddb.values()].reduce((n, s) => n + s.itemsWritten, 0) / flushes,
+    avgObjectBytes: r.produceBackend.s3.putBytes / flushes,
+  };
+  return {
+    producedMiB,
+    consumedMiB,
+    produceMBps,
+    produceRecordsPerSec: r.produce.records / (r.produce.wallMs / 1000),
+    consumeMBps,
+    consumeRecordsPerSec: r.consume.records / (r.consume.wallMs / 1000),
+    ceilingMBps,
+    ratio: produceMBps / ceilingMBps,
+    produceTotals,
+    consumeTotals,
+    flushes,
+    perMiB,
+    perMonth,
+    requestTotal,
+    perFlush,
+  };
+}
+
+/** Monthly write-side cost of RW if each flush costs what the bench measured per flush, at a given flush rate. */
+export function flushRateModel(perFlush: { ddbWriteUnits: number }, flushIntervalMs: number) {
+  const flushesPerMonth = (SECONDS_PER_MONTH * 1000) / flushIntervalMs;
+  return {
+    s3Put: flushesPerMonth * (PRICES.s3PutPer1k / 1000),
+    ddbWrite: flushesPerMonth * perFlush.ddbWriteUnits * (PRICES.ddbPerMillionWru / 1e6),
+  };
+}
+
+const f = (n: number, digits = 1) =>
+  Number.isFinite(n)
+    ? n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
+    : 'n/a';
+const usd = (n: number) => `$${f(n, 2)}`;
+const pad = (s: string, n: number) => s.padEnd(n);
+const lpad = (s: string, n: number) => s.padStart(n);
+
+function operationTable(ops: Map<string, OperationCounts>): string[] {
+  const lines = [
+    `    ${pad('operation', 20)}${lpad('requests', 10)}${lpad('items', 8)}${lpad('WRU', 10)}${lpad('RRU', 10)}${lpad('DDB-Local', 11)}  errors`,
+  ];
+  for (const [op, s] of [...ops].sort((a, b) => b[1].requests - a[1].requests)) {
+    const errors = Object.entries(s.errors)
+      .map(([t, n]) => `${t} ${n}`)
+      .join(', ');
+    lines.push(
+      `    ${pad(op, 20)}${lpad(String(s.requests), 10)}${lpad(s.itemsWritten ? String(s.itemsWritten) : '', 8)}${lpad(
+        s.writeUnits ? f(s.writeUnits, 0) : '',
+        10,
+      )}${lpad(s.readUnits ? f(s.readUnits, 1) : '', 10)}${lpad(f(s.reportedUnits, 1), 11)}  ${errors || '-'}`,
+    );
+  }
+  return lines;
+}
+
+export const UNITS_METHOD =
+  'computed per AWS billing rules from the wire requests/responses (DynamoDB Local returns ConsumedCapacity, ' +
+  'but under-reports TransactWriteItems, so its figures are shown for comparison only)';
+
+export function formatReport(r: BenchResult): string {
+  const d = derive(r);
+  const c = r.config;
+  const recordBytes = c.keyBytes + c.valueBytes;
+  const lines: string[] = [];
+  const section = (title: string) => lines.push('', title, '-'.repeat(title.length));
+  lines.push('Sluice benchmark');
+  lines.push('================');
+  lines.push(`date:     ${r.date}`);
+  lines.push(`command:  ${r.command}`);
+  lines.push(
+    `machine:  ${r.machine.cpuModel}, ${r.machine.cores} cores, ${f(r.machine.memoryGiB, 1)} GiB, Node ${r.machine.node} (${r.machine.platform})`,
+  );
+  lines.push(
+    `config:   ${c.partitions} partitions, ${c.producers} producers on ${c.producerThreads} threads, ${c.recordsPerRequest} keyed records/request, ` +
+      `record ${recordBytes} B (key ${c.keyBytes} + JSON value ${c.valueBytes}), target ${c.targetMiB} MiB or ${c.maxSeconds} s`,
+  );
+  lines.push(
+    `server:   agent mode, linger ${c.lingerMs} ms, flush ≤ ${f(c.maxFlushBytes / MiB, 0)} MiB, ≤ ${c.maxFlushInFlight} flushes in flight; ` +
+      'S3 = fauxqs in a worker thread, DynamoDB = DynamoDB Local (in memory), load generators in worker threads',
+  );
+  lines.push(
+    'units:    MB/s figures are MiB/s (2^20 bytes); bytes counted = key + value bytes of the records',
+  );
+
+  section('Produce');
+  lines.push(
+    `  ${d.producedMiB.toFixed(1)} MiB, ${r.produce.records.toLocaleString('en-US')} records in ${(r.produce.wallMs / 1000).toFixed(1)} s` +
+      ` (${r.produce.requests} requests, ${r.produce.failures} failed${r.produce.firstFailure ? `: ${r.produce.firstFailure}` : ''})`,
+  );
+  lines.push(`  throughput:        ${f(d.produceMBps, 2)} MiB/s, ${f(d.produceRecordsPerSec, 0)} records/s`);
+  lines.push(
+    `  produce latency:   p50 ${f(r.produce.latency.p50Ms)} ms, p99 ${f(r.produce.latency.p99Ms)} ms, max ${f(r.produce.latency.maxMs)} ms (per request, HDR histogram)`,
+  );
+  lines.push(
+    `  end-to-end:        p50 ${f(r.e2e.latency.p50Ms)} ms, p99 ${f(r.e2e.latency.p99Ms)} ms over ${r.e2e.records.toLocaleString('en-US')} records ` +
+      `(long-poll waitMs=1000 on partitions ${c.e2ePartitions.join(',')}; ${r.e2e.polls} polls, ${r.e2e.failures} failed)`,
+  );
+  lines.push(
+    `  flushes:           ${d.flushes} S3 PUTs, average object ${f(d.perFlush.avgObjectBytes / MiB, 2)} MiB, ` +
+      `max ${r.produceBackend.s3.maxPutsInFlight} PUTs in flight`,
+  );
+  lines.push(
+    `  per flush:         ${f(d.perFlush.ddbWriteRequests, 2)} DynamoDB write requests, ${f(d.perFlush.itemsWritten, 1)} index items, ${f(d.perFlush.ddbWriteUnits, 1)} write units`,
+  );
+  lines.push(
+    `  backend latency:   S3 PUT p50 ${f(r.produceBackend.putLatency.p50Ms)} / p99 ${f(r.produceBackend.putLatency.p99Ms)} ms; ` +
+      `DynamoDB write p50 ${f(r.produceBackend.commitLatency.p50Ms)} / p99 ${f(r.produceBackend.commitLatency.p99Ms)} ms`,
+  );
+  lines.push(
+    `  S3:                ${r.produceBackend.s3.puts} PUT (${f(r.produceBackend.s3.putBytes / MiB, 1)} MiB), ${r.produceBackend.s3.gets} GET, ` +
+      `${r.produceBackend.s3.other} other, ${r.produceBackend.s3.errors} errors → ${f(d.perMiB.s3PutsPerMiB, 3)} PUTs per MiB produced`,
+  );
+  lines.push(
+    `  DynamoDB:          ${f(d.produceTotals.writeUnits, 0)} write units → ${f(d.perMiB.ddbWriteUnitsPerMiB, 2)} WRU per MiB produced; ` +
+      `${f(d.produceTotals.readUnits, 1)} read units (tail look-ups and the e2e consumer's polls)`,
+  );
+  lines.push(...operationTable(r.produceBackend.ddb));
+  lines.push(`  CPU: ${formatCpu(r.cpu.produce)}`);
+
+  section('Consume (second server instance, cold cache, 16 partitions at once)');
+  lines.push(
+    `  ${d.consumedMiB.toFixed(1)} MiB, ${r.consume.records.toLocaleString('en-US')} records in ${(r.consume.wallMs / 1000).toFixed(1)} s` +
+      ` (${r.consume.requests} fetches, ${r.consume.failures} failed${r.consume.firstFailure ? `: ${r.consume.firstFailure}` : ''})` +
+      `${r.consume.records === r.produce.records ? ', every produced record read back' : `, MISMATCH: produced ${r.produce.records}`}`,
+  );
+  lines.push(`  throughput:        ${f(d.consumeMBps, 2)} MiB/s, ${f(d.consumeRecordsPerSec, 0)} records/s`);
+  lines.push(
+    `  S3:                ${r.consume.s3.gets} GET (${f(r.consume.s3.getBytes / MiB, 1)} MiB, p50 ${f(r.consume.getLatency.p50Ms)} ms) → ${f(d.perMiB.s3GetsPerMiB, 3)} GETs per MiB consumed`,
+  );
+  lines.push(
+    `  DynamoDB:          ${f(d.consumeTotals.readUnits, 1)} read units → ${f(d.perMiB.ddbReadUnitsPerMiB, 3)} RRU per MiB consumed`,
+  );
+  lines.push(...operationTable(r.consume.ddb));
+  lines.push(`  CPU: ${formatCpu(r.cpu.consume)}`);
+
+  section('Raw backend ceiling (the produce phase’s S3/DynamoDB requests replayed with the SDK)');
+  lines.push(
+    `  ${r.ceiling.flushes} flushes (${r.ceiling.puts} PUTs, ${f(r.ceiling.putBytes / MiB, 1)} MiB; ${r.ceiling.writes} DynamoDB writes) ` +
+      `with ${r.ceiling.concurrency} in flight in ${(r.ceiling.wallMs / 1000).toFixed(1)} s` +
+      ` (${r.ceiling.failures} failed${r.ceiling.firstFailure ? `: ${r.ceiling.firstFailure}` : ''}` +
+      `${r.ceiling.unmatchedWrites ? `; ${r.ceiling.unmatchedWrites} writes matched no PUT and were not replayed` : ''})`,
+  );
+  const putL = summarizeMs(r.ceiling.putLatenciesMs);
+  const writeL = summarizeMs(r.ceiling.writeLatenciesMs);
+  lines.push(
+    `  backend latency:   S3 PUT p50 ${f(putL.p50Ms)} / p99 ${f(putL.p99Ms)} ms; DynamoDB write p50 ${f(writeL.p50Ms)} / p99 ${f(writeL.p99Ms)} ms`,
+  );
+  lines.push(`  CPU: ${formatCpu(r.cpu.replay)}`);
+  lines.push(`  ceiling:           ${f(d.ceilingMBps, 2)} MiB/s of produced bytes`);
+  lines.push(`  ratio:             ${f(d.ratio, 2)} (Sluice produce ÷ ceiling)`);
+
+  section('DynamoDB units');
+  lines.push(`  ${UNITS_METHOD}`);
+  lines.push(
+    `  produce: ${f(d.produceTotals.writeUnits, 0)} WRU computed vs ${f(d.produceTotals.reportedWriteUnits, 0)} reported by DynamoDB Local; ` +
+      `consume: ${f(d.consumeTotals.readUnits, 1)} RRU computed vs ${f(d.consumeTotals.reportedReadUnits, 1)} reported`,
+  );
+
+  section('Monthly cost for COST.md’s reference workload — EXTRAPOLATION, not a measurement');
+  lines.push(
+    '  RW = 1 MiB/s produced, 16 partitions, two consumer groups, 30-day month; request counts per MiB as measured above,',
+  );
+  lines.push(
+    '  prices from COST.md. The bench ran at full speed, so its flushes were large; at 1 MiB/s flushes are much smaller',
+  );
+  lines.push(
+    '  and more frequent, so the per-MiB write-side figures understate RW (see the flush-rate lines).',
+  );
+  lines.push(
+    `    S3 PUT             ${lpad(usd(d.perMonth.s3Put), 12)}   (${f(d.perMiB.s3PutsPerMiB, 3)} per MiB)`,
+  );
+  lines.push(
+    `    S3 GET  (2 groups) ${lpad(usd(d.perMonth.s3Get), 12)}   (${f(d.perMiB.s3GetsPerMiB, 3)} per MiB consumed)`,
+  );
+  lines.push(
+    `    DynamoDB writes    ${lpad(usd(d.perMonth.ddbWrite), 12)}   (${f(d.perMiB.ddbWriteUnitsPerMiB, 2)} WRU per MiB)`,
+  );
+  lines.push(
+    `    DynamoDB reads (2) ${lpad(usd(d.perMonth.ddbRead), 12)}   (${f(d.perMiB.ddbReadUnitsPerMiB, 3)} RRU per MiB consumed)`,
+  );
+  lines.push(`    requests total     ${lpad(usd(d.requestTotal), 12)}`);
+  lines.push(
+    `    + S3 storage, 7 days of 1 MiB/s: ${usd(d.perMonth.s3Storage)}; Lambda/API Gateway not included`,
+  );
+  lines.push(
+    `  Flush-rate view (write side only): 1 PUT and ${f(d.perFlush.ddbWriteUnits, 1)} WRU per flush as measured (each flush touched ~all partitions):`,
+  );
+  for (const interval of [c.lingerMs, 250, 1000]) {
+    const m = flushRateModel(d.perFlush, interval);
+    lines.push(
+      `    one flush every ${lpad(String(interval), 4)} ms: S3 PUT ${lpad(usd(m.s3Put), 10)}, DynamoDB writes ${lpad(usd(m.ddbWrite), 10)} per month`,
+    );
+  }
+  if (r.serverErrors > 0)
+    lines.push('', `WARNING: the servers logged ${r.serverErrors} unexpected errors (HTTP 500s)`);
+  return lines.join('\n');
+}
+
+export function summaryJson(r: BenchResult): Record<string, unknown> {
+  const d = derive(r);
+  const round = (n: number, digits = 3) => (Number.isFinite(n) ? Number(n.toFixed(digits)) : null);
+  return {
+    date: r.date,
+    produceMBps: round(d.produceMBps),
+    produceRecordsPerSec: round(d.produceRecordsPerSec, 0),
+    ceilingMBps: round(d.ceilingMBps),
+    ratio: round(d.ratio),
+    produceP50Ms: round(r.produce.latency.p50Ms, 1),
+    produceP99Ms: round(r.produce.latency.p99Ms, 1),
+    e2eP50Ms: round(r.e2e.latency.p50Ms, 1),
+    e2eP99Ms: round(r.e2e.latency.p99Ms, 1),
+    s3PutsPerMiB: round(d.perMiB.s3PutsPerMiB, 4),
+    s3GetsPerMiB: round(d.perMiB.s3GetsPerMiB, 4),
+    ddbWriteUnitsPerMiB: round(d.perMiB.ddbWriteUnitsPerMiB, 3),
+    ddbReadUnitsPerMiB: round(d.perMiB.ddbReadUnitsPerMiB, 4),
+    consumeMBps: round(d.consumeMBps),
+    consumeRecordsPerSec: round(d.consumeRecordsPerSec, 0),
+    unitsMethod: 'computed (AWS billing rules, from wire requests/responses)',
+    producedMiB: round(d.producedMiB, 1),
+    records: r.produce.records,
+    flushes: d.flushes,
+    avgObjectBytes: round(d.perFlush.avgObjectBytes, 0),
+    ddbWriteUnitsPerFlush: round(d.perFlush.ddbWriteUnits, 2),
+    ddbWriteRequestsPerFlush: round(d.perFlush.ddbWriteRequests, 3),
+    maxPutsInFlight: r.produceBackend.s3.maxPutsInFlight,
+    reportedDdbWriteUnitsPerMiB: round(d.produceTotals.reportedWriteUnits / d.producedMiB, 3),
+    reportedDdbReadUnitsPerMiB: round(d.consumeTotals.reportedReadUnits / d.consumedMiB, 4),
+    rwMonthlyRequestCostUsd: round(d.requestTotal, 2),
+    produceFailures: r.produce.failures,
+    consumeMatches: r.consume.records === r.produce.records,
+    produceServerElu: r.cpu.produce.elu['server (main)'] ?? null,
+    replayMainElu: r.cpu.replay.elu['replay (main)'] ?? null,
+  };
+}

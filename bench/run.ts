@@ -1,0 +1,655 @@
+/**
+ * `npm run bench [-- --json] [-- --help]`: Sluice's throughput, latency and request-cost benchmark.
+ *
+ * Starts DynamoDB Local and the S3 emulator (in a worker thread), serves the Sluice HTTP app on the main
+ * thread, drives it from worker threads, counts every S3 and DynamoDB request the server makes, and replays
+ * the produce phase's backend requests directly with the SDK for a ceiling. See docs/BENCHMARKS.md.
+ */
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import type { Worker } from 'node:worker_threads';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { serve } from '@hono/node-server';
+import { createLog } from '../functions/deps.js';
+import { createApp } from '../functions/http/app.js';
+import { type DynamoDbLocal, startDynamoDbLocal } from '../functions/local/dynamodb-local.js';
+import { DEFAULT_LIMITS } from '../lib/limits.js';
+import { DEFAULT_LOG_OPTIONS, type Log, type LogOptions } from '../lib/log/log.js';
+import { ensureTables } from '../lib/metadata/dynamodb-schema.js';
+import { S3SegmentStore } from '../lib/storage/s3-segment-store.js';
+import { groupFlushes, replayFlushes } from './ceiling.js';
+import { countDynamoDb, countS3, DynamoDbCounter, difference, S3Counter } from './counting.js';
+import { startCpuProbe } from './cpu.js';
+import type {
+  ConsumeJob,
+  ConsumeResult,
+  E2eJob,
+  E2eResult,
+  LoadJob,
+  LoadResult,
+  ProduceJob,
+  ProduceResult,
+} from './protocol.js';
+import { VALUE_OVERHEAD_BYTES } from './protocol.js';
+import { type BenchResult, formatReport, MiB, summarizeMs, summarizeUs, summaryJson } from './report.js';
+import { isObjectWith, nextMessage, startTsWorker } from './threads.js';
+
+const HELP = `Usage: npm run bench -- [options]
+
+  --json                    also print one JSON object with the figures as the last line
+  --mib N                   produce this many MiB of key+value bytes (default 256)
+  --seconds N               stop producing after N seconds even if --mib is not reached (default 40)
+  --partitions N            partitions of the topic (default 16)
+  --producers N             concurrent producers (default 32)
+  --producer-threads N      worker threads the producers are spread over (default 2)
+  --records-per-request N   keyed records per produce request (default 64)
+  --record-bytes N          bytes of each record's JSON value (default 1024)
+  --key-bytes N             bytes of each record's key (default 16)
+  --linger N                the server's lingerMs (default ${DEFAULT_LOG_OPTIONS.lingerMs})
+  --e2e-partitions LIST     partitions the end-to-end consumer follows (default 0,1)
+  --help                    this text
+`;
+
+const REGION = 'us-east-1';
+const CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
+
+function say(message: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+}
+
+function parseOptions() {
+  const { values } = parseArgs({
+    options: {
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+      mib: { type: 'string', default: '256' },
+      seconds: { type: 'string', default: '40' },
+      partitions: { type: 'string', default: '16' },
+      producers: { type: 'string', default: '32' },
+      'producer-threads': { type: 'string', default: '2' },
+      'records-per-request': { type: 'string', default: '64' },
+      'record-bytes': { type: 'string', default: '1024' },
+      'key-bytes': { type: 'string', default: '16' },
+      linger: { type: 'string', default: String(DEFAULT_LOG_OPTIONS.lingerMs) },
+      'e2e-partitions': { type: 'string', default: '0,1' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  const int = (name: string, text: string, min: number): number => {
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < min)
+      throw new Error(`--${name} must be an integer ≥ ${min}, got '${text}'`);
+    return n;
+  };
+  const partitions = int('partitions', values.partitions, 1);
+  const e2ePartitions = values['e2e-partitions']
+    .split(',')
+    .filter((s) => s.trim() !== '')
+    .map((s) => int('e2e-partitions', s.trim(), 0))
+    .filter((p) => p < partitions);
+  return {
+    json: values.json,
+    help: values.help,
+    mib: Number(values.mib) > 0 ? Number(values.mib) : 256,
+    seconds: int('seconds', values.seconds, 1),
+    partitions,
+    producers: int('producers', values.producers, 1),
+    producerThreads: int('producer-threads', values['producer-threads'], 1),
+    recordsPerRequest: int('records-per-request', values['records-per-request'], 1),
+    valueBytes: int('record-bytes', values['record-bytes'], VALUE_OVERHEAD_BYTES),
+    keyBytes: int('key-bytes', values['key-bytes'], 2),
+    lingerMs: int('linger', values.linger, 0),
+    e2ePartitions,
+  };
+}
+
+type Options = ReturnType<typeof parseOptions>;
+
+// ---- resources -------------------------------------------------------------------------------------------------
+
+/** Things to stop, last started first. */
+class Resources {
+  private readonly stops: Array<{ name: string; stop: () => Promise<void> }> = [];
+  add(name: string, stop: () => Promise<void>): void {
+    this.stops.push({ name, stop });
+  }
+  async closeAll(): Promise<void> {
+    while (this.stops.length > 0) {
+      const item = this.stops.pop();
+      if (!item) break;
+      try {
+        await withTimeout(item.stop(), 15_000, `stopping ${item.name}`);
+      } catch (error) {
+        say(`could not stop ${item.name}: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+async function stopWorker(worker: Worker): Promise<void> {
+  await worker.terminate();
+}
+
+async function stopS3Worker(worker: Worker): Promise<void> {
+  const stopped = nextMessage(
+    worker,
+    (m): m is { type: 's3-stopped' } => isObjectWith(m, 'type', 's3-stopped'),
+    5_000,
+  );
+  worker.postMessage({ type: 'stop' });
+  await stopped.catch(() => undefined);
+  await worker.terminate();
+}
+
+// ---- Sluice instances ---------------------------------------------------------------------------------------------
+
+interface Instance {
+  url: string;
+  log: Log;
+  s3: S3Client;
+  dynamodb: DynamoDBClient;
+  s3Counter: S3Counter;
+  ddbCounter: DynamoDbCounter;
+  close(): Promise<void>;
+}
+
+function newClients(endpoints: { dynamodb: string; s3: string }) {
+  const s3 = new S3Client({
+    region: REGION,
+    endpoint: endpoints.s3,
+    forcePathStyle: true,
+    credentials: CREDENTIALS,
+  });
+  const dynamodb = new DynamoDBClient({
+    region: REGION,
+    endpoint: endpoints.dynamodb,
+    credentials: CREDENTIALS,
+  });
+  return { s3, dynamodb };
+}
+
+let serverErrors = 0;
+
+/** createApp over createLog with an S3SegmentStore, on fresh SDK clients with counting middleware. */
+async function startInstance(options: {
+  name: string;
+  endpoints: { dynamodb: string; s3: string };
+  tablePrefix: string;
+  bucket: string;
+  token: string;
+  log: LogOptions;
+}): Promise<Instance> {
+  const { s3, dynamodb } = newClients(options.endpoints);
+  const s3Counter = new S3Counter();
+  const ddbCounter = new DynamoDbCounter();
+  countS3(s3, s3Counter);
+  countDynamoDb(dynamodb, ddbCounter);
+  const log = createLog({
+    dynamodb,
+    store: new S3SegmentStore(s3, options.bucket),
+    tablePrefix: options.tablePrefix,
+    log: options.log,
+    limits: DEFAULT_LIMITS,
+  });
+  const app = createApp({
+    log,
+    adminToken: options.token,
+    limits: DEFAULT_LIMITS,
+    logError: (error, ctx) => {
+      serverErrors++;
+      if (serverErrors <= 5) {
+        say(
+          `${options.name}: ${ctx.method} ${ctx.path} failed: ${error instanceof Error ? error.stack : String(error)}`,
+        );
+      }
+    },
+  });
+  const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', () => resolve());
+    server.once('error', reject);
+  });
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  say(`${options.name} listening on ${url}`);
+  return {
+    url,
+    log,
+    s3,
+    dynamodb,
+    s3Counter,
+    ddbCounter,
+    close: async () => {
+      await log.flush();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        if ('closeAllConnections' in server) server.closeAllConnections();
+      });
+      s3.destroy();
+      dynamodb.destroy();
+    },
+  };
+}
+
+// ---- load workers ---------------------------------------------------------------------------------------------------
+
+const LOAD_WORKER = new URL('./load-worker.ts', import.meta.url);
+
+async function startLoadWorkers(jobs: LoadJob[], resources: Resources, name: string): Promise<Worker[]> {
+  const workers = jobs.map((job, i) => {
+    const worker = startTsWorker(LOAD_WORKER, job, `${name}-${i}`);
+    resources.add(`${name} worker ${i}`, () => stopWorker(worker));
+    return worker;
+  });
+  await Promise.all(
+    workers.map((w) =>
+      nextMessage(w, (m): m is { type: 'ready' } => isObjectWith(m, 'type', 'ready'), 60_000),
+    ),
+  );
+  return workers;
+}
+
+function resultOf<T extends LoadResult>(worker: Worker, type: T['type']): Promise<T> {
+  return nextMessage(
+    worker,
+    (m): m is T | { type: 'failed'; error: string } =>
+      isObjectWith(m, 'type', type) || isObjectWith(m, 'type', 'failed'),
+  ).then((m) => {
+    if (m.type === 'failed') throw new Error(`load worker failed: ${(m as { error: string }).error}`);
+    return m as T;
+  });
+}
+
+async function api(instance: { url: string }, token: string, method: string, path: string, body?: unknown) {
+  const response = await fetch(`${instance.url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${method} ${path}: HTTP ${response.status} ${text}`);
+  return JSON.parse(text) as unknown;
+}
+
+function concatFloat64(arrays: Float64Array[]): Float64Array {
+  const out = new Float64Array(arrays.reduce((n, a) => n + a.length, 0));
+  let at = 0;
+  for (const a of arrays) {
+    out.set(a, at);
+    at += a.length;
+  }
+  return out;
+}
+
+function split<T>(items: readonly T[], parts: number): T[][] {
+  const out: T[][] = Array.from({ length: parts }, () => []);
+  items.forEach((item, i) => {
+    out[i % parts]?.push(item);
+  });
+  return out.filter((p) => p.length > 0);
+}
+
+// ---- the run ---------------------------------------------------------------------------------------------------------
+
+async function run(options: Options, resources: Resources): Promise<BenchResult> {
+  const started = Date.now();
+  say('starting DynamoDB Local (in memory)…');
+  const dynamo: DynamoDbLocal = await startDynamoDbLocal({ log: say });
+  resources.add('DynamoDB Local', () => dynamo.stop());
+
+  say('starting the S3 emulator (fauxqs) in a worker thread…');
+  const s3Worker = startTsWorker(new URL('./s3-worker.ts', import.meta.url), {}, 's3-emulator');
+  resources.add('S3 emulator worker', () => stopS3Worker(s3Worker));
+  const { endpoint: s3Endpoint } = await nextMessage(
+    s3Worker,
+    (m): m is { type: 's3-ready'; endpoint: string } => isObjectWith(m, 'type', 's3-ready'),
+    60_000,
+  );
+  say(`S3 emulator on ${s3Endpoint}`);
+  const endpoints = { dynamodb: dynamo.endpoint, s3: s3Endpoint };
+
+  const runId = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
+  const tablePrefix = `bench_${runId}_`;
+  const bucket = `sluice-bench-${runId}`;
+  const admin = newClients(endpoints);
+  resources.add('admin clients', async () => {
+    admin.s3.destroy();
+    admin.dynamodb.destroy();
+  });
+  await ensureTables(admin.dynamodb, tablePrefix);
+  await admin.s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  say(`tables ${tablePrefix}*, bucket ${bucket}`);
+
+  const token = `bench-${randomBytes(16).toString('hex')}`;
+  const logOptions: LogOptions = { ...DEFAULT_LOG_OPTIONS, lingerMs: options.lingerMs };
+  const server = await startInstance({
+    name: 'server',
+    endpoints,
+    tablePrefix,
+    bucket,
+    token,
+    log: logOptions,
+  });
+  resources.add('server', () => server.close());
+
+  const topic = `bench.${runId}`;
+  await api(server, token, 'POST', '/v1/topics', { name: topic, partitions: options.partitions });
+
+  // ---- phase 1 + 2: produce, with the end-to-end consumer following the tail -------------------------------
+  const recordBytes = options.keyBytes + options.valueBytes;
+  const targetRecords = Math.ceil((options.mib * MiB) / recordBytes);
+  const requestsPerProducer = Math.max(
+    1,
+    Math.ceil(targetRecords / (options.producers * options.recordsPerRequest)),
+  );
+  const threads = Math.min(options.producerThreads, options.producers);
+  const produceJobs: ProduceJob[] = [];
+  let firstProducer = 0;
+  for (let t = 0; t < threads; t++) {
+    const producers = Math.floor(options.producers / threads) + (t < options.producers % threads ? 1 : 0);
+    produceJobs.push({
+      role: 'produce',
+      url: server.url,
+      token,
+      topic,
+      producers,
+      firstProducer,
+      recordsPerRequest: options.recordsPerRequest,
+      valueBytes: options.valueBytes,
+      keyBytes: options.keyBytes,
+      requestsPerProducer,
+      maxMs: options.seconds * 1000,
+    });
+    firstProducer += producers;
+  }
+  const e2eJob: E2eJob = {
+    role: 'e2e',
+    url: server.url,
+    token,
+    topic,
+    partitions: options.e2ePartitions,
+    waitMs: 1000,
+  };
+  const [e2eWorker] =
+    options.e2ePartitions.length > 0 ? await startLoadWorkers([e2eJob], resources, 'e2e') : [];
+  const producerWorkers = await startLoadWorkers(produceJobs, resources, 'producer');
+
+  const e2eDone = e2eWorker ? resultOf<E2eResult>(e2eWorker, 'e2e-result') : undefined;
+  e2eWorker?.postMessage({ type: 'go' });
+  await new Promise((r) => setTimeout(r, 500)); // let the tail consumer's first long polls reach the server
+
+  say(
+    `produce: ${options.producers} producers × ${requestsPerProducer} requests × ${options.recordsPerRequest} records of ${recordBytes} B ` +
+      `(${options.mib} MiB, at most ${options.seconds} s)…`,
+  );
+  const s3Before = server.s3Counter.snapshot();
+  const ddbBefore = server.ddbCounter.snapshot();
+  const putLatencyStart = server.s3Counter.putLatenciesMs.length;
+  const writeLatencyStart = server.ddbCounter.writeLatenciesMs.length;
+  server.s3Counter.resetMaxInFlight();
+  server.s3Counter.recording = true;
+  server.ddbCounter.recording = true;
+  const produceDone = producerWorkers.map((w) => resultOf<ProduceResult>(w, 'produce-result'));
+  const progress = setInterval(() => {
+    const s = server.s3Counter.counts;
+    say(
+      `  … ${s.puts - s3Before.puts} flushes, ${((s.putBytes - s3Before.putBytes) / MiB).toFixed(0)} MiB written to S3`,
+    );
+  }, 5_000);
+  const produceThreads: Record<string, Worker | 'main'> = {
+    'server (main)': 'main',
+    's3-emulator': s3Worker,
+  };
+  if (e2eWorker) produceThreads['e2e-consumer'] = e2eWorker;
+  producerWorkers.forEach((w, i) => {
+    produceThreads[`producers-${i}`] = w;
+  });
+  const produceCpu = startCpuProbe(produceThreads, dynamo.process.pid);
+  const windowFrom = process.hrtime.bigint() / 1000n;
+  for (const w of producerWorkers) w.postMessage({ type: 'go' });
+  let produceResults: ProduceResult[];
+  try {
+    produceResults = await Promise.all(produceDone);
+  } finally {
+    clearInterval(progress);
+  }
+  await server.log.flush();
+  const produceCpuReport = produceCpu();
+  if (process.execArgv.some((a) => a.startsWith('--cpu-prof'))) {
+    // For bench/profile-summary.ts: the produce phase on the monotonic clock V8's profiles use.
+    say(`produce window for profile-summary: --from ${windowFrom} --to ${process.hrtime.bigint() / 1000n}`);
+  }
+  server.s3Counter.recording = false;
+  server.ddbCounter.recording = false;
+  const s3After = server.s3Counter.snapshot();
+  const ddbProduce = difference(server.ddbCounter.snapshot(), ddbBefore);
+
+  e2eWorker?.postMessage({ type: 'stop' });
+  const e2eResult = e2eDone
+    ? await e2eDone
+    : {
+        type: 'e2e-result' as const,
+        latenciesUs: new Float64Array(0),
+        records: 0,
+        polls: 0,
+        failures: 0,
+        firstFailure: undefined,
+      };
+
+  const produceWallMs =
+    Math.max(...produceResults.map((r) => r.endedAt)) - Math.min(...produceResults.map((r) => r.startedAt));
+  const produce: BenchResult['produce'] = {
+    records: produceResults.reduce((n, r) => n + r.records, 0),
+    bytes: produceResults.reduce((n, r) => n + r.bytes, 0),
+    requests: produceResults.reduce((n, r) => n + r.requests, 0),
+    failures: produceResults.reduce((n, r) => n + r.failures, 0),
+    firstFailure: produceResults.find((r) => r.firstFailure)?.firstFailure,
+    wallMs: produceWallMs,
+    latency: summarizeUs(concatFloat64(produceResults.map((r) => r.latenciesUs))),
+  };
+  say(
+    `produce: ${(produce.bytes / MiB).toFixed(1)} MiB in ${(produceWallMs / 1000).toFixed(1)} s = ` +
+      `${(produce.bytes / MiB / (produceWallMs / 1000)).toFixed(2)} MiB/s, ${produce.failures} failures`,
+  );
+  if (produce.records === 0)
+    throw new Error(`nothing was produced: ${produce.firstFailure ?? 'no requests'}`);
+  const produceS3 = {
+    puts: s3After.puts - s3Before.puts,
+    putBytes: s3After.putBytes - s3Before.putBytes,
+    gets: s3After.gets - s3Before.gets,
+    getBytes: s3After.getBytes - s3Before.getBytes,
+    other: s3After.other - s3Before.other,
+    errors: s3After.errors - s3Before.errors,
+    maxPutsInFlight: s3After.maxPutsInFlight,
+  };
+
+  // ---- phase 3: consume everything through a second, cold instance -----------------------------------------------
+  const reader = await startInstance({
+    name: 'reader',
+    endpoints,
+    tablePrefix,
+    bucket,
+    token,
+    log: logOptions,
+  });
+  resources.add('reader', () => reader.close());
+  const partitions = Array.from({ length: options.partitions }, (_, p) => p);
+  const consumeJobs: ConsumeJob[] = split(partitions, 2).map((ps) => ({
+    role: 'consume',
+    url: reader.url,
+    token,
+    topic,
+    partitions: ps,
+    maxRecords: 10_000,
+    maxBytes: 8 * MiB,
+  }));
+  const consumers = await startLoadWorkers(consumeJobs, resources, 'consumer');
+  say(`consume: ${options.partitions} partitions at once from offset 0 through a cold second instance…`);
+  const readerS3Before = reader.s3Counter.snapshot();
+  const readerDdbBefore = reader.ddbCounter.snapshot();
+  const consumeDone = consumers.map((w) => resultOf<ConsumeResult>(w, 'consume-result'));
+  const consumeThreads: Record<string, Worker | 'main'> = {
+    'servers (main)': 'main',
+    's3-emulator': s3Worker,
+  };
+  consumers.forEach((w, i) => {
+    consumeThreads[`consumers-${i}`] = w;
+  });
+  const consumeCpu = startCpuProbe(consumeThreads, dynamo.process.pid);
+  for (const w of consumers) w.postMessage({ type: 'go' });
+  const consumeResults = await Promise.all(consumeDone);
+  const consumeCpuReport = consumeCpu();
+  const readerS3After = reader.s3Counter.snapshot();
+  const consumeWallMs =
+    Math.max(...consumeResults.map((r) => r.endedAt)) - Math.min(...consumeResults.map((r) => r.startedAt));
+  const consume: BenchResult['consume'] = {
+    records: consumeResults.reduce((n, r) => n + r.records, 0),
+    bytes: consumeResults.reduce((n, r) => n + r.bytes, 0),
+    requests: consumeResults.reduce((n, r) => n + r.requests, 0),
+    failures: consumeResults.reduce((n, r) => n + r.failures, 0),
+    firstFailure: consumeResults.find((r) => r.firstFailure)?.firstFailure,
+    wallMs: consumeWallMs,
+    s3: {
+      puts: readerS3After.puts - readerS3Before.puts,
+      putBytes: readerS3After.putBytes - readerS3Before.putBytes,
+      gets: readerS3After.gets - readerS3Before.gets,
+      getBytes: readerS3After.getBytes - readerS3Before.getBytes,
+      other: readerS3After.other - readerS3Before.other,
+      errors: readerS3After.errors - readerS3Before.errors,
+      maxPutsInFlight: 0,
+    },
+    ddb: difference(reader.ddbCounter.snapshot(), readerDdbBefore),
+    getLatency: summarizeMs(reader.s3Counter.getLatenciesMs),
+  };
+  say(
+    `consume: ${(consume.bytes / MiB).toFixed(1)} MiB in ${(consumeWallMs / 1000).toFixed(1)} s = ` +
+      `${(consume.bytes / MiB / (consumeWallMs / 1000)).toFixed(2)} MiB/s`,
+  );
+
+  // ---- phase 4: the raw backend ceiling ------------------------------------------------------------------------------
+  const { flushes, unmatchedWrites } = groupFlushes(
+    server.s3Counter.recordedPuts,
+    server.ddbCounter.recordedWrites,
+  );
+  const replayClients = newClients(endpoints);
+  resources.add('replay clients', async () => {
+    replayClients.s3.destroy();
+    replayClients.dynamodb.destroy();
+  });
+  say(`ceiling: replaying ${flushes.length} flushes with ${produceS3.maxPutsInFlight} in flight…`);
+  const replayCpu = startCpuProbe({ 'replay (main)': 'main', 's3-emulator': s3Worker }, dynamo.process.pid);
+  const replay = await replayFlushes({
+    s3: replayClients.s3,
+    dynamodb: replayClients.dynamodb,
+    bucket,
+    flushes,
+    concurrency: produceS3.maxPutsInFlight,
+  });
+  const replayCpuReport = replayCpu();
+  say(
+    `ceiling: ${(produce.bytes / MiB / (replay.wallMs / 1000)).toFixed(2)} MiB/s (${(replay.wallMs / 1000).toFixed(1)} s)`,
+  );
+  say(`total run time so far ${((Date.now() - started) / 1000).toFixed(0)} s`);
+
+  return {
+    machine: {
+      cpuModel: os.cpus()[0]?.model ?? 'unknown',
+      cores: os.cpus().length,
+      memoryGiB: os.totalmem() / 1024 ** 3,
+      node: process.version,
+      platform: `${os.platform()} ${os.release()}`,
+    },
+    date: new Date(started).toISOString(),
+    command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+    config: {
+      partitions: options.partitions,
+      producers: options.producers,
+      producerThreads: threads,
+      recordsPerRequest: options.recordsPerRequest,
+      keyBytes: options.keyBytes,
+      valueBytes: options.valueBytes,
+      targetMiB: options.mib,
+      maxSeconds: options.seconds,
+      lingerMs: logOptions.lingerMs,
+      maxFlushBytes: logOptions.maxFlushBytes,
+      maxFlushInFlight: logOptions.maxFlushInFlight,
+      e2ePartitions: options.e2ePartitions,
+      consumeMaxRecords: 10_000,
+      consumeMaxBytes: 8 * MiB,
+    },
+    produce,
+    e2e: {
+      records: e2eResult.records,
+      polls: e2eResult.polls,
+      failures: e2eResult.failures,
+      latency: summarizeUs(e2eResult.latenciesUs),
+    },
+    produceBackend: {
+      s3: produceS3,
+      ddb: ddbProduce,
+      putLatency: summarizeMs(server.s3Counter.putLatenciesMs.slice(putLatencyStart)),
+      commitLatency: summarizeMs(server.ddbCounter.writeLatenciesMs.slice(writeLatencyStart)),
+    },
+    consume,
+    ceiling: { ...replay, unmatchedWrites },
+    cpu: { produce: produceCpuReport, consume: consumeCpuReport, replay: replayCpuReport },
+    serverErrors,
+  };
+}
+
+async function main(): Promise<number> {
+  let options: Options;
+  try {
+    options = parseOptions();
+  } catch (error) {
+    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n\n${HELP}`);
+    return 2;
+  }
+  if (options.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const resources = new Resources();
+  let interrupted = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (interrupted) return;
+    interrupted = true;
+    say(`${signal}: stopping everything`);
+    void resources.closeAll().finally(() => process.exit(130));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const result = await run(options, resources);
+    process.stdout.write(`${formatReport(result)}\n`);
+    if (options.json) process.stdout.write(`${JSON.stringify(summaryJson(result))}\n`);
+    return 0;
+  } catch (error) {
+    say(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    return 1;
+  } finally {
+    say('stopping servers, workers, DynamoDB Local and the S3 emulator…');
+    await resources.closeAll();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+const code = await main();
+process.exitCode = code;
+// Everything started has been stopped; if a stray handle still held the event loop, do not hang.
+setTimeout(() => {
+  say('a handle was still open after cleanup; exiting');
+  process.exit(code);
+}, 5_000).unref();

@@ -1,0 +1,54 @@
+#!/usr/bin/env node
+// Prints one plain line `N passed, N failed` (plus `, N skipped` when some were skipped) from a vitest JSON
+// report, as the last line of output. Exits 1 when the report is missing or unreadable, when anything failed,
+// or when no test ran. Usage: node scripts/test-summary.mjs .tmp/test-results.json
+import { readFileSync } from 'node:fs';
+
+const reportPath = process.argv[2] ?? '.tmp/test-results.json';
+
+function finish(passed, failed, skipped, ok, notes) {
+  for (const note of notes) process.stderr.write(`${note}\n`);
+  const line = `${passed} passed, ${failed} failed${skipped > 0 ? `, ${skipped} skipped` : ''}`;
+  process.stdout.write(`${line}\n`);
+  process.exitCode = ok ? 0 : 1;
+}
+
+function count(value) {
+  return Number.isInteger(value) && value > 0 ? value : 0;
+}
+
+let report;
+try {
+  report = JSON.parse(readFileSync(reportPath, 'utf8'));
+} catch (err) {
+  finish(0, 0, 0, false, [
+    `test-summary: no usable test report at ${reportPath} (${String(err.message).replace(/\s+/g, ' ')})`,
+  ]);
+}
+
+if (report !== undefined) {
+  const notes = [];
+  const passed = count(report.numPassedTests);
+  let failed = count(report.numFailedTests);
+  const skipped = count(report.numPendingTests) + count(report.numTodoTests);
+
+  // A test file that failed as a whole (did not load, or a hook threw) may contain no failed test:
+  // count each such file as one failure so the line matches the exit code.
+  for (const file of Array.isArray(report.testResults) ? report.testResults : []) {
+    const assertions = Array.isArray(file.assertionResults) ? file.assertionResults : [];
+    if (file.status === 'failed' && !assertions.some((a) => a.status === 'failed')) {
+      failed += 1;
+      const message =
+        typeof file.message === 'string' && file.message !== '' ? file.message.split('\n')[0] : '';
+      notes.push(
+        `test-summary: test file failed outside any test: ${file.name}${message ? ` (${message})` : ''}`,
+      );
+    }
+  }
+  if (passed + failed === 0) notes.push('test-summary: no test ran');
+  if (report.success === false && failed === 0) {
+    notes.push('test-summary: vitest reported the run as failed (unhandled errors?)');
+  }
+  const ok = failed === 0 && passed > 0 && report.success !== false;
+  finish(passed, failed, skipped, ok, notes);
+}

@@ -1,0 +1,192 @@
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { describe, expect, it } from 'vitest';
+import { InvalidRequestError, TopicExistsError, TopicNotFoundError } from '../../lib/errors.js';
+import { DynamoDbMetadataStore } from '../../lib/metadata/dynamodb-metadata-store.js';
+import { ensureTables } from '../../lib/metadata/dynamodb-schema.js';
+import { MemoryMetadataStore } from '../../lib/metadata/memory-metadata-store.js';
+import {
+  CommitConflictError,
+  type IndexEntry,
+  type MetadataStore,
+} from '../../lib/metadata/metadata-store.js';
+import { DEFAULT_TOPIC_CONFIG, type Topic } from '../../lib/types.js';
+import { makeDynamoClient, uniquePrefix } from '../support/env.js';
+
+const adapters: Array<[string, () => Promise<MetadataStore>]> = [
+  ['memory', async () => new MemoryMetadataStore()],
+  [
+    'DynamoDB (emulator)',
+    async () => {
+      const client: DynamoDBClient = makeDynamoClient();
+      const prefix = uniquePrefix('meta');
+      return new DynamoDbMetadataStore(client, await ensureTables(client, prefix));
+    },
+  ],
+];
+
+function topic(name: string, partitions = 2): Topic {
+  return {
+    name,
+    topicId: `id-${name}-${Math.random().toString(36).slice(2)}`,
+    partitions,
+    config: DEFAULT_TOPIC_CONFIG,
+    createdAt: 1_700_000_000_000,
+    logStartOffsets: {},
+  };
+}
+
+function entry(
+  topicId: string,
+  partition: number,
+  baseOffset: number,
+  count: number,
+  objectKey = 'o1',
+): IndexEntry {
+  return {
+    topicId,
+    partition,
+    baseOffset,
+    lastOffset: baseOffset + count - 1,
+    recordCount: count,
+    objectKey,
+    byteOffset: 8,
+    byteLength: 100,
+    objectSize: 200,
+    firstTimestamp: 10,
+    maxTimestamp: 20,
+    maxTimestampSoFar: 20,
+    createdAt: 1,
+  };
+}
+
+describe.each(adapters)('MetadataStore contract: %s', (_name, make) => {
+  let store: MetadataStore;
+  const setup = async () => {
+    store = await make();
+  };
+
+  describe('topics', () => {
+    it('creates, reads, lists and deletes a topic', async () => {
+      await setup();
+      const t = topic('orders', 3);
+      await store.createTopic(t);
+      expect(await store.getTopic('orders', { consistent: true })).toEqual(t);
+      await store.createTopic(topic('audit', 1));
+      expect(await store.listTopics()).toEqual([
+        { name: 'audit', partitions: 1 },
+        { name: 'orders', partitions: 3 },
+      ]);
+      const deleted = await store.deleteTopic('orders');
+      expect(deleted.topicId).toBe(t.topicId);
+      expect(await store.getTopic('orders', { consistent: true })).toBeUndefined();
+      expect((await store.listDeletedTopics()).map((d) => d.topicId)).toEqual([t.topicId]);
+    });
+
+    it('refuses a second topic of the same name', async () => {
+      await setup();
+      await store.createTopic(topic('dup'));
+      await expect(store.createTopic(topic('dup'))).rejects.toBeInstanceOf(TopicExistsError);
+    });
+
+    it('grows partitions and changes config of the same incarnation only', async () => {
+      await setup();
+      const t = topic('grow', 2);
+      await store.createTopic(t);
+      const updated = await store.updateTopic('grow', t.topicId, {
+        partitions: 4,
+        config: { ...DEFAULT_TOPIC_CONFIG, retentionMs: 1000 },
+      });
+      expect(updated.partitions).toBe(4);
+      expect(updated.config.retentionMs).toBe(1000);
+      await expect(store.updateTopic('grow', t.topicId, { partitions: 3 })).rejects.toBeInstanceOf(
+        InvalidRequestError,
+      );
+      await expect(
+        store.updateTopic('grow', 'another-incarnation', { partitions: 8 }),
+      ).rejects.toBeInstanceOf(TopicNotFoundError);
+    });
+
+    it('reports deleting a missing topic as TopicNotFoundError', async () => {
+      await setup();
+      await expect(store.deleteTopic('nope')).rejects.toBeInstanceOf(TopicNotFoundError);
+    });
+  });
+
+  describe('offset index', () => {
+    const ref = { topicId: 'T', partition: 0 };
+
+    it('has no tail for an empty partition', async () => {
+      await setup();
+      expect(await store.getTail(ref)).toBeUndefined();
+      expect(await store.findEntries(ref, 0, 10)).toEqual([]);
+    });
+
+    it('commits a chain of batches and reports the last as the tail', async () => {
+      await setup();
+      await store.commit([entry('T', 0, 0, 5)]);
+      await store.commit([entry('T', 0, 5, 3)]);
+      expect(await store.getTail(ref)).toMatchObject({ baseOffset: 5, lastOffset: 7 });
+    });
+
+    it('rejects a second batch at the same base offset with CommitConflictError', async () => {
+      await setup();
+      await store.commit([entry('T', 0, 0, 5, 'first')]);
+      const error = await store.commit([entry('T', 0, 0, 2, 'second')]).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(CommitConflictError);
+      expect((error as CommitConflictError).conflicts[0]?.existing?.objectKey).toBe('first');
+      expect(await store.getTail(ref)).toMatchObject({ objectKey: 'first', lastOffset: 4 });
+    });
+
+    it('treats a retried commit of the very same batch as committed', async () => {
+      await setup();
+      await store.commit([entry('T', 0, 0, 5)]);
+      await expect(store.commit([entry('T', 0, 0, 5)])).resolves.toBeUndefined();
+      await store.commit([entry('T', 0, 5, 1), entry('T', 1, 0, 1)]);
+      await expect(store.commit([entry('T', 0, 5, 1), entry('T', 1, 0, 1)])).resolves.toBeUndefined();
+    });
+
+    it('commits several partitions all or nothing', async () => {
+      await setup();
+      await store.commit([entry('T', 1, 0, 2, 'taken')]);
+      const error = await store
+        .commit([entry('T', 0, 0, 3, 'multi'), entry('T', 1, 0, 3, 'multi')])
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(CommitConflictError);
+      expect((error as CommitConflictError).conflicts.map((c) => c.ref.partition)).toEqual([1]);
+      expect(await store.getTail({ topicId: 'T', partition: 0 })).toBeUndefined();
+      await store.commit([entry('T', 0, 0, 3, 'multi'), entry('T', 1, 2, 3, 'multi')]);
+      expect(await store.getTail({ topicId: 'T', partition: 0 })).toMatchObject({ lastOffset: 2 });
+      expect(await store.getTail({ topicId: 'T', partition: 1 })).toMatchObject({ lastOffset: 4 });
+    });
+
+    it('finds the batch holding an offset and the ones after it', async () => {
+      await setup();
+      await store.commit([entry('T', 0, 0, 5)]);
+      await store.commit([entry('T', 0, 5, 5)]);
+      await store.commit([entry('T', 0, 10, 5)]);
+      expect((await store.findEntries(ref, 0, 10)).map((e) => e.baseOffset)).toEqual([0, 5, 10]);
+      expect((await store.findEntries(ref, 7, 10)).map((e) => e.baseOffset)).toEqual([5, 10]);
+      expect((await store.findEntries(ref, 7, 1)).map((e) => e.baseOffset)).toEqual([5]);
+      expect((await store.findEntries(ref, 10, 10)).map((e) => e.baseOffset)).toEqual([10]);
+      expect(await store.findEntries(ref, 15, 10)).toEqual([]);
+      expect((await store.entryAtOrBefore(ref, 9))?.baseOffset).toBe(5);
+      const listed: number[] = [];
+      for await (const e of store.listEntries(ref, 6)) listed.push(e.baseOffset);
+      expect(listed).toEqual([5, 10]);
+    });
+
+    it('keeps partitions and topic incarnations apart', async () => {
+      await setup();
+      await store.commit([entry('T', 0, 0, 5)]);
+      expect(await store.getTail({ topicId: 'T', partition: 1 })).toBeUndefined();
+      expect(await store.getTail({ topicId: 'T2', partition: 0 })).toBeUndefined();
+    });
+
+    it('round-trips every field of an entry', async () => {
+      await setup();
+      const e = { ...entry('T', 0, 0, 7), maxTimestampSoFar: 99, createdAt: 1234, objectSize: 5555 };
+      await store.commit([e]);
+      expect(await store.getTail(ref)).toEqual(e);
+    });
+  });
+});

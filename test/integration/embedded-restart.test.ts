@@ -1,0 +1,103 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { findFreePort } from '../../functions/local/dynamodb-local.js';
+
+/**
+ * The embedded default (`npm start`) keeps its data under SLUICE_DATA_DIR: an acknowledged record survives
+ * a clean restart and a crash of everything it started (kill -9 of the whole process group).
+ */
+const root = resolve(import.meta.dirname, '../..');
+const token = 'embedded-restart-test-token';
+const started: ChildProcess[] = [];
+let dataDir: string;
+
+afterAll(async () => {
+  for (const child of started) killGroup(child, 'SIGKILL');
+  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+});
+
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined || child.exitCode !== null) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+async function startServer(port: number): Promise<{ child: ChildProcess; output: () => string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'functions/server.ts'], {
+    cwd: root,
+    detached: true, // its own process group, so the test can kill -9 everything it started
+    env: { ...process.env, PORT: String(port), SLUICE_ADMIN_TOKEN: token, SLUICE_DATA_DIR: dataDir },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  started.push(child);
+  let output = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  const deadline = Date.now() + 60_000;
+  while (!output.includes('[sluice] listening on')) {
+    if (child.exitCode !== null) throw new Error(`server exited early:\n${output}`);
+    if (Date.now() > deadline) throw new Error(`server did not start:\n${output}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { child, output: () => output };
+}
+
+async function api(port: number, method: string, path: string, body?: unknown) {
+  const r = await fetch(`http://127.0.0.1:${port}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  return { status: r.status, json: (await r.json().catch(() => undefined)) as any };
+}
+
+describe('embedded default persistence', () => {
+  it('keeps acknowledged records across a clean stop and a kill -9 of the whole local stack', {
+    timeout: 120_000,
+  }, async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'sluice-embedded-'));
+    const port = await findFreePort();
+
+    let server = await startServer(port);
+    expect(server.output()).toContain(`http://127.0.0.1:${port}`);
+    expect((await api(port, 'POST', '/v1/topics', { name: 'durable', partitions: 2 })).status).toBe(201);
+    const first = await api(port, 'POST', '/v1/topics/durable/records', {
+      records: [{ value: 'before clean stop', partition: 0 }],
+    });
+    expect(first.status).toBe(200);
+
+    // Clean stop (Ctrl-C): the server flushes and stops DynamoDB Local.
+    killGroup(server.child, 'SIGINT');
+    await new Promise((r) => server.child.once('exit', r));
+    expect(server.output()).toContain('stopping');
+
+    server = await startServer(port);
+    const second = await api(port, 'POST', '/v1/topics/durable/records', {
+      records: [{ value: 'before crash', partition: 0 }],
+    });
+    expect(second.status).toBe(200);
+    expect(second.json.offsets[0].offset).toBe(1);
+
+    // Crash: kill -9 of the server and the DynamoDB Local it started, with no chance to clean up.
+    killGroup(server.child, 'SIGKILL');
+    await new Promise((r) => server.child.once('exit', r));
+    await new Promise((r) => setTimeout(r, 500));
+
+    server = await startServer(port);
+    const fetched = await api(port, 'GET', '/v1/topics/durable/partitions/0/records?offset=0');
+    expect(fetched.status).toBe(200);
+    expect(fetched.json.records.map((r: any) => r.value)).toEqual(['before clean stop', 'before crash']);
+    killGroup(server.child, 'SIGINT');
+    await new Promise((r) => server.child.once('exit', r));
+  });
+});
