@@ -15,6 +15,8 @@ export interface CpuReport {
   nodeCores: number;
   /** CPU seconds per wall second of DynamoDB Local, when readable. */
   javaCores: number | undefined;
+  /** CPU seconds per wall second of the whole machine (/proc/stat), when readable. */
+  machineCores: number | undefined;
 }
 
 const CLOCK_TICKS_PER_SECOND = 100;
@@ -31,6 +33,18 @@ function javaCpuSeconds(pid: number | undefined): number | undefined {
   }
 }
 
+/** Busy CPU seconds of the whole machine since boot (/proc/stat: all but idle and iowait). */
+function machineBusySeconds(): number | undefined {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+    const ticks = line.trim().split(/\s+/).slice(1).map(Number);
+    const total = ticks.slice(0, 8).reduce((a, b) => a + b, 0);
+    return (total - (ticks[3] ?? 0) - (ticks[4] ?? 0)) / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    return undefined;
+  }
+}
+
 export function startCpuProbe(
   threads: Record<string, Worker | 'main'>,
   javaPid: number | undefined,
@@ -38,6 +52,7 @@ export function startCpuProbe(
   const started = performance.now();
   const cpu = process.cpuUsage();
   const java = javaCpuSeconds(javaPid);
+  const machine = machineBusySeconds();
   const bases = new Map<string, EventLoopUtilization>();
   for (const [name, thread] of Object.entries(threads)) {
     bases.set(
@@ -61,11 +76,16 @@ export function startCpuProbe(
     }
     const used = process.cpuUsage(cpu);
     const javaNow = javaCpuSeconds(javaPid);
+    const machineNow = machineBusySeconds();
     return {
       wallMs,
       elu,
       nodeCores: (used.user + used.system) / 1000 / wallMs,
       javaCores: java !== undefined && javaNow !== undefined ? ((javaNow - java) * 1000) / wallMs : undefined,
+      machineCores:
+        machine !== undefined && machineNow !== undefined
+          ? ((machineNow - machine) * 1000) / wallMs
+          : undefined,
     };
   };
 }
@@ -75,5 +95,16 @@ export function formatCpu(report: CpuReport): string {
     .map(([name, u]) => `${name} ${u.toFixed(2)}`)
     .join(', ');
   const java = report.javaCores === undefined ? 'n/a' : report.javaCores.toFixed(2);
-  return `event-loop utilisation: ${threads}; CPU cores used: Node process ${report.nodeCores.toFixed(2)}, DynamoDB Local ${java}`;
+  const others = otherCores(report);
+  const machine =
+    report.machineCores === undefined
+      ? ''
+      : `, whole machine ${report.machineCores.toFixed(2)} (other processes ${others?.toFixed(2) ?? 'n/a'})`;
+  return `event-loop utilisation: ${threads}; CPU cores used: Node process ${report.nodeCores.toFixed(2)}, DynamoDB Local ${java}${machine}`;
+}
+
+/** Cores used by processes other than this bench and its DynamoDB Local (other work on the machine). */
+export function otherCores(report: CpuReport): number | undefined {
+  if (report.machineCores === undefined || report.javaCores === undefined) return undefined;
+  return Math.max(0, report.machineCores - report.nodeCores - report.javaCores);
 }

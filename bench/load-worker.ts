@@ -130,6 +130,7 @@ async function produce(job: ProduceJob, startedAt: number): Promise<ProduceResul
     firstFailure,
     startedAt,
     endedAt: Date.now(),
+    elu: 0,
   };
 }
 
@@ -182,6 +183,7 @@ async function followTail(job: E2eJob): Promise<E2eResult> {
     polls,
     failures,
     firstFailure,
+    elu: 0,
   };
 }
 
@@ -239,6 +241,7 @@ async function consume(job: ConsumeJob, startedAt: number): Promise<ConsumeResul
     firstFailure,
     startedAt,
     endedAt: Date.now(),
+    elu: 0,
   };
 }
 
@@ -252,6 +255,7 @@ port.on('message', (message: unknown) => {
   if (isType(message, 'stop')) stopRequested = true;
   if (!isType(message, 'go')) return;
   const startedAt = Date.now();
+  const elu = performance.eventLoopUtilization();
   const run =
     job.role === 'produce'
       ? produce(job, startedAt)
@@ -260,6 +264,7 @@ port.on('message', (message: unknown) => {
         : consume(job, startedAt);
   run
     .then((result) => {
+      result.elu = performance.eventLoopUtilization(elu).utilization;
       const transfer = 'latenciesUs' in result ? [result.latenciesUs.buffer as ArrayBuffer] : [];
       port.postMessage(result, transfer);
     })

@@ -57,6 +57,8 @@ export interface ProduceResult {
   firstFailure: string | undefined;
   startedAt: number;
   endedAt: number;
+  /** Event-loop utilisation of the worker from the start signal to the end. */
+  elu: number;
 }
 
 export interface E2eResult {
@@ -67,6 +69,7 @@ export interface E2eResult {
   polls: number;
   failures: number;
   firstFailure: string | undefined;
+  elu: number;
 }
 
 export interface ConsumeResult {
@@ -80,6 +83,7 @@ export interface ConsumeResult {
   firstFailure: string | undefined;
   startedAt: number;
   endedAt: number;
+  elu: number;
 }
 
 export type LoadResult = ProduceResult | E2eResult | ConsumeResult;

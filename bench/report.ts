@@ -2,7 +2,7 @@ import { build } from 'hdr-histogram-js';
 import type { ReplayResult } from './ceiling.js';
 import type { OperationCounts, S3Counts } from './counting.js';
 import { totals } from './counting.js';
-import { type CpuReport, formatCpu } from './cpu.js';
+import { type CpuReport, formatCpu, otherCores } from './cpu.js';
 
 export const MiB = 1024 * 1024;
 
@@ -35,7 +35,14 @@ export function summarizeMs(valuesMs: readonly number[]): LatencySummary {
 }
 
 export interface BenchResult {
-  machine: { cpuModel: string; cores: number; memoryGiB: number; node: string; platform: string };
+  machine: {
+    cpuModel: string;
+    cores: number;
+    memoryGiB: number;
+    node: string;
+    platform: string;
+    loadAverage: number[];
+  };
   date: string;
   command: string;
   config: {
@@ -212,6 +219,16 @@ export function formatReport(r: BenchResult): string {
   lines.push(
     'units:    MB/s figures are MiB/s (2^20 bytes); bytes counted = key + value bytes of the records',
   );
+  lines.push(
+    `load:     1/5/15-minute load average at the start: ${r.machine.loadAverage.map((l) => l.toFixed(2)).join(' / ')}`,
+  );
+  const others = otherCores(r.cpu.produce);
+  if (others !== undefined && others > 0.25) {
+    lines.push(
+      `WARNING:  other processes used ${others.toFixed(2)} of the ${r.machine.cores} cores during the produce phase: ` +
+        'the machine was shared, so throughput figures are lower than on an idle machine',
+    );
+  }
 
   section('Produce');
   lines.push(
@@ -360,6 +377,7 @@ export function summaryJson(r: BenchResult): Record<string, unknown> {
     produceFailures: r.produce.failures,
     consumeMatches: r.consume.records === r.produce.records,
     produceServerElu: r.cpu.produce.elu['server (main)'] ?? null,
+    otherProcessesCoresDuringProduce: otherCores(r.cpu.produce) ?? null,
     replayMainElu: r.cpu.replay.elu['replay (main)'] ?? null,
   };
 }

@@ -304,6 +304,7 @@ function split<T>(items: readonly T[], parts: number): T[][] {
 
 async function run(options: Options, resources: Resources): Promise<BenchResult> {
   const started = Date.now();
+  const loadAtStart = os.loadavg();
   say('starting DynamoDB Local (in memory)…');
   const dynamo: DynamoDbLocal = await startDynamoDbLocal({ log: say });
   resources.add('DynamoDB Local', () => dynamo.stop());
@@ -407,15 +408,7 @@ async function run(options: Options, resources: Resources): Promise<BenchResult>
       `  … ${s.puts - s3Before.puts} flushes, ${((s.putBytes - s3Before.putBytes) / MiB).toFixed(0)} MiB written to S3`,
     );
   }, 5_000);
-  const produceThreads: Record<string, Worker | 'main'> = {
-    'server (main)': 'main',
-    's3-emulator': s3Worker,
-  };
-  if (e2eWorker) produceThreads['e2e-consumer'] = e2eWorker;
-  producerWorkers.forEach((w, i) => {
-    produceThreads[`producers-${i}`] = w;
-  });
-  const produceCpu = startCpuProbe(produceThreads, dynamo.process.pid);
+  const produceCpu = startCpuProbe({ 'server (main)': 'main', 's3-emulator': s3Worker }, dynamo.process.pid);
   const windowFrom = process.hrtime.bigint() / 1000n;
   for (const w of producerWorkers) w.postMessage({ type: 'go' });
   let produceResults: ProduceResult[];
@@ -445,7 +438,12 @@ async function run(options: Options, resources: Resources): Promise<BenchResult>
         polls: 0,
         failures: 0,
         firstFailure: undefined,
+        elu: 0,
       };
+  produceResults.forEach((r, i) => {
+    produceCpuReport.elu[`producers-${i}`] = r.elu;
+  });
+  if (e2eWorker) produceCpuReport.elu['e2e-consumer'] = e2eResult.elu;
 
   const produceWallMs =
     Math.max(...produceResults.map((r) => r.endedAt)) - Math.min(...produceResults.map((r) => r.startedAt));
@@ -499,17 +497,13 @@ async function run(options: Options, resources: Resources): Promise<BenchResult>
   const readerS3Before = reader.s3Counter.snapshot();
   const readerDdbBefore = reader.ddbCounter.snapshot();
   const consumeDone = consumers.map((w) => resultOf<ConsumeResult>(w, 'consume-result'));
-  const consumeThreads: Record<string, Worker | 'main'> = {
-    'servers (main)': 'main',
-    's3-emulator': s3Worker,
-  };
-  consumers.forEach((w, i) => {
-    consumeThreads[`consumers-${i}`] = w;
-  });
-  const consumeCpu = startCpuProbe(consumeThreads, dynamo.process.pid);
+  const consumeCpu = startCpuProbe({ 'servers (main)': 'main', 's3-emulator': s3Worker }, dynamo.process.pid);
   for (const w of consumers) w.postMessage({ type: 'go' });
   const consumeResults = await Promise.all(consumeDone);
   const consumeCpuReport = consumeCpu();
+  consumeResults.forEach((r, i) => {
+    consumeCpuReport.elu[`consumers-${i}`] = r.elu;
+  });
   const readerS3After = reader.s3Counter.snapshot();
   const consumeWallMs =
     Math.max(...consumeResults.map((r) => r.endedAt)) - Math.min(...consumeResults.map((r) => r.startedAt));
@@ -569,6 +563,7 @@ async function run(options: Options, resources: Resources): Promise<BenchResult>
       memoryGiB: os.totalmem() / 1024 ** 3,
       node: process.version,
       platform: `${os.platform()} ${os.release()}`,
+      loadAverage: loadAtStart,
     },
     date: new Date(started).toISOString(),
     command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,

@@ -12,6 +12,7 @@ import { S3SegmentStore } from '../lib/storage/s3-segment-store.js';
 import type { SegmentStore } from '../lib/storage/segment-store.js';
 import type { Config } from './config.js';
 import { startDynamoDbLocal } from './local/dynamodb-local.js';
+import { removePidFile, stopStaleProcess, writePidFile } from './local/pidfile.js';
 
 export interface AwsClients {
   s3: S3Client;
@@ -106,8 +107,14 @@ export async function createRuntime(
   }
 
   const dataDir = resolve(config.dataDir);
+  const dbPath = resolve(dataDir, 'dynamodb');
+  const pidFile = resolve(dataDir, 'dynamodb-local.pid');
+  // Only on Linux can /proc tell whether a recorded pid is still DynamoDB Local; elsewhere the check is skipped.
+  if (await stopStaleProcess(pidFile, dbPath))
+    say('stopped a DynamoDB Local left running by a crashed server');
   say('starting DynamoDB Local…');
-  const dynamo = await startDynamoDbLocal({ dbPath: resolve(dataDir, 'dynamodb'), log: say });
+  const dynamo = await startDynamoDbLocal({ dbPath, log: say });
+  await writePidFile(pidFile, dynamo.process.pid);
   try {
     const clients = createAwsClients({
       region: config.region,
@@ -130,6 +137,7 @@ export async function createRuntime(
         await log.flush();
         clients.dynamodb.destroy();
         await dynamo.stop();
+        await removePidFile(pidFile);
       },
     };
   } catch (error) {

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -25,6 +25,15 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
     process.kill(-child.pid, signal);
   } catch {
     // already gone
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -97,6 +106,25 @@ describe('embedded default persistence', () => {
     const fetched = await api(port, 'GET', '/v1/topics/durable/partitions/0/records?offset=0');
     expect(fetched.status).toBe(200);
     expect(fetched.json.records.map((r: any) => r.value)).toEqual(['before clean stop', 'before crash']);
+
+    // kill -9 of the server alone leaves its DynamoDB Local running; the next start stops that one first.
+    const third = await api(port, 'POST', '/v1/topics/durable/records', {
+      records: [{ value: 'before server-only crash', partition: 0 }],
+    });
+    expect(third.status).toBe(200);
+    const orphanPid = Number((await readFile(join(dataDir, 'dynamodb-local.pid'), 'utf8')).trim());
+    process.kill(server.child.pid as number, 'SIGKILL');
+    await new Promise((r) => server.child.once('exit', r));
+    expect(isAlive(orphanPid)).toBe(true);
+    server = await startServer(port);
+    expect(server.output()).toContain('left running by a crashed server');
+    expect(isAlive(orphanPid)).toBe(false);
+    const after = await api(port, 'GET', '/v1/topics/durable/partitions/0/records?offset=0');
+    expect(after.json.records.map((r: any) => r.value)).toEqual([
+      'before clean stop',
+      'before crash',
+      'before server-only crash',
+    ]);
     killGroup(server.child, 'SIGINT');
     await new Promise((r) => server.child.once('exit', r));
   });

@@ -253,6 +253,27 @@ describe('commit protocol', () => {
   });
 });
 
+describe('corruption', () => {
+  it('reports a corrupt batch as an error and never returns its bytes as records', async () => {
+    class FlippingStore extends MemorySegmentStore {
+      override async get(key: string): Promise<Buffer> {
+        const bytes = await super.get(key);
+        bytes[120] = (bytes[120] ?? 0) ^ 0xff; // inside the batch payload
+        return bytes;
+      }
+    }
+    const store = new FlippingStore();
+    const writer = makeLog({}, { store }).log;
+    await writer.topics.create({ name: 't', partitions: 1 });
+    await writer.produce('t', { format: 'text', records: [{ value: 'x'.repeat(200) }] });
+    // A fresh reader (no write-through cache) must read the object from the store.
+    const reader = makeLog({}, { store, metadata: (writer as unknown as { metadata: MetadataStore }).metadata }).log;
+    await expect(
+      reader.fetch('t', 0, { offset: 0, maxRecords: 10, maxBytes: 1000, waitMs: 0 }),
+    ).rejects.toMatchObject({ name: 'CorruptBatchError', code: 'INTERNAL' });
+  });
+});
+
 describe('offset for timestamp', () => {
   it('finds the first offset whose timestamp is at or after the target', async () => {
     const { log } = makeLog();
