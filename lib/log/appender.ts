@@ -99,7 +99,7 @@ export class Appender {
       partition: b.partition,
       records: b.records,
     }));
-    const segment = encodeSegment(inputs, { compression: this.options.compression });
+    const segment = await encodeSegment(inputs, { compression: this.options.compression });
     segment.batches.forEach((location, i) => {
       const batch = batches[i];
       if (batch) batch.location = location;

@@ -62,7 +62,7 @@ export class SegmentReader {
         }
       }),
     );
-    return entries.map((entry) => decodeBatch(slices.get(entry) ?? Buffer.alloc(0)));
+    return Promise.all(entries.map((entry) => decodeBatch(slices.get(entry) ?? Buffer.alloc(0))));
   }
 
   private async wholeObject(objectKey: string): Promise<Buffer> {

@@ -218,7 +218,8 @@ function checkU32(value: number, what: string): void {
   }
 }
 
-function planBatch(input: BatchInput, codec: Compression): BatchPlan {
+/** Validates and sizes one batch, its payload uncompressed (`compressed: null`, `byteLength` to match). */
+function planBatch(input: BatchInput): BatchPlan {
   const { records, offsetDeltas } = input;
   const count = records.length;
   const topicBytes = Buffer.byteLength(input.topic, 'utf8');
@@ -290,14 +291,7 @@ function planBatch(input: BatchInput, codec: Compression): BatchPlan {
   }
   checkU32(size, 'uncompressed batch payload length');
 
-  let compressed: Buffer | null = null;
-  if (codec !== 'none') {
-    const payload = Buffer.allocUnsafe(size);
-    writeRecords(payload, 0, input, first, headerLengths, size);
-    compressed = compress(codec, payload);
-  }
-  const byteLength = BATCH_OVERHEAD_BYTES + topicBytes + topicIdBytes + (compressed?.length ?? size);
-  checkU32(byteLength - 4, 'batch length');
+  const byteLength = BATCH_OVERHEAD_BYTES + topicBytes + topicIdBytes + size;
   return {
     input,
     topicBytes,
@@ -306,10 +300,29 @@ function planBatch(input: BatchInput, codec: Compression): BatchPlan {
     maxTimestamp: max,
     lastOffsetDelta: lastDelta,
     payloadLength: size,
-    compressed,
+    compressed: null,
     headerLengths,
     byteLength,
   };
+}
+
+/**
+ * Serializes the payload of every plan (synchronously: the records are read before the first await), then
+ * compresses them all at once (the codecs run on libuv's thread pool) and sets each plan's `compressed` and
+ * `byteLength`.
+ */
+async function compressPayloads(plans: BatchPlan[], codec: Compression): Promise<void> {
+  const payloads = plans.map((plan) => {
+    const payload = Buffer.allocUnsafe(plan.payloadLength);
+    writeRecords(payload, 0, plan.input, plan.firstTimestamp, plan.headerLengths, plan.payloadLength);
+    return payload;
+  });
+  const compressed = await Promise.all(payloads.map((payload) => compress(codec, payload)));
+  plans.forEach((plan, i) => {
+    const payload = compressed[i] as Buffer;
+    plan.compressed = payload;
+    plan.byteLength = BATCH_OVERHEAD_BYTES + plan.topicBytes + plan.topicIdBytes + payload.length;
+  });
 }
 
 /** Writes the records of `input` at `pos`, exactly `expectedBytes` of them (sized by planBatch). */
@@ -468,21 +481,23 @@ function encodeFooter(locations: BatchLocation[]): Buffer {
 }
 
 /**
- * Encodes batches into one segment object. Every batch uses the same codec. The object is allocated once;
- * uncompressed payloads are written straight into it.
+ * Encodes batches into one segment object. Every batch uses the same codec; compressed payloads are
+ * compressed in parallel first. The object is allocated once; uncompressed payloads are written straight
+ * into it. Invalid input rejects with a RangeError.
  */
-export function encodeSegment(
+export async function encodeSegment(
   batches: BatchInput[],
   options: { compression?: Compression } = {},
-): EncodedSegment {
+): Promise<EncodedSegment> {
   const codec = options.compression ?? 'none';
   const codecBits = codecId(codec);
-  const plans: BatchPlan[] = [];
+  const plans = batches.map((input) => planBatch(input));
+  if (codec !== 'none') await compressPayloads(plans, codec);
   const locations: BatchLocation[] = [];
   let offset = SEGMENT_HEADER_BYTES;
-  for (const input of batches) {
-    const plan = planBatch(input, codec);
-    plans.push(plan);
+  for (const plan of plans) {
+    const { input } = plan;
+    checkU32(plan.byteLength - 4, 'batch length');
     locations.push({
       topic: input.topic,
       topicId: input.topicId,
@@ -590,7 +605,7 @@ function decodeRecords(
  * Decodes exactly one batch: `bytes` must be the batch's whole byte range, no more, no less. Checks the
  * length and the CRC before parsing anything else; any inconsistency is a CorruptBatchError.
  */
-export function decodeBatch(bytes: Buffer): DecodedBatch {
+export async function decodeBatch(bytes: Buffer): Promise<DecodedBatch> {
   if (bytes.length < BATCH_OVERHEAD_BYTES) {
     throw new CorruptBatchError(
       `batch truncated: ${bytes.length} bytes, a batch has at least ${BATCH_OVERHEAD_BYTES}`,
@@ -639,7 +654,7 @@ export function decodeBatch(bytes: Buffer): DecodedBatch {
   if (compression === 'none' && stored.length !== payloadLength) {
     throw new CorruptBatchError(`payload is ${stored.length} bytes, the batch says ${payloadLength}`);
   }
-  const payload = compression === 'none' ? stored : decompress(compression, stored, payloadLength);
+  const payload = compression === 'none' ? stored : await decompress(compression, stored, payloadLength);
   const records = decodeRecords(payload, recordCount, lastOffsetDelta, firstTimestamp, maxTimestamp);
   return {
     topic,
@@ -658,9 +673,12 @@ function readU16(reader: ByteReader, what: string): number {
   return reader.u8(what) * 0x100 + reader.u8(what);
 }
 
-/** Decodes one or more adjacent batches, e.g. a ranged GET spanning several; the range must end on a batch. */
-export function decodeBatches(bytes: Buffer): DecodedBatch[] {
-  const batches: DecodedBatch[] = [];
+/**
+ * Decodes one or more adjacent batches, e.g. a ranged GET spanning several; the range must end on a batch.
+ * The framing is checked first, then the batches are decoded concurrently; results are in byte order.
+ */
+export async function decodeBatches(bytes: Buffer): Promise<DecodedBatch[]> {
+  const slices: Buffer[] = [];
   let p = 0;
   while (p < bytes.length) {
     if (bytes.length - p < 4) {
@@ -674,10 +692,10 @@ export function decodeBatches(bytes: Buffer): DecodedBatch[] {
         `batch truncated: batch at byte ${p} needs ${end - p} bytes, the range has ${bytes.length - p}`,
       );
     }
-    batches.push(decodeBatch(bytes.subarray(p, end)));
+    slices.push(bytes.subarray(p, end));
     p = end;
   }
-  return batches;
+  return Promise.all(slices.map(decodeBatch));
 }
 
 /** Lists the batches of a whole segment object from its footer. Validates header, footer CRC and magic. */
@@ -772,12 +790,14 @@ export function readSegmentDirectory(object: Buffer): BatchLocation[] {
   return locations;
 }
 
-/** Decodes a whole segment object, checking every batch against its footer entry. */
-export function decodeSegment(object: Buffer): DecodedBatch[] {
+/** Decodes a whole segment object (its batches concurrently), checking every batch against its footer entry. */
+export async function decodeSegment(object: Buffer): Promise<DecodedBatch[]> {
   const directory = readSegmentDirectory(object);
-  const batches: DecodedBatch[] = [];
-  for (const loc of directory) {
-    const batch = decodeBatch(object.subarray(loc.byteOffset, loc.byteOffset + loc.byteLength));
+  const batches = await Promise.all(
+    directory.map((loc) => decodeBatch(object.subarray(loc.byteOffset, loc.byteOffset + loc.byteLength))),
+  );
+  directory.forEach((loc, i) => {
+    const batch = batches[i] as DecodedBatch;
     if (
       batch.topic !== loc.topic ||
       batch.topicId !== loc.topicId ||
@@ -789,7 +809,6 @@ export function decodeSegment(object: Buffer): DecodedBatch[] {
     ) {
       throw new CorruptBatchError(`batch at byte ${loc.byteOffset} disagrees with the segment footer`);
     }
-    batches.push(batch);
-  }
+  });
   return batches;
 }

@@ -267,7 +267,10 @@ describe('corruption', () => {
     await writer.topics.create({ name: 't', partitions: 1 });
     await writer.produce('t', { format: 'text', records: [{ value: 'x'.repeat(200) }] });
     // A fresh reader (no write-through cache) must read the object from the store.
-    const reader = makeLog({}, { store, metadata: (writer as unknown as { metadata: MetadataStore }).metadata }).log;
+    const reader = makeLog(
+      {},
+      { store, metadata: (writer as unknown as { metadata: MetadataStore }).metadata },
+    ).log;
     await expect(
       reader.fetch('t', 0, { offset: 0, maxRecords: 10, maxBytes: 1000, waitMs: 0 }),
     ).rejects.toMatchObject({ name: 'CorruptBatchError', code: 'INTERNAL' });
