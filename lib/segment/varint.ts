@@ -102,26 +102,24 @@ export class ByteReader {
 
   /** A view of the next `length` bytes (no copy). */
   bytes(length: number, what: string): Buffer {
-    const start = this.pos;
-    const end = start + length;
-    if (end > this.buf.length) {
-      throw new CorruptBatchError(
-        `${what}: ${length} bytes claimed but only ${this.buf.length - start} left`,
-      );
-    }
-    this.pos = end;
-    return this.buf.subarray(start, end);
+    const start = this.take(length, what);
+    return this.buf.subarray(start, start + length);
   }
 
   utf8(length: number, what: string): string {
+    const start = this.take(length, what);
+    return this.buf.toString('utf8', start, start + length);
+  }
+
+  /** Advances past `length` bytes and returns where they start; throws when the buffer is too short. */
+  private take(length: number, what: string): number {
     const start = this.pos;
-    const end = start + length;
-    if (end > this.buf.length) {
+    if (start + length > this.buf.length) {
       throw new CorruptBatchError(
         `${what}: ${length} bytes claimed but only ${this.buf.length - start} left`,
       );
     }
-    this.pos = end;
-    return this.buf.toString('utf8', start, end);
+    this.pos = start + length;
+    return start;
   }
 }
