@@ -10,10 +10,10 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import type { Worker } from 'node:worker_threads';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { serve } from '@hono/node-server';
-import { createLog } from '../functions/deps.js';
+import { createAwsClients, createLog } from '../functions/deps.js';
 import { createApp } from '../functions/http/app.js';
 import { type DynamoDbLocal, startDynamoDbLocal } from '../functions/local/dynamodb-local.js';
 import { DEFAULT_LIMITS } from '../lib/limits.js';
@@ -40,7 +40,7 @@ import { isObjectWith, nextMessage, startTsWorker } from './threads.js';
 const HELP = `Usage: npm run bench -- [options]
 
   --json                    also print one JSON object with the figures as the last line
-  --mib N                   produce this many MiB of key+value bytes (default 256)
+  --mib N                   produce this many MiB of key+value bytes (default 320)
   --seconds N               stop producing after N seconds even if --mib is not reached (default 40)
   --partitions N            partitions of the topic (default 16)
   --producers N             concurrent producers (default 32)
@@ -54,7 +54,6 @@ const HELP = `Usage: npm run bench -- [options]
 `;
 
 const REGION = 'us-east-1';
-const CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
 
 function say(message: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
@@ -65,7 +64,7 @@ function parseOptions() {
     options: {
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
-      mib: { type: 'string', default: '256' },
+      mib: { type: 'string', default: '320' },
       seconds: { type: 'string', default: '40' },
       partitions: { type: 'string', default: '16' },
       producers: { type: 'string', default: '32' },
@@ -94,7 +93,7 @@ function parseOptions() {
   return {
     json: values.json,
     help: values.help,
-    mib: Number(values.mib) > 0 ? Number(values.mib) : 256,
+    mib: Number(values.mib) > 0 ? Number(values.mib) : 320,
     seconds: int('seconds', values.seconds, 1),
     partitions,
     producers: int('producers', values.producers, 1),
@@ -165,17 +164,18 @@ interface Instance {
   close(): Promise<void>;
 }
 
+/** Clients exactly as the server builds them in production (functions/deps.ts), for Sluice and the replay. */
 function newClients(endpoints: { dynamodb: string; s3: string }) {
-  const s3 = new S3Client({
+  const { s3 } = createAwsClients({
     region: REGION,
     endpoint: endpoints.s3,
     forcePathStyle: true,
-    credentials: CREDENTIALS,
+    placeholderCredentials: true,
   });
-  const dynamodb = new DynamoDBClient({
+  const { dynamodb } = createAwsClients({
     region: REGION,
     endpoint: endpoints.dynamodb,
-    credentials: CREDENTIALS,
+    placeholderCredentials: true,
   });
   return { s3, dynamodb };
 }
@@ -387,6 +387,7 @@ async function run(options: Options, resources: Resources): Promise<BenchResult>
   const producerWorkers = await startLoadWorkers(produceJobs, resources, 'producer');
 
   const e2eDone = e2eWorker ? resultOf<E2eResult>(e2eWorker, 'e2e-result') : undefined;
+  e2eDone?.catch(() => undefined); // awaited after the produce phase; do not let an early failure go unhandled
   e2eWorker?.postMessage({ type: 'go' });
   await new Promise((r) => setTimeout(r, 500)); // let the tail consumer's first long polls reach the server
 

@@ -35,7 +35,14 @@ export function createAwsClients(options: {
       : {}),
   };
   return {
-    s3: new S3Client({ ...common, forcePathStyle: options.forcePathStyle ?? false }),
+    // Segment puts carry their own CRC32C (computed natively, see S3SegmentStore.put), so the SDK need
+    // not compute a second checksum in JavaScript over every body; reads verify each batch's CRC32C.
+    s3: new S3Client({
+      ...common,
+      forcePathStyle: options.forcePathStyle ?? false,
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+    }),
     dynamodb: new DynamoDBClient(common),
   };
 }

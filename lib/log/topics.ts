@@ -28,6 +28,8 @@ export interface TopicServiceOptions {
 /** Topic administration: create, describe, list, change, delete. */
 export class TopicService {
   private readonly cache = new Map<string, { topic: Topic; expiresAt: number }>();
+  /** Concurrent misses for one topic share one read instead of each going to the store. */
+  private readonly loading = new Map<string, Promise<Topic | undefined>>();
 
   constructor(
     private readonly metadata: MetadataStore,
@@ -60,7 +62,12 @@ export class TopicService {
     const now = this.clock.now();
     const cached = this.cache.get(name);
     if (cached && cached.expiresAt > now) return cached.topic;
-    const topic = await this.metadata.getTopic(name);
+    let load = this.loading.get(name);
+    if (!load) {
+      load = this.metadata.getTopic(name).finally(() => this.loading.delete(name));
+      this.loading.set(name, load);
+    }
+    const topic = await load;
     if (!topic) {
       this.cache.delete(name);
       throw new TopicNotFoundError(name);

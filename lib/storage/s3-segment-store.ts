@@ -7,6 +7,7 @@ import {
   type S3Client,
   S3ServiceException,
 } from '@aws-sdk/client-s3';
+import { crc32c } from '@node-rs/crc32';
 import {
   SegmentExistsError,
   SegmentNotFoundError,
@@ -33,6 +34,9 @@ export class S3SegmentStore implements SegmentStore {
           Body: body,
           ContentLength: body.length,
           ContentType: 'application/vnd.sluice.segment',
+          // S3 verifies the object against this checksum before storing it (a native CRC32C, far cheaper
+          // than the SDK's JavaScript checksum) and keeps it for later integrity checks.
+          ChecksumCRC32C: crc32cBase64(body),
           IfNoneMatch: '*',
         }),
       );
@@ -99,4 +103,10 @@ export class S3SegmentStore implements SegmentStore {
       throw error;
     }
   }
+}
+
+function crc32cBase64(body: Buffer): string {
+  const checksum = Buffer.alloc(4);
+  checksum.writeUInt32BE(crc32c(body) >>> 0);
+  return checksum.toString('base64');
 }
