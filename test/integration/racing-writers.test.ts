@@ -1,0 +1,139 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLog } from '../../functions/deps.js';
+import { DEFAULT_LIMITS } from '../../lib/limits.js';
+import { DEFAULT_LOG_OPTIONS, type Log, Log as LogClass } from '../../lib/log/log.js';
+import { DynamoDbMetadataStore } from '../../lib/metadata/dynamodb-metadata-store.js';
+import { ensureTables, tableNames } from '../../lib/metadata/dynamodb-schema.js';
+import type { IndexEntry } from '../../lib/metadata/metadata-store.js';
+import { S3SegmentStore } from '../../lib/storage/s3-segment-store.js';
+import { makeDynamoClient, makeS3Client, testEndpoints, uniquePrefix } from '../support/env.js';
+
+/**
+ * The commit protocol against DynamoDB Local with several independent writers, as several Lambda
+ * instances would be: no batching, no shared cache, every race decided by DynamoDB's conditions.
+ */
+const dynamodb = () => makeDynamoClient();
+let prefix: string;
+beforeAll(async () => {
+  prefix = uniquePrefix('race');
+  await ensureTables(dynamodb(), prefix);
+});
+afterAll(() => undefined);
+
+function lambdaLikeWriter(): Log {
+  return createLog({
+    dynamodb: dynamodb(),
+    store: new S3SegmentStore(makeS3Client(), testEndpoints().bucket),
+    tablePrefix: prefix,
+    log: { ...DEFAULT_LOG_OPTIONS, lingerMs: 0, topicCacheTtlMs: 0 },
+    limits: DEFAULT_LIMITS,
+  });
+}
+
+async function readAll(log: Log, topic: string, partition: number) {
+  const out: Array<{ offset: number; value: unknown }> = [];
+  let offset = 0;
+  for (;;) {
+    const page = await log.fetch(topic, partition, {
+      offset,
+      maxRecords: 10_000,
+      maxBytes: 8 << 20,
+      waitMs: 0,
+    });
+    for (const r of page.records) out.push({ offset: r.offset, value: JSON.parse(String(r.value)) });
+    if (page.nextOffset >= page.highWatermark) return out;
+    offset = page.nextOffset;
+  }
+}
+
+describe('independent writers racing on DynamoDB', () => {
+  it('give one partition dense, unique offsets with every request contiguous', {
+    timeout: 120_000,
+  }, async () => {
+    const writers = Array.from({ length: 4 }, lambdaLikeWriter);
+    const topic = `race.single.${Date.now().toString(36)}`;
+    await writers[0]?.topics.create({ name: topic, partitions: 1 });
+    const results = await Promise.all(
+      Array.from({ length: 16 }, async (_, producer) => {
+        const writer = writers[producer % writers.length] as Log;
+        const offsets: number[][] = [];
+        for (let i = 0; i < 5; i++) {
+          const r = await writer.produce(topic, {
+            records: [0, 1, 2].map((k) => ({ value: { producer, i, k } })),
+          });
+          offsets.push(r.offsets.map((o) => o.offset));
+        }
+        return offsets;
+      }),
+    );
+    for (const request of results.flat())
+      expect(request).toEqual([request[0], (request[0] ?? 0) + 1, (request[0] ?? 0) + 2]);
+    const all = results.flat(2).sort((a, b) => a - b);
+    expect(all).toEqual(Array.from({ length: 16 * 5 * 3 }, (_, i) => i));
+    const records = await readAll(writers[0] as Log, topic, 0);
+    expect(records.map((r) => r.offset)).toEqual(all);
+  });
+
+  it('commit multi-partition requests atomically under contention', { timeout: 120_000 }, async () => {
+    const writers = Array.from({ length: 4 }, lambdaLikeWriter);
+    const topic = `race.multi.${Date.now().toString(36)}`;
+    await writers[0]?.topics.create({ name: topic, partitions: 3 });
+    await Promise.all(
+      Array.from({ length: 12 }, async (_, producer) => {
+        const writer = writers[producer % writers.length] as Log;
+        for (let i = 0; i < 4; i++) {
+          await writer.produce(topic, {
+            records: [0, 1, 2].map((partition) => ({ value: { producer, i }, partition })),
+          });
+        }
+      }),
+    );
+    // Every request put one record in each partition: each partition holds each (producer, i) exactly once.
+    for (let p = 0; p < 3; p++) {
+      const records = await readAll(writers[1] as Log, topic, p);
+      expect(records.map((r) => r.offset)).toEqual(Array.from({ length: 48 }, (_, i) => i));
+      const ids = records.map((r) => JSON.stringify(r.value)).sort();
+      expect(new Set(ids).size).toBe(48);
+    }
+  });
+
+  it('recognise their own commit after a lost DynamoDB response instead of appending twice', async () => {
+    const client = dynamodb();
+    const metadata = new DynamoDbMetadataStore(client, tableNames(prefix));
+    let lose = 2; // lose the answer of the first two commits: one single put, one transaction
+    const losing = Object.assign(Object.create(metadata) as DynamoDbMetadataStore, {
+      commit: async (entries: readonly IndexEntry[]) => {
+        await metadata.commit(entries);
+        if (lose > 0) {
+          lose--;
+          const error = new Error('socket hang up after the write landed');
+          error.name = 'TimeoutError';
+          throw error;
+        }
+      },
+    });
+    const log = new Log({
+      store: new S3SegmentStore(makeS3Client(), testEndpoints().bucket),
+      metadata: losing,
+      clock: { now: () => Date.now() },
+      limits: DEFAULT_LIMITS,
+      options: { ...DEFAULT_LOG_OPTIONS, lingerMs: 0 },
+    });
+    const topic = `race.lost.${Date.now().toString(36)}`;
+    await log.topics.create({ name: topic, partitions: 2 });
+    const single = await log.produce(topic, { records: [{ value: 'a', partition: 0 }] });
+    const multi = await log.produce(topic, {
+      records: [
+        { value: 'b', partition: 0 },
+        { value: 'c', partition: 1 },
+      ],
+    });
+    expect(single.offsets.map((o) => o.offset)).toEqual([0]);
+    expect(multi.offsets.map((o) => [o.partition, o.offset])).toEqual([
+      [0, 1],
+      [1, 0],
+    ]);
+    expect((await readAll(log, topic, 0)).map((r) => r.value)).toEqual(['a', 'b']);
+    expect((await readAll(log, topic, 1)).map((r) => r.value)).toEqual(['c']);
+  });
+});
