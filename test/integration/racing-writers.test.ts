@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLog } from '../../functions/deps.js';
 import { DEFAULT_LIMITS } from '../../lib/limits.js';
-import { DEFAULT_LOG_OPTIONS, type Log, Log as LogClass } from '../../lib/log/log.js';
+import { DEFAULT_LOG_OPTIONS, Log } from '../../lib/log/log.js';
 import { DynamoDbMetadataStore } from '../../lib/metadata/dynamodb-metadata-store.js';
 import { ensureTables, tableNames } from '../../lib/metadata/dynamodb-schema.js';
 import type { IndexEntry } from '../../lib/metadata/metadata-store.js';
