@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -127,5 +127,41 @@ describe('embedded default persistence', () => {
     ]);
     killGroup(server.child, 'SIGINT');
     await new Promise((r) => server.child.once('exit', r));
+  });
+});
+
+describe('embedded default without Java', () => {
+  it('stops with a message that says Java 17+ is needed and how to install it', {
+    timeout: 60_000,
+  }, async () => {
+    const binDir = await mkdtemp(join(tmpdir(), 'sluice-nojava-'));
+    try {
+      // A PATH with node but no java on it.
+      await symlink(process.execPath, join(binDir, 'node'));
+      const child = spawn(process.execPath, ['--import', 'tsx', 'functions/server.ts'], {
+        cwd: root,
+        env: {
+          ...process.env,
+          PATH: binDir,
+          PORT: '0',
+          SLUICE_ADMIN_TOKEN: token,
+          SLUICE_DATA_DIR: join(binDir, 'data'),
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let output = '';
+      child.stdout?.on('data', (d: Buffer) => {
+        output += d.toString();
+      });
+      child.stderr?.on('data', (d: Buffer) => {
+        output += d.toString();
+      });
+      const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+      expect(code).toBe(1);
+      expect(output).toMatch(/Java 17/);
+      expect(output).toContain('openjdk-17-jre-headless');
+    } finally {
+      await rm(binDir, { recursive: true, force: true });
+    }
   });
 });
