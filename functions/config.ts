@@ -16,6 +16,9 @@ const EnvSchema = z.object({
     .regex(/^[a-zA-Z0-9_.-]*$/)
     .default('sluice_'),
   AWS_ENDPOINT_URL: z.url().optional(),
+  /** Per-service endpoints, as the AWS SDKs name them; each overrides AWS_ENDPOINT_URL for its service. */
+  AWS_ENDPOINT_URL_S3: z.url().optional(),
+  AWS_ENDPOINT_URL_DYNAMODB: z.url().optional(),
   AWS_REGION: z.string().default('us-east-1'),
   AWS_ACCESS_KEY_ID: z.string().optional(),
   AWS_PROFILE: z.string().optional(),
@@ -41,7 +44,8 @@ export interface Config {
   bucket: string | undefined;
   tablePrefix: string;
   region: string;
-  endpoint: string | undefined;
+  /** Endpoint overrides (LocalStack, emulators); undefined means the service's AWS endpoint. */
+  endpoints: { s3: string | undefined; dynamodb: string | undefined };
   forcePathStyle: boolean;
   /** An emulator endpoint and no credentials in the environment: use placeholders it accepts. */
   placeholderCredentials: boolean;
@@ -57,9 +61,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new Error(`invalid configuration: ${problems}`);
   }
   const e = parsed.data;
-  const backend = e.SLUICE_BUCKET !== undefined || e.AWS_ENDPOINT_URL !== undefined ? 'aws' : 'embedded';
+  const endpoints = {
+    s3: e.AWS_ENDPOINT_URL_S3 ?? e.AWS_ENDPOINT_URL,
+    dynamodb: e.AWS_ENDPOINT_URL_DYNAMODB ?? e.AWS_ENDPOINT_URL,
+  };
+  const anyEndpoint = endpoints.s3 !== undefined || endpoints.dynamodb !== undefined;
+  const backend = e.SLUICE_BUCKET !== undefined || anyEndpoint ? 'aws' : 'embedded';
   if (backend === 'aws' && e.SLUICE_BUCKET === undefined) {
-    throw new Error('invalid configuration: SLUICE_BUCKET is required when AWS_ENDPOINT_URL is set');
+    throw new Error('invalid configuration: SLUICE_BUCKET is required when an AWS endpoint is set');
   }
   return {
     port: e.PORT,
@@ -69,12 +78,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bucket: e.SLUICE_BUCKET,
     tablePrefix: e.SLUICE_TABLE_PREFIX,
     region: e.AWS_REGION,
-    endpoint: e.AWS_ENDPOINT_URL,
+    endpoints,
     forcePathStyle: e.SLUICE_S3_FORCE_PATH_STYLE
       ? e.SLUICE_S3_FORCE_PATH_STYLE === 'true'
-      : e.AWS_ENDPOINT_URL !== undefined,
-    placeholderCredentials:
-      e.AWS_ENDPOINT_URL !== undefined && e.AWS_ACCESS_KEY_ID === undefined && e.AWS_PROFILE === undefined,
+      : endpoints.s3 !== undefined,
+    placeholderCredentials: anyEndpoint && e.AWS_ACCESS_KEY_ID === undefined && e.AWS_PROFILE === undefined,
     dataDir: e.SLUICE_DATA_DIR,
     log: {
       ...DEFAULT_LOG_OPTIONS,

@@ -22,28 +22,34 @@ export interface AwsClients {
 /** SDK clients for the configured endpoints. The SDK's own retry strategy (standard, 3 attempts) applies. */
 export function createAwsClients(options: {
   region: string;
+  /** One endpoint for both services, or one each; undefined means AWS's own. */
   endpoint?: string | undefined;
+  endpoints?: { s3?: string | undefined; dynamodb?: string | undefined };
   forcePathStyle?: boolean;
   /** Static placeholder credentials, for emulators that accept any (DynamoDB Local, LocalStack). */
   placeholderCredentials?: boolean;
 }): AwsClients {
-  const common = {
+  const base = {
     region: options.region,
-    ...(options.endpoint ? { endpoint: options.endpoint } : {}),
     ...(options.placeholderCredentials
       ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }
       : {}),
+  };
+  const endpointOf = (service: 's3' | 'dynamodb') => {
+    const endpoint = options.endpoints?.[service] ?? options.endpoint;
+    return endpoint ? { endpoint } : {};
   };
   return {
     // Segment puts carry their own CRC32C (computed natively, see S3SegmentStore.put), so the SDK need
     // not compute a second checksum in JavaScript over every body; reads verify each batch's CRC32C.
     s3: new S3Client({
-      ...common,
+      ...base,
+      ...endpointOf('s3'),
       forcePathStyle: options.forcePathStyle ?? false,
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
     }),
-    dynamodb: new DynamoDBClient(common),
+    dynamodb: new DynamoDBClient({ ...base, ...endpointOf('dynamodb') }),
   };
 }
 
@@ -91,9 +97,10 @@ export async function createRuntime(
 ): Promise<Runtime> {
   const say = options.onLog ?? (() => undefined);
   if (config.backend === 'aws') {
-    const clients = createAwsClients({ ...config, placeholderCredentials: config.placeholderCredentials });
+    const clients = createAwsClients(config);
     const bucket = config.bucket as string;
-    if (config.endpoint) await ensureTables(clients.dynamodb, config.tablePrefix);
+    // Against an emulator or LocalStack the tables are created here; in AWS the CDK stack owns them.
+    if (config.endpoints.dynamodb) await ensureTables(clients.dynamodb, config.tablePrefix);
     const log = createLog({
       dynamodb: clients.dynamodb,
       store: new S3SegmentStore(clients.s3, bucket),
@@ -104,7 +111,9 @@ export async function createRuntime(
     return {
       log,
       clients,
-      description: `S3 bucket ${bucket}, DynamoDB tables ${config.tablePrefix}*${config.endpoint ? ` at ${config.endpoint}` : ''}`,
+      description:
+        `S3 bucket ${bucket}${config.endpoints.s3 ? ` at ${config.endpoints.s3}` : ''}, ` +
+        `DynamoDB tables ${config.tablePrefix}*${config.endpoints.dynamodb ? ` at ${config.endpoints.dynamodb}` : ''}`,
       close: async () => {
         await log.flush();
         clients.s3.destroy();
