@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { serve } from '@hono/node-server';
 import { loadConfig } from './config.js';
 import { createRuntime } from './deps.js';
@@ -11,7 +13,7 @@ import { createApp } from './http/app.js';
 async function main(): Promise<void> {
   const config = loadConfig();
   const generated = config.adminToken === undefined;
-  const adminToken = config.adminToken ?? `sl_admin_${randomBytes(24).toString('base64url')}`;
+  const adminToken = config.adminToken ?? (await localAdminToken(resolve(config.dataDir)));
   const runtime = await createRuntime(config, { onLog: (m) => console.log(`[sluice] ${m}`) });
   const app = createApp({ log: runtime.log, adminToken, limits: config.limits });
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
@@ -19,7 +21,9 @@ async function main(): Promise<void> {
     console.log(`[sluice] backed by ${runtime.description}`);
     console.log(`[sluice] listening on ${url}`);
     if (generated) {
-      console.log('[sluice] SLUICE_ADMIN_TOKEN was not set; this run generated an admin token:');
+      console.log(
+        `[sluice] SLUICE_ADMIN_TOKEN is not set; using the generated admin token kept in ${join(resolve(config.dataDir), 'admin-token')}:`,
+      );
       console.log(`\n    export SLUICE_ADMIN_TOKEN=${adminToken}\n`);
     } else {
       console.log('[sluice] admin token: the value of SLUICE_ADMIN_TOKEN');
@@ -41,6 +45,20 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+/**
+ * The admin token of a local server started without SLUICE_ADMIN_TOKEN: generated once and kept (owner-only)
+ * in the data directory, so a restart does not invalidate the token a user already exported.
+ */
+async function localAdminToken(dataDir: string): Promise<string> {
+  const path = join(dataDir, 'admin-token');
+  const existing = (await readFile(path, 'utf8').catch(() => '')).trim();
+  if (existing.length >= 16) return existing;
+  const token = `sl_admin_${randomBytes(24).toString('base64url')}`;
+  await mkdir(dataDir, { recursive: true });
+  await writeFile(path, `${token}\n`, { mode: 0o600 });
+  return token;
 }
 
 main().catch((error: unknown) => {

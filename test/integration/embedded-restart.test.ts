@@ -10,7 +10,8 @@ import { findFreePort } from '../../functions/local/dynamodb-local.js';
  * a clean restart and a crash of everything it started (kill -9 of the whole process group).
  */
 const root = resolve(import.meta.dirname, '../..');
-const token = 'embedded-restart-test-token';
+/** Learned from the first start's output: the server generates it and keeps it under SLUICE_DATA_DIR. */
+let token = 'embedded-restart-test-token';
 const started: ChildProcess[] = [];
 let dataDir: string;
 
@@ -28,6 +29,17 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
+function withoutAdminToken(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const { SLUICE_ADMIN_TOKEN: _ignored, ...rest } = env;
+  return rest;
+}
+
+function printedToken(output: string): string {
+  const match = /export SLUICE_ADMIN_TOKEN=(\S+)/.exec(output);
+  if (!match?.[1]) throw new Error(`no generated token in the output:\n${output}`);
+  return match[1];
+}
+
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -41,7 +53,7 @@ async function startServer(port: number): Promise<{ child: ChildProcess; output:
   const child = spawn(process.execPath, ['--import', 'tsx', 'functions/server.ts'], {
     cwd: root,
     detached: true, // its own process group, so the test can kill -9 everything it started
-    env: { ...process.env, PORT: String(port), SLUICE_ADMIN_TOKEN: token, SLUICE_DATA_DIR: dataDir },
+    env: { ...withoutAdminToken(process.env), PORT: String(port), SLUICE_DATA_DIR: dataDir },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   started.push(child);
@@ -79,6 +91,8 @@ describe('embedded default persistence', () => {
 
     let server = await startServer(port);
     expect(server.output()).toContain(`http://127.0.0.1:${port}`);
+    token = printedToken(server.output());
+    expect((await api(port, 'GET', '/v1/topics')).status).toBe(200);
     expect((await api(port, 'POST', '/v1/topics', { name: 'durable', partitions: 2 })).status).toBe(201);
     const first = await api(port, 'POST', '/v1/topics/durable/records', {
       records: [{ value: 'before clean stop', partition: 0 }],
@@ -91,6 +105,7 @@ describe('embedded default persistence', () => {
     expect(server.output()).toContain('stopping');
 
     server = await startServer(port);
+    expect(printedToken(server.output())).toBe(token); // the generated token survives a restart
     const second = await api(port, 'POST', '/v1/topics/durable/records', {
       records: [{ value: 'before crash', partition: 0 }],
     });
