@@ -290,7 +290,14 @@ export class Log {
     for (;;) {
       const remaining = deadline - this.clock.now();
       if (remaining <= 0 || signal?.aborted) return offset;
-      await this.watcher.wait(ref, offset + 1, Math.min(remaining, this.options.pollIntervalMs), signal);
+      const committed = await this.watcher.wait(
+        ref,
+        offset + 1,
+        Math.min(remaining, this.options.pollIntervalMs),
+        signal,
+      );
+      // Woken by a commit of this very process: that high watermark is committed, no need to ask DynamoDB.
+      if (committed !== undefined && committed > offset) return committed;
       const highWatermark = await this.highWatermark(ref, logStartOffset);
       if (highWatermark > offset) return highWatermark;
     }
