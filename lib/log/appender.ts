@@ -43,6 +43,9 @@ export interface AppenderHooks {
 /** Observers for new objects (a read cache may keep the bytes it just wrote). */
 export type SegmentListener = (objectKey: string, bytes: Buffer) => void;
 
+/** Observers for committed index entries, in commit order per partition. */
+export type CommitListener = (entry: IndexEntry) => void;
+
 interface PartitionBatch {
   topic: Topic;
   partition: number;
@@ -70,6 +73,7 @@ interface CachedTail {
 export class Appender {
   private readonly tails = new Map<string, CachedTail>();
   private readonly listeners: SegmentListener[] = [];
+  private readonly commitListeners: CommitListener[] = [];
   private commitChain: Promise<unknown> = Promise.resolve();
 
   constructor(
@@ -89,6 +93,10 @@ export class Appender {
 
   onSegmentWritten(listener: SegmentListener): void {
     this.listeners.push(listener);
+  }
+
+  onCommitted(listener: CommitListener): void {
+    this.commitListeners.push(listener);
   }
 
   async append(requests: readonly AppendRequest[]): Promise<AppendResult[]> {
@@ -202,6 +210,7 @@ export class Appender {
             maxTimestampSoFar: entry.maxTimestampSoFar,
             confirmedAt: now,
           });
+          for (const listener of this.commitListeners) listener(entry);
           this.watcher?.notify(entry, entry.lastOffset + 1);
         }
         return entries.map((e) => e.baseOffset);

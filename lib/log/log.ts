@@ -8,6 +8,7 @@ import type { Compression, FetchedRecord, Topic } from '../types.js';
 import { Appender, type AppenderHooks } from './appender.js';
 import { ProduceBatcher } from './batcher.js';
 import { type ProduceInput, prepareProduce } from './produce.js';
+import { RecentEntries } from './recent-entries.js';
 import { SegmentReader } from './segment-reader.js';
 import { TopicService } from './topics.js';
 import { PartitionWatcher } from './watcher.js';
@@ -75,6 +76,9 @@ export interface PartitionInfo {
 /** How many index entries one fetch asks DynamoDB for at a time. */
 const ENTRIES_PER_QUERY = 50;
 
+/** How long entries this process committed are served to its own readers without a query. */
+const RECENT_ENTRIES_TTL_MS = 30_000;
+
 /** The engine's use cases: topics, produce, fetch, offset lookups. Knows nothing of HTTP. */
 export class Log {
   readonly topics: TopicService;
@@ -82,6 +86,7 @@ export class Log {
   private readonly batcher: ProduceBatcher | undefined;
   private readonly reader: SegmentReader;
   private readonly watcher = new PartitionWatcher();
+  private readonly recent: RecentEntries;
   private readonly sticky = new StickyPartitioner();
   private readonly metadata: MetadataStore;
   private readonly clock: Clock;
@@ -114,6 +119,8 @@ export class Log {
       coalesceGapBytes: 256 * 1024,
     });
     this.appender.onSegmentWritten((key, bytes) => this.reader.remember(key, bytes));
+    this.recent = new RecentEntries(deps.clock, { maxPerPartition: 64, ttlMs: RECENT_ENTRIES_TTL_MS });
+    this.appender.onCommitted((entry) => this.recent.add(entry));
     this.batcher =
       deps.options.lingerMs > 0
         ? new ProduceBatcher(this.appender, {
@@ -182,7 +189,8 @@ export class Log {
     let bytes = 0;
     let next = offset;
     outer: while (next < highWatermark) {
-      const entries = await this.metadata.findEntries(ref, next, Math.min(ENTRIES_PER_QUERY, maxRecords));
+      const want = Math.min(ENTRIES_PER_QUERY, maxRecords);
+      const entries = this.recent.run(ref, next, want) ?? (await this.metadata.findEntries(ref, next, want));
       if (entries.length === 0) break;
       const batches = await this.reader.read(entries);
       for (let i = 0; i < entries.length; i++) {
