@@ -97,6 +97,27 @@ describe('independent writers racing on DynamoDB', () => {
     }
   });
 
+  it('let every reader see an acknowledged write at once (guarantee 6)', async () => {
+    const servers = Array.from({ length: 3 }, lambdaLikeWriter);
+    const topic = `race.visible.${Date.now().toString(36)}`;
+    await servers[0]?.topics.create({ name: topic, partitions: 2 });
+    for (let i = 0; i < 20; i++) {
+      const writer = servers[i % 3] as Log;
+      const reader = servers[(i + 1) % 3] as Log;
+      const { offsets } = await writer.produce(topic, { records: [{ key: `k${i}`, value: i }] });
+      const [acked] = offsets;
+      if (!acked) throw new Error('no offset');
+      const page = await reader.fetch(topic, acked.partition, {
+        offset: acked.offset,
+        maxRecords: 1,
+        maxBytes: 1000,
+        waitMs: 0,
+      });
+      expect(page.highWatermark).toBeGreaterThan(acked.offset);
+      expect(JSON.parse(String(page.records[0]?.value))).toBe(i);
+    }
+  });
+
   it('recognise their own commit after a lost DynamoDB response instead of appending twice', async () => {
     const client = dynamodb();
     const metadata = new DynamoDbMetadataStore(client, tableNames(prefix));
