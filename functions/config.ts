@@ -33,6 +33,8 @@ const EnvSchema = z.object({
   SLUICE_POLL_INTERVAL_MS: int(DEFAULT_LOG_OPTIONS.pollIntervalMs, 10),
   SLUICE_TOPIC_CACHE_TTL_MS: int(DEFAULT_LOG_OPTIONS.topicCacheTtlMs),
   SLUICE_MAX_REQUEST_BYTES: int(DEFAULT_LIMITS.maxRequestBytes, 1024),
+  /** How long a warm instance trusts an API key it read: revocation takes effect within it. */
+  SLUICE_KEY_CACHE_TTL_MS: int(5_000),
 });
 
 export interface Config {
@@ -52,6 +54,8 @@ export interface Config {
   dataDir: string;
   log: LogOptions;
   limits: Limits;
+  /** Bound on how long a revoked API key keeps working on a warm instance (SLUICE_KEY_CACHE_TTL_MS). */
+  keyCacheTtlMs: number;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -94,5 +98,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       topicCacheTtlMs: e.SLUICE_TOPIC_CACHE_TTL_MS,
     },
     limits: { ...DEFAULT_LIMITS, maxRequestBytes: e.SLUICE_MAX_REQUEST_BYTES },
+    keyCacheTtlMs: e.SLUICE_KEY_CACHE_TTL_MS,
   };
 }

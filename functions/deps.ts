@@ -5,6 +5,7 @@ import { type Clock, systemClock } from '../lib/clock.js';
 import type { Limits } from '../lib/limits.js';
 import type { AppenderHooks } from '../lib/log/appender.js';
 import { Log, type LogOptions } from '../lib/log/log.js';
+import { DynamoDbKeyStore } from '../lib/metadata/dynamodb-key-store.js';
 import { DynamoDbMetadataStore } from '../lib/metadata/dynamodb-metadata-store.js';
 import { ensureTables, tableNames } from '../lib/metadata/dynamodb-schema.js';
 import { FsSegmentStore } from '../lib/storage/fs-segment-store.js';
@@ -75,6 +76,11 @@ export function createLog(options: {
     options: options.log,
     ...(options.hooks ? { hooks: options.hooks } : {}),
   });
+}
+
+/** The API key store: items of the `<prefix>metadata` table. */
+export function createKeyStore(options: { dynamodb: DynamoDBClient; tablePrefix: string }): DynamoDbKeyStore {
+  return new DynamoDbKeyStore(options.dynamodb, tableNames(options.tablePrefix));
 }
 
 export interface Runtime {

@@ -1,13 +1,18 @@
-import { handle } from 'hono/aws-lambda';
+import { streamHandle } from 'hono/aws-lambda';
 import { S3SegmentStore } from '../lib/storage/s3-segment-store.js';
 import { loadConfig } from './config.js';
-import { createAwsClients, createLog } from './deps.js';
+import { createAwsClients, createKeyStore, createLog } from './deps.js';
 import { createApp } from './http/app.js';
+import { lambdaStreamBudget } from './http/sse.js';
 
 /**
  * The API as a Lambda function. Clients and the Log are built once per execution environment. A Lambda
  * serves one request at a time, so there is nothing to merge: each produce call flushes its own segment
  * (lingerMs 0); clients batch records per request to keep the bill small.
+ *
+ * Responses are streamed (awslambda.streamifyResponse via hono's streamHandle; the function URL's invoke mode
+ * is RESPONSE_STREAM) so that live tails (SSE) reach the client as records are committed. Ordinary JSON
+ * responses go through the same path: status and headers first, then the body in one piece.
  */
 const config = loadConfig();
 if (config.adminToken === undefined)
@@ -21,6 +26,18 @@ const log = createLog({
   log: { ...config.log, lingerMs: 0 },
   limits: config.limits,
 });
-const app = createApp({ log, adminToken: config.adminToken, limits: config.limits });
+/** How long before the function timeout a live tail (SSE) ends. */
+const SSE_TIMEOUT_MARGIN_MS = 10_000;
+const app = createApp({
+  log,
+  adminToken: config.adminToken,
+  keys: createKeyStore({ dynamodb: clients.dynamodb, tablePrefix: config.tablePrefix }),
+  keyCacheTtlMs: config.keyCacheTtlMs,
+  limits: config.limits,
+  // A live tail ends cleanly 10 s before the invocation would time out; the client resumes with
+  // Last-Event-ID. Lambda does not tell a function that its streaming client went away, so this is also
+  // what bounds a stream whose client has left.
+  sseMaxDurationMs: lambdaStreamBudget(SSE_TIMEOUT_MARGIN_MS),
+});
 
-export const handler = handle(app);
+export const handler = streamHandle(app);

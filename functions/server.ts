@@ -3,7 +3,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { serve } from '@hono/node-server';
 import { loadConfig } from './config.js';
-import { createRuntime } from './deps.js';
+import { createKeyStore, createRuntime } from './deps.js';
 import { createApp } from './http/app.js';
 
 /**
@@ -15,7 +15,16 @@ async function main(): Promise<void> {
   const generated = config.adminToken === undefined;
   const adminToken = config.adminToken ?? (await localAdminToken(resolve(config.dataDir)));
   const runtime = await createRuntime(config, { onLog: (m) => console.log(`[sluice] ${m}`) });
-  const app = createApp({ log: runtime.log, adminToken, limits: config.limits });
+  // Aborted on Ctrl-C: live tails (SSE) end cleanly, so that server.close() does not wait for them.
+  const closing = new AbortController();
+  const app = createApp({
+    sseCloseSignal: closing.signal,
+    log: runtime.log,
+    adminToken,
+    keys: createKeyStore({ dynamodb: runtime.clients.dynamodb, tablePrefix: config.tablePrefix }),
+    keyCacheTtlMs: config.keyCacheTtlMs,
+    limits: config.limits,
+  });
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
     const url = `http://${config.host}:${info.port}`;
     console.log(`[sluice] backed by ${runtime.description}`);
@@ -36,6 +45,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     console.log(`[sluice] ${signal}: stopping`);
+    closing.abort();
     const force = setTimeout(() => process.exit(1), 10_000);
     force.unref();
     await new Promise<void>((resolve) => server.close(() => resolve()));

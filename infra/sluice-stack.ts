@@ -14,7 +14,7 @@ import {
 } from 'aws-cdk-lib';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { Construct } from 'constructs';
-import { tableNames } from '../lib/metadata/dynamodb-schema.js';
+import { TTL_ATTRIBUTE, tableNames } from '../lib/metadata/dynamodb-schema.js';
 
 /** The project root: infra/ points at handler files by path and never imports them. */
 const PROJECT_ROOT = resolve(import.meta.dirname, '..');
@@ -73,6 +73,7 @@ export class SluiceStack extends Stack {
       names.metadata,
       dynamodb.AttributeType.STRING,
       removalPolicy,
+      TTL_ATTRIBUTE, // idempotency records expire
     );
     this.indexTable = this.table('IndexTable', names.index, dynamodb.AttributeType.NUMBER, removalPolicy);
 
@@ -137,10 +138,12 @@ export class SluiceStack extends Stack {
 
     this.grantAccess(role, logGroup);
 
-    // Auth NONE: the app checks bearer tokens itself. BUFFERED: the Hono adapter returns whole responses.
+    // Auth NONE: the app checks bearer tokens itself. RESPONSE_STREAM: the handler streams its responses
+    // (hono's streamHandle), so live tails (SSE) reach clients as records are committed; a stream lasts at
+    // most the function timeout (the app ends it 10 s before, and clients resume with Last-Event-ID).
     this.apiUrl = this.apiFunction.addFunctionUrl({
       authType: lambda.FunctionUrlAuthType.NONE,
-      invokeMode: lambda.InvokeMode.BUFFERED,
+      invokeMode: lambda.InvokeMode.RESPONSE_STREAM,
     });
 
     new CfnOutput(this, 'ApiUrl', { value: this.apiUrl.url, description: 'Base URL of the Sluice API' });
@@ -154,9 +157,11 @@ export class SluiceStack extends Stack {
     tableName: string,
     sortKeyType: dynamodb.AttributeType,
     removalPolicy: RemovalPolicy,
+    timeToLiveAttribute?: string,
   ): dynamodb.Table {
     return new dynamodb.Table(this, id, {
       tableName,
+      ...(timeToLiveAttribute ? { timeToLiveAttribute } : {}),
       partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
       sortKey: { name: 'sk', type: sortKeyType },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
@@ -174,7 +179,7 @@ export class SluiceStack extends Stack {
    * - DynamoDB (lib/metadata/dynamodb-metadata-store.ts): Get, Put, Update, Delete and Query. IAM has no
    *   TransactWriteItems action: each item of a transaction is authorised as the PutItem, UpdateItem or
    *   DeleteItem it performs, and a `ConditionCheck` item as dynamodb:ConditionCheckItem. The transactions
-   *   use Put and Delete items only; add ConditionCheckItem here when one gains a ConditionCheck.
+   *   use Put, Update and Delete items only; add ConditionCheckItem here when one gains a ConditionCheck.
    * - CloudWatch Logs: CreateLogStream and PutLogEvents on the function's own log group.
    */
   private grantAccess(role: iam.IRole, logGroup: logs.ILogGroup): void {

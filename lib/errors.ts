@@ -108,3 +108,18 @@ export class CorruptBatchError extends SluiceError {
     super('INTERNAL', `corrupt segment data: ${message}`, options);
   }
 }
+
+export class IdempotencyKeyReusedError extends SluiceError {
+  constructor(key: string) {
+    super(
+      'IDEMPOTENCY_KEY_REUSED',
+      `Idempotency-Key '${key}' was already used with a different request body (keys are kept for 24 h)`,
+    );
+  }
+}
+
+export class ConflictError extends SluiceError {
+  constructor(message: string, options: SluiceErrorOptions = {}) {
+    super('CONFLICT', message, { retriable: true, ...options });
+  }
+}

@@ -1,15 +1,21 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { KeyAuthenticator } from '../../lib/auth/authenticator.js';
+import { ACTIONS, canSee } from '../../lib/auth/permissions.js';
+import { type Clock, systemClock } from '../../lib/clock.js';
 import type { Limits } from '../../lib/limits.js';
 import type { FetchResult, Log } from '../../lib/log/log.js';
+import type { KeyStore } from '../../lib/metadata/key-store.js';
 import type { Topic } from '../../lib/types.js';
-import { requireAdminToken } from './auth.js';
+import { authenticate, principalOf, requireAnyPermission, requirePermission } from './auth.js';
 import { problem, problemResponse, toProblem } from './errors.js';
+import { registerKeyRoutes } from './keys-routes.js';
 import {
   CreateTopicBody,
   FetchQuery,
   FetchResultSchema,
+  IdempotencyHeaders,
   OffsetQuery,
   OffsetResult,
   PartitionParam,
@@ -22,13 +28,26 @@ import {
   TopicSchema,
 } from './schemas.js';
 import { serializeFetchResult } from './serialize.js';
+import { DEFAULT_SSE_HEARTBEAT_MS, type SseMaxDuration, streamRecords, wantsEventStream } from './sse.js';
 
 export interface AppDeps {
   log: Log;
   adminToken: string;
+  /** API keys (`/v1/keys`); every other token is looked up here. */
+  keys: KeyStore;
+  /** How long a warm instance trusts a key it read: the bound on revocation (default 5 s). */
+  keyCacheTtlMs?: number;
+  /** Key expiry and the key cache; defaults to the system clock. */
+  clock?: Clock;
   limits: Limits;
   /** Called with unexpected errors (the 500s); defaults to console.error. */
   logError?: (error: unknown, context: { method: string; path: string }) => void;
+  /** Live tails (SSE): a heartbeat comment at least this often while no record arrives; default 15000. */
+  sseHeartbeatMs?: number;
+  /** Live tails (SSE): end each stream cleanly after this long (Lambda: before the timeout); default none. */
+  sseMaxDurationMs?: SseMaxDuration;
+  /** Live tails (SSE): abort it on shutdown to end every open stream cleanly (the Node server's Ctrl-C). */
+  sseCloseSignal?: AbortSignal;
 }
 
 const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
@@ -75,7 +94,12 @@ export function createApp(deps: AppDeps): OpenAPIHono {
   });
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
 
-  app.use('/v1/*', requireAdminToken(deps.adminToken));
+  const keyAuthenticator = new KeyAuthenticator(
+    deps.keys,
+    deps.clock ?? systemClock,
+    deps.keyCacheTtlMs !== undefined ? { cacheTtlMs: deps.keyCacheTtlMs } : {},
+  );
+  app.use('/v1/*', authenticate({ adminToken: deps.adminToken, keys: keyAuthenticator }));
   app.use(
     '/v1/*',
     bodyLimit({
@@ -104,6 +128,8 @@ export function createApp(deps: AppDeps): OpenAPIHono {
     return undefined;
   });
 
+  registerKeyRoutes(app, { keys: deps.keys, clock: deps.clock ?? systemClock });
+
   // ---- topics ---------------------------------------------------------------------------------------------
 
   app.openapi(
@@ -120,6 +146,7 @@ export function createApp(deps: AppDeps): OpenAPIHono {
     }),
     async (c) => {
       const body = c.req.valid('json');
+      requirePermission(c, 'admin', body.name);
       const topic = await log.topics.create({
         name: body.name,
         ...(body.partitions !== undefined ? { partitions: body.partitions } : {}),
@@ -136,7 +163,11 @@ export function createApp(deps: AppDeps): OpenAPIHono {
       summary: 'List topics',
       responses: { 200: { description: 'Topics', ...json(TopicListSchema) } },
     }),
-    async (c) => c.json({ topics: await log.topics.list() }, 200),
+    async (c) => {
+      const principal = principalOf(c);
+      const topics = (await log.topics.list()).filter((t) => canSee(principal, t.name));
+      return c.json({ topics }, 200);
+    },
   );
 
   const topicParams = { params: TopicParams() };
@@ -152,7 +183,11 @@ export function createApp(deps: AppDeps): OpenAPIHono {
         404: problemOf('TOPIC_NOT_FOUND'),
       },
     }),
-    async (c) => c.json(topicView(await log.topics.getFresh(c.req.valid('param').topic)), 200),
+    async (c) => {
+      const { topic } = c.req.valid('param');
+      requireAnyPermission(c, ACTIONS, topic);
+      return c.json(topicView(await log.topics.getFresh(topic)), 200);
+    },
   );
 
   app.openapi(
@@ -169,6 +204,7 @@ export function createApp(deps: AppDeps): OpenAPIHono {
     }),
     async (c) => {
       const body = c.req.valid('json');
+      requirePermission(c, 'admin', c.req.valid('param').topic);
       const topic = await log.topics.update(c.req.valid('param').topic, {
         ...(body.partitions !== undefined ? { partitions: body.partitions } : {}),
         ...(body.config !== undefined ? { config: body.config } : {}),
@@ -186,7 +222,9 @@ export function createApp(deps: AppDeps): OpenAPIHono {
       responses: { 204: { description: 'Deleted' }, 404: problemOf('TOPIC_NOT_FOUND') },
     }),
     async (c) => {
-      await log.topics.delete(c.req.valid('param').topic);
+      const { topic } = c.req.valid('param');
+      requirePermission(c, 'admin', topic);
+      await log.topics.delete(topic);
       return c.body(null, 204);
     },
   );
@@ -202,7 +240,11 @@ export function createApp(deps: AppDeps): OpenAPIHono {
         404: problemOf('TOPIC_NOT_FOUND'),
       },
     }),
-    async (c) => c.json({ partitions: await log.partitions(c.req.valid('param').topic) }, 200),
+    async (c) => {
+      const { topic } = c.req.valid('param');
+      requireAnyPermission(c, ACTIONS, topic);
+      return c.json({ partitions: await log.partitions(topic) }, 200);
+    },
   );
 
   app.openapi(
@@ -221,6 +263,7 @@ export function createApp(deps: AppDeps): OpenAPIHono {
     }),
     async (c) => {
       const { topic, p } = c.req.valid('param');
+      requireAnyPermission(c, ['consume', 'admin'], topic);
       const offset = await log.offsetForTimestamp(topic, p, c.req.valid('query').timestamp);
       return c.json({ offset }, 200);
     },
@@ -233,19 +276,36 @@ export function createApp(deps: AppDeps): OpenAPIHono {
       method: 'post',
       path: '/v1/topics/{topic}/records',
       summary: 'Produce records (atomically: all become visible together, or none)',
-      request: { ...topicParams, body: { ...json(ProduceBody), required: true } },
+      request: {
+        ...topicParams,
+        headers: IdempotencyHeaders,
+        body: { ...json(ProduceBody), required: true },
+      },
       responses: {
-        200: { description: 'Offsets, one per record, in request order', ...json(ProduceResult) },
+        200: {
+          description:
+            'Offsets, one per record, in request order (a retry with the same Idempotency-Key and body returns ' +
+            'the first response, with the header Idempotent-Replayed: true, and appends nothing)',
+          ...json(ProduceResult),
+        },
         400: problemOf('INVALID_REQUEST'),
         404: problemOf('TOPIC_NOT_FOUND or PARTITION_NOT_FOUND'),
+        409: problemOf('CONFLICT: a request with this Idempotency-Key is still in flight'),
         413: problemOf('RECORD_TOO_LARGE or REQUEST_TOO_LARGE'),
+        422: problemOf('IDEMPOTENCY_KEY_REUSED: the key was used with a different body'),
         429: problemOf('THROTTLED: too much contention, retry'),
       },
     }),
     async (c) => {
       const body = c.req.valid('json');
-      const result = await log.produce(c.req.valid('param').topic, body);
-      return c.json(result, 200);
+      const { topic } = c.req.valid('param');
+      const principal = requirePermission(c, 'produce', topic);
+      const key = c.req.valid('header')['idempotency-key'];
+      // Idempotency keys are scoped per API key, or per topic for the admin token.
+      const scope = principal.kind === 'key' ? `key:${principal.keyId}` : `topic:${topic}`;
+      const result = await log.produce(topic, body, key === undefined ? {} : { idempotency: { scope, key } });
+      if (result.replayed) c.header('idempotent-replayed', 'true');
+      return c.json({ offsets: result.offsets }, 200);
     },
   );
 
@@ -253,16 +313,34 @@ export function createApp(deps: AppDeps): OpenAPIHono {
     createRoute({
       method: 'get',
       path: '/v1/topics/{topic}/partitions/{p}/records',
-      summary: 'Fetch records of one partition (long-poll with waitMs)',
+      summary: 'Fetch records of one partition (long-poll with waitMs), or tail it live (SSE)',
+      description:
+        'With `Accept: text/event-stream` the records are streamed as server-sent events as they are committed: ' +
+        'one `record` event per record (`id` = offset, `data` = the record as in the JSON response), a ' +
+        '`: heartbeat` comment at least every 15 s while nothing arrives, and an `error` event (problem JSON) ' +
+        'if the log fails mid-stream. The start is `Last-Event-ID` + 1 when that header is sent (resume), else ' +
+        '`offset` (default `earliest`, as for JSON; use `offset=latest` to see only new records). `waitMs` is ' +
+        'ignored. Errors before the stream starts (404, 416, 400) are problem+json. In AWS Lambda a stream ends ' +
+        'shortly before the function timeout: reconnect with `Last-Event-ID` (EventSource does so by itself).',
       request: { params: TopicParams().extend({ p: PartitionParam }), query: FetchQuery },
       responses: {
-        200: { description: 'Records from the offset on', ...json(FetchResultSchema) },
+        200: {
+          description: 'Records from the offset on (JSON), or a live stream of them (text/event-stream)',
+          content: {
+            'application/json': { schema: FetchResultSchema },
+            'text/event-stream': {
+              schema: z.string().openapi({ example: 'id: 0\nevent: record\ndata: {…}' }),
+            },
+          },
+        },
+        400: problemOf('INVALID_REQUEST (for example a Last-Event-ID that is not an offset)'),
         404: problemOf('TOPIC_NOT_FOUND or PARTITION_NOT_FOUND'),
         416: problemOf('OFFSET_OUT_OF_RANGE'),
       },
     }),
     async (c) => {
       const { topic, p } = c.req.valid('param');
+      requirePermission(c, 'consume', topic);
       const query = c.req.valid('query');
       const offset =
         query.offset === undefined || query.offset === 'earliest'
@@ -270,6 +348,26 @@ export function createApp(deps: AppDeps): OpenAPIHono {
           : query.offset === 'latest'
             ? 'latest'
             : Number(query.offset);
+      if (wantsEventStream(c.req.header('accept'))) {
+        const response = await streamRecords(
+          c,
+          log,
+          {
+            topic,
+            partition: p,
+            offset,
+            maxRecords: query.maxRecords ?? 500,
+            maxBytes: query.maxBytes ?? 1024 * 1024,
+          },
+          {
+            heartbeatMs: deps.sseHeartbeatMs ?? DEFAULT_SSE_HEARTBEAT_MS,
+            maxDurationMs: deps.sseMaxDurationMs,
+            closeSignal: deps.sseCloseSignal,
+            logError,
+          },
+        );
+        return response as never;
+      }
       const result = await log.fetch(topic, p, {
         offset,
         maxRecords: query.maxRecords ?? 500,

@@ -170,3 +170,17 @@ export const OffsetQuery = z.object({
 });
 
 export const OffsetResult = z.object({ offset: z.number().int() }).openapi('OffsetForTimestamp');
+
+export const IdempotencyHeaders = z.object({
+  'idempotency-key': z
+    .string()
+    .min(1)
+    .max(255)
+    .regex(/^[\x21-\x7e]+$/, 'Idempotency-Key must be 1–255 printable ASCII characters without spaces')
+    .optional()
+    .openapi({
+      description:
+        'Makes the produce safe to retry for 24 h: the same key and body return the first response',
+      example: '7f3c1a52-0d3e-4f1e-9a51-5c1f3b2a9e10',
+    }),
+});

@@ -2,6 +2,7 @@ import type { Clock } from '../clock.js';
 import { ThrottledError } from '../errors.js';
 import {
   CommitConflictError,
+  type IdempotencyCompletion,
   INDEX_KEY_REUSE_GUARD_MS,
   type IndexEntry,
   type MetadataStore,
@@ -17,6 +18,16 @@ import type { PartitionWatcher } from './watcher.js';
 export interface AppendRequest {
   topic: Topic;
   batches: Array<{ partition: number; records: LogRecord[] }>;
+  /**
+   * For an idempotent request: the idempotency record to mark committed in the same atomic write as the
+   * request's index entries, with the result built from the base offsets the commit assigns.
+   */
+  completion?: {
+    scope: string;
+    key: string;
+    attemptId: string;
+    result: (bases: Map<number, number>) => Buffer;
+  };
 }
 
 /** Where one request's records landed: the base offset of its run of records in each partition. */
@@ -38,6 +49,8 @@ export interface AppenderOptions {
 /** Hooks for tests that inject faults between the steps of the protocol. */
 export interface AppenderHooks {
   afterSegmentPut?: (objectKey: string) => Promise<void> | void;
+  /** Runs after a produce call's commit, before it answers (tests lose the answer here). */
+  afterCommit?: () => Promise<void> | void;
 }
 
 /** Observers for new objects (a read cache may keep the bytes it just wrote). */
@@ -128,7 +141,7 @@ export class Appender {
       Promise.all(
         components.map(async (component) => {
           try {
-            const bases = await this.commitComponent(component, objectKey, segment.bytes.length);
+            const bases = await this.commitComponent(component, requests, objectKey, segment.bytes.length);
             component.forEach((batch, i) => {
               const base = bases[i] as number;
               for (const member of batch.members) {
@@ -170,10 +183,14 @@ export class Appender {
   /** Assigns offsets to the component's batches with one conditional write (or transaction). */
   private async commitComponent(
     component: PartitionBatch[],
+    requests: readonly AppendRequest[],
     objectKey: string,
     objectSize: number,
   ): Promise<number[]> {
     const refs = component.map((b) => ({ topicId: b.topic.topicId, partition: b.partition }));
+    const idempotent = [...new Set(component.flatMap((b) => b.members.map((m) => m.request)))].filter(
+      (index) => requests[index]?.completion !== undefined,
+    );
     let attempt = 0;
     let entries: IndexEntry[] | undefined;
     for (;;) {
@@ -202,7 +219,7 @@ export class Appender {
         });
       }
       try {
-        await this.metadata.commit(entries);
+        await this.metadata.commit(entries, completionsFor(idempotent, requests, component, entries));
         const now = this.clock.now();
         for (const entry of entries) {
           this.tails.set(partitionKey(entry), {
@@ -252,6 +269,33 @@ export class Appender {
     this.tails.set(key, fresh);
     return fresh;
   }
+}
+
+/** The idempotency completions of a component's requests, with the base offsets these entries assign. */
+function completionsFor(
+  indexes: readonly number[],
+  requests: readonly AppendRequest[],
+  component: readonly PartitionBatch[],
+  entries: readonly IndexEntry[],
+): IdempotencyCompletion[] {
+  return indexes.flatMap((index) => {
+    const completion = requests[index]?.completion;
+    if (!completion) return [];
+    const bases = new Map<number, number>();
+    component.forEach((batch, i) => {
+      const member = batch.members.find((m) => m.request === index);
+      const entry = entries[i];
+      if (member && entry) bases.set(batch.partition, entry.baseOffset + member.start);
+    });
+    return [
+      {
+        scope: completion.scope,
+        key: completion.key,
+        attemptId: completion.attemptId,
+        result: completion.result(bases),
+      },
+    ];
+  });
 }
 
 /** Union of batches that share a request: each union commits atomically. */

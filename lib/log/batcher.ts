@@ -5,7 +5,7 @@ export interface BatcherOptions {
   lingerMs: number;
   /** A flush starts at once when its records reach this many bytes. */
   maxFlushBytes: number;
-  /** At most this many partitions in one flush (the atomic commit's bound). */
+  /** At most this many partitions plus idempotency records in one flush (the atomic commit's bound). */
   maxFlushPartitions: number;
   /** Flushes writing to S3 at the same time; commits still run one at a time. */
   maxInFlight: number;
@@ -38,8 +38,10 @@ export class ProduceBatcher {
 
   submit(request: AppendRequest, bytes: number): Promise<Map<number, { baseOffset: number }>> {
     const partitions = request.batches.map((b) => `${request.topic.topicId}/${b.partition}`);
-    const added = partitions.filter((p) => !this.pendingPartitions.has(p)).length;
-    if (this.pending.length > 0 && this.pendingPartitions.size + added > this.options.maxFlushPartitions) {
+    // Every partition and every idempotency record is one item of the atomic commit.
+    const added =
+      partitions.filter((p) => !this.pendingPartitions.has(p)).length + (request.completion ? 1 : 0);
+    if (this.pending.length > 0 && this.pendingItems() + added > this.options.maxFlushPartitions) {
       this.cut();
     }
     return new Promise((resolve, reject) => {
@@ -52,6 +54,10 @@ export class ProduceBatcher {
         this.timer ??= setTimeout(() => this.trigger(), this.options.lingerMs);
       }
     });
+  }
+
+  private pendingItems(): number {
+    return this.pendingPartitions.size + this.pending.filter((p) => p.request.completion).length;
   }
 
   /** Resolves when every submitted request has been answered. */

@@ -1,12 +1,26 @@
 import type { Clock } from '../clock.js';
-import { InvalidRequestError, OffsetOutOfRangeError, PartitionNotFoundError } from '../errors.js';
+import {
+  ConflictError,
+  IdempotencyKeyReusedError,
+  InvalidRequestError,
+  OffsetOutOfRangeError,
+  PartitionNotFoundError,
+} from '../errors.js';
 import type { Limits } from '../limits.js';
 import type { IndexEntry, MetadataStore, PartitionRef } from '../metadata/metadata-store.js';
 import { StickyPartitioner } from '../partitioner.js';
 import type { SegmentStore } from '../storage/segment-store.js';
 import type { Compression, FetchedRecord, Topic } from '../types.js';
-import { Appender, type AppenderHooks } from './appender.js';
+import { Appender, type AppenderHooks, type AppendRequest } from './appender.js';
 import { ProduceBatcher } from './batcher.js';
+import {
+  decodeProduceResult,
+  encodeProduceResult,
+  IDEMPOTENCY_LEASE_MS,
+  IDEMPOTENCY_WINDOW_MS,
+  type ProduceOffsets,
+  produceBodyHash,
+} from './idempotency.js';
 import { type ProduceInput, prepareProduce } from './produce.js';
 import { RecentEntries } from './recent-entries.js';
 import { SegmentReader } from './segment-reader.js';
@@ -92,8 +106,10 @@ export class Log {
   private readonly clock: Clock;
   private readonly limits: Limits;
   private readonly options: LogOptions;
+  private readonly hooks: AppenderHooks | undefined;
 
   constructor(deps: LogDeps) {
+    this.hooks = deps.hooks;
     this.metadata = deps.metadata;
     this.clock = deps.clock;
     this.limits = deps.limits;
@@ -133,28 +149,87 @@ export class Log {
   }
 
   /** Appends records; resolves once they are in the segment store and their offsets are committed. */
+  /**
+   * Appends records; resolves once they are in the segment store and their offsets are committed. With
+   * `idempotency`, a retry carrying the same key and body returns the first call's offsets (`replayed`)
+   * and appends nothing, including after a lost response; the key is committed in the same atomic write
+   * as the records (docs/ARCHITECTURE.md §4.9).
+   */
   async produce(
     topicName: string,
     input: ProduceInput,
-  ): Promise<{ offsets: Array<{ partition: number; offset: number; timestamp: number }> }> {
+    options: { idempotency?: { scope: string; key: string } } = {},
+  ): Promise<{ offsets: ProduceOffsets; replayed: boolean }> {
     const topic = await this.topics.get(topicName);
     const prepared = prepareProduce(topic, input, this.limits, this.sticky, this.clock.now());
-    let bases: Map<number, { baseOffset: number }>;
+    const offsetsFrom = (bases: Map<number, number>): ProduceOffsets =>
+      prepared.placements.map((p) => ({
+        partition: p.partition,
+        offset: (bases.get(p.partition) ?? Number.NaN) + p.position,
+        timestamp: p.timestamp,
+      }));
+
+    const idempotency = options.idempotency;
+    let attemptId: string | undefined;
+    if (idempotency) {
+      if (prepared.request.batches.length >= this.limits.maxPartitionsPerRequest) {
+        throw new InvalidRequestError(
+          `an idempotent request may touch at most ${this.limits.maxPartitionsPerRequest - 1} partitions ` +
+            '(its idempotency record takes one item of the atomic commit): split it',
+        );
+      }
+      const now = this.clock.now();
+      const state = await this.metadata.claimIdempotencyKey(
+        {
+          ...idempotency,
+          bodyHash: produceBodyHash(topicName, input),
+          leaseUntil: now + IDEMPOTENCY_LEASE_MS,
+          expiresAt: now + IDEMPOTENCY_WINDOW_MS,
+        },
+        now,
+      );
+      if (state.state === 'mismatch') throw new IdempotencyKeyReusedError(idempotency.key);
+      if (state.state === 'in-flight') {
+        throw new ConflictError(
+          `a request with Idempotency-Key '${idempotency.key}' is still in flight; retry later`,
+        );
+      }
+      if (state.state === 'committed') return { offsets: decodeProduceResult(state.result), replayed: true };
+      attemptId = state.attemptId;
+      const claimed = { ...idempotency, attemptId };
+      prepared.request.completion = {
+        ...claimed,
+        result: (bases) => encodeProduceResult(offsetsFrom(bases)),
+      };
+    }
+
+    let bases: Map<number, number>;
+    try {
+      bases = await this.append(prepared.request, prepared.bytes);
+    } catch (error) {
+      if (idempotency && attemptId) {
+        // Not committed (a commit and its idempotency record are one atomic write): free the key at once.
+        await this.metadata
+          .releaseIdempotencyKey(idempotency.scope, idempotency.key, attemptId)
+          .catch(() => undefined);
+      }
+      throw error;
+    }
+    await this.hooks?.afterCommit?.();
+    return { offsets: offsetsFrom(bases), replayed: false };
+  }
+
+  private async append(request: AppendRequest, bytes: number): Promise<Map<number, number>> {
+    let partitions: Map<number, { baseOffset: number }>;
     if (this.batcher) {
-      bases = await this.batcher.submit(prepared.request, prepared.bytes);
+      partitions = await this.batcher.submit(request, bytes);
     } else {
-      const [result] = await this.appender.append([prepared.request]);
+      const [result] = await this.appender.append([request]);
       if (!result) throw new Error('appender returned no result');
       if (!result.ok) throw result.error;
-      bases = result.partitions;
+      partitions = result.partitions;
     }
-    return {
-      offsets: prepared.placements.map((p) => ({
-        partition: p.partition,
-        offset: (bases.get(p.partition)?.baseOffset ?? Number.NaN) + p.position,
-        timestamp: p.timestamp,
-      })),
-    };
+    return new Map([...partitions].map(([partition, { baseOffset }]) => [partition, baseOffset]));
   }
 
   /** Answers every produce call still waiting in the batcher (for a clean shutdown). */

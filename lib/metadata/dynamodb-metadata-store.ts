@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   type AttributeValue,
   ConditionalCheckFailedException,
@@ -20,6 +21,10 @@ import type { Topic, TopicConfig } from '../types.js';
 import type { TableNames } from './dynamodb-schema.js';
 import {
   CommitConflictError,
+  type IdempotencyClaim,
+  type IdempotencyCompletion,
+  IdempotencyLostError,
+  type IdempotencyState,
   type IndexEntry,
   isSameBatch,
   type MetadataStore,
@@ -30,6 +35,12 @@ import {
 
 const TOPIC_PK = 'topic';
 const DELETED_TOPIC_PK = 'deleted-topic';
+const IDEMPOTENCY_SK = 'idempotency';
+
+/** Length-prefixed, so no scope and key pair can collide with another. */
+function idempotencyPk(scope: string, key: string): string {
+  return `idempotency/${scope.length}/${scope}/${key}`;
+}
 
 type Item = Record<string, unknown>;
 
@@ -229,9 +240,12 @@ export class DynamoDbMetadataStore implements MetadataStore {
     return item ? itemToEntry(item) : undefined;
   }
 
-  async commit(entries: readonly IndexEntry[]): Promise<void> {
-    if (entries.length === 0) return;
-    if (entries.length === 1) {
+  async commit(
+    entries: readonly IndexEntry[],
+    completions: readonly IdempotencyCompletion[] = [],
+  ): Promise<void> {
+    if (entries.length === 0 && completions.length === 0) return;
+    if (entries.length === 1 && completions.length === 0) {
       const [entry] = entries as [IndexEntry];
       try {
         await this.doc.send(
@@ -255,37 +269,115 @@ export class DynamoDbMetadataStore implements MetadataStore {
     try {
       await this.doc.send(
         new TransactWriteCommand({
-          TransactItems: entries.map((entry) => ({
-            Put: {
-              TableName: this.tables.index,
-              Item: entryToItem(entry),
-              ConditionExpression: 'attribute_not_exists(pk)',
-              ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-            },
-          })),
+          TransactItems: [
+            ...entries.map((entry) => ({
+              Put: {
+                TableName: this.tables.index,
+                Item: entryToItem(entry),
+                ConditionExpression: 'attribute_not_exists(pk)',
+                ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
+              },
+            })),
+            ...completions.map((completion) => ({
+              Update: {
+                TableName: this.tables.metadata,
+                Key: { pk: idempotencyPk(completion.scope, completion.key), sk: IDEMPOTENCY_SK },
+                UpdateExpression: 'SET #result = :result REMOVE leaseUntil',
+                ConditionExpression: 'attemptId = :attempt AND attribute_not_exists(#result)',
+                ExpressionAttributeNames: { '#result': 'result' },
+                ExpressionAttributeValues: { ':attempt': completion.attemptId, ':result': completion.result },
+                ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
+              },
+            })),
+          ],
         }),
       );
     } catch (error) {
       if (!(error instanceof TransactionCanceledException)) throw error;
       const reasons = error.CancellationReasons ?? [];
       const conflicts: Array<{ ref: PartitionRef; existing: IndexEntry | undefined }> = [];
+      let lost: IdempotencyCompletion | undefined;
       let ownEarlierAttempt = 0;
-      entries.forEach((entry, i) => {
-        const reason = reasons[i];
+      reasons.forEach((reason, i) => {
         if (!reason || reason.Code === 'None' || reason.Code === undefined) return;
-        if (reason.Code === 'ConditionalCheckFailed') {
-          const existing = reason.Item ? itemToEntry(unmarshall(reason.Item)) : undefined;
+        const entry = entries[i];
+        const completion = entry ? undefined : completions[i - entries.length];
+        const old = reason.Item ? unmarshall(reason.Item) : undefined;
+        if (entry) {
+          const existing = reason.Code === 'ConditionalCheckFailed' && old ? itemToEntry(old) : undefined;
           if (existing && isSameBatch(existing, entry)) ownEarlierAttempt += 1;
+          // TransactionConflict and the like: the log end is contended; re-read and retry.
           else conflicts.push({ ref: refOf(entry), existing });
-          return;
+        } else if (completion) {
+          if (
+            reason.Code === 'ConditionalCheckFailed' &&
+            old?.attemptId === completion.attemptId &&
+            old.result
+          ) {
+            ownEarlierAttempt += 1; // our own earlier attempt completed it
+          } else if (reason.Code === 'ConditionalCheckFailed') {
+            lost = completion;
+          } else {
+            conflicts.push({ ref: { topicId: 'idempotency', partition: 0 }, existing: undefined });
+          }
         }
-        // TransactionConflict (another transaction on the same key in flight) and anything else:
-        // the log end is contended; re-read and retry.
-        conflicts.push({ ref: refOf(entry), existing: undefined });
       });
-      if (conflicts.length === 0 && ownEarlierAttempt === entries.length) return;
+      if (lost) throw new IdempotencyLostError(lost.key);
+      if (conflicts.length === 0 && ownEarlierAttempt === entries.length + completions.length) return;
       if (conflicts.length === 0) throw error;
       throw new CommitConflictError(conflicts, { cause: error });
+    }
+  }
+
+  async claimIdempotencyKey(claim: IdempotencyClaim, now: number): Promise<IdempotencyState> {
+    const attemptId = randomUUID();
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tables.metadata,
+          Item: {
+            pk: idempotencyPk(claim.scope, claim.key),
+            sk: IDEMPOTENCY_SK,
+            bodyHash: claim.bodyHash,
+            attemptId,
+            leaseUntil: claim.leaseUntil,
+            expiresAt: claim.expiresAt,
+            // DynamoDB's TTL removes the item some time after this (epoch seconds); reads check expiresAt.
+            ttl: Math.ceil(claim.expiresAt / 1000),
+          },
+          ConditionExpression:
+            'attribute_not_exists(pk) OR expiresAt < :now OR ' +
+            '(bodyHash = :hash AND attribute_not_exists(#result) AND leaseUntil < :now)',
+          ExpressionAttributeNames: { '#result': 'result' },
+          ExpressionAttributeValues: { ':now': now, ':hash': claim.bodyHash },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+      return { state: 'started', attemptId };
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      const old = error.Item ? unmarshall(error.Item as Record<string, AttributeValue>) : undefined;
+      if (!old) return { state: 'in-flight' }; // changed under us: report busy, the client retries
+      if (old.bodyHash !== claim.bodyHash) return { state: 'mismatch' };
+      if (old.result instanceof Uint8Array) return { state: 'committed', result: Buffer.from(old.result) };
+      return { state: 'in-flight' };
+    }
+  }
+
+  async releaseIdempotencyKey(scope: string, key: string, attemptId: string): Promise<void> {
+    try {
+      await this.doc.send(
+        new DeleteCommand({
+          TableName: this.tables.metadata,
+          Key: { pk: idempotencyPk(scope, key), sk: IDEMPOTENCY_SK },
+          ConditionExpression: 'attemptId = :attempt AND attribute_not_exists(#result)',
+          ExpressionAttributeNames: { '#result': 'result' },
+          ExpressionAttributeValues: { ':attempt': attemptId },
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      // Already taken over or completed: nothing of ours to release.
     }
   }
 

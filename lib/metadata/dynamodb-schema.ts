@@ -1,8 +1,10 @@
 import {
   CreateTableCommand,
   type CreateTableCommandInput,
+  DescribeTimeToLiveCommand,
   type DynamoDBClient,
   ResourceInUseException,
+  UpdateTimeToLiveCommand,
   waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
 
@@ -10,10 +12,16 @@ import {
  * Sluice's DynamoDB tables. The CDK stack (infra/) declares the same key schemas; keep them in step.
  *
  * - `<prefix>metadata` (pk S, sk S): topics (`pk = "topic"`, `sk = name`) and deleted topic incarnations
- *   awaiting cleanup (`pk = "deleted-topic"`, `sk = topicId`). Later: API keys, groups, webhooks.
+ *   awaiting cleanup (`pk = "deleted-topic"`, `sk = topicId`), idempotency records
+ *   (`pk = "idempotency/<scope length>/<scope>/<key>"`, `sk = "idempotency"`, TTL attribute `ttl`), and API
+ *   keys (`pk = "key"`, `sk = key id`: name, permissions, secretHash, createdAt, expiresAt?, lastUsedAt?;
+ *   see dynamodb-key-store.ts).
  * - `<prefix>index` (pk S, sk N): the offset index, one item per committed batch,
  *   `pk = "<topicId>/<partition>"`, `sk = baseOffset`.
  */
+/** Items with this attribute (epoch seconds) are removed by DynamoDB some time after it passes. */
+export const TTL_ATTRIBUTE = 'ttl';
+
 export interface TableNames {
   metadata: string;
   index: string;
@@ -62,6 +70,16 @@ export async function ensureTables(client: DynamoDBClient, prefix: string): Prom
       if (!(error instanceof ResourceInUseException)) throw error;
     }
     await waitUntilTableExists({ client, maxWaitTime: 60, minDelay: 1 }, { TableName: definition.TableName });
+  }
+  const { metadata } = tableNames(prefix);
+  const ttl = await client.send(new DescribeTimeToLiveCommand({ TableName: metadata }));
+  if (ttl.TimeToLiveDescription?.TimeToLiveStatus !== 'ENABLED') {
+    await client.send(
+      new UpdateTimeToLiveCommand({
+        TableName: metadata,
+        TimeToLiveSpecification: { AttributeName: TTL_ATTRIBUTE, Enabled: true },
+      }),
+    );
   }
   return tableNames(prefix);
 }

@@ -1,7 +1,12 @@
+import { randomUUID } from 'node:crypto';
 import { InvalidRequestError, TopicExistsError, TopicNotFoundError } from '../errors.js';
 import type { Topic } from '../types.js';
 import {
   CommitConflictError,
+  type IdempotencyClaim,
+  type IdempotencyCompletion,
+  IdempotencyLostError,
+  type IdempotencyState,
   type IndexEntry,
   isSameBatch,
   type MetadataStore,
@@ -21,6 +26,16 @@ export class MemoryMetadataStore implements MetadataStore {
     { topicId: string; name: string; partitions: number; deletedAt: number }
   >();
   private readonly index = new Map<string, IndexEntry[]>();
+  private readonly idempotency = new Map<
+    string,
+    {
+      bodyHash: string;
+      attemptId: string;
+      leaseUntil: number;
+      expiresAt: number;
+      result?: Buffer;
+    }
+  >();
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -74,7 +89,16 @@ export class MemoryMetadataStore implements MetadataStore {
     return tail && { ...tail };
   }
 
-  async commit(entries: readonly IndexEntry[]): Promise<void> {
+  async commit(
+    entries: readonly IndexEntry[],
+    completions: readonly IdempotencyCompletion[] = [],
+  ): Promise<void> {
+    for (const completion of completions) {
+      const record = this.idempotency.get(idempotencyId(completion.scope, completion.key));
+      // Same attempt with a result: a retry of a commit that landed (its entries are the same batches).
+      if (!record || record.attemptId !== completion.attemptId)
+        throw new IdempotencyLostError(completion.key);
+    }
     const conflicts: Array<{ ref: PartitionRef; existing: IndexEntry | undefined }> = [];
     const toWrite: IndexEntry[] = [];
     for (const entry of entries) {
@@ -88,6 +112,10 @@ export class MemoryMetadataStore implements MetadataStore {
       }
     }
     if (conflicts.length > 0) throw new CommitConflictError(conflicts);
+    for (const completion of completions) {
+      const record = this.idempotency.get(idempotencyId(completion.scope, completion.key));
+      if (record && !record.result) record.result = Buffer.from(completion.result);
+    }
     for (const entry of toWrite) {
       const key = partitionKey(entry);
       const list = this.index.get(key) ?? [];
@@ -95,6 +123,30 @@ export class MemoryMetadataStore implements MetadataStore {
       list.sort((a, b) => a.baseOffset - b.baseOffset);
       this.index.set(key, list);
     }
+  }
+
+  async claimIdempotencyKey(claim: IdempotencyClaim, now: number): Promise<IdempotencyState> {
+    const id = idempotencyId(claim.scope, claim.key);
+    const record = this.idempotency.get(id);
+    if (record && record.expiresAt > now) {
+      if (record.bodyHash !== claim.bodyHash) return { state: 'mismatch' };
+      if (record.result) return { state: 'committed', result: Buffer.from(record.result) };
+      if (record.leaseUntil > now) return { state: 'in-flight' };
+    }
+    const attemptId = randomUUID();
+    this.idempotency.set(id, {
+      bodyHash: claim.bodyHash,
+      attemptId,
+      leaseUntil: claim.leaseUntil,
+      expiresAt: claim.expiresAt,
+    });
+    return { state: 'started', attemptId };
+  }
+
+  async releaseIdempotencyKey(scope: string, key: string, attemptId: string): Promise<void> {
+    const id = idempotencyId(scope, key);
+    const record = this.idempotency.get(id);
+    if (record && record.attemptId === attemptId && !record.result) this.idempotency.delete(id);
   }
 
   async findEntries(ref: PartitionRef, offset: number, limit: number): Promise<IndexEntry[]> {
@@ -120,4 +172,8 @@ export class MemoryMetadataStore implements MetadataStore {
       if (entry.lastOffset >= fromOffset) yield { ...entry };
     }
   }
+}
+
+function idempotencyId(scope: string, key: string): string {
+  return `${scope}\u0000${key}`;
 }

@@ -46,6 +46,38 @@ export interface TopicUpdate {
   config?: TopicConfig;
 }
 
+/** Where an idempotent produce stands (one record per scope and Idempotency-Key). */
+export type IdempotencyState =
+  | { state: 'started'; attemptId: string }
+  /** The key was used before with another body. */
+  | { state: 'mismatch' }
+  /** Another attempt holds the key and its lease has not run out. */
+  | { state: 'in-flight' }
+  /** An earlier attempt committed: its stored result (see Log.produce for the encoding). */
+  | { state: 'committed'; result: Buffer };
+
+export interface IdempotencyClaim {
+  scope: string;
+  key: string;
+  bodyHash: string;
+  /** The claim may be taken over by another attempt after this time (the attempt is presumed dead). */
+  leaseUntil: number;
+  /** The record is forgotten after this time (24 h after the first attempt). */
+  expiresAt: number;
+}
+
+/**
+ * Marks an idempotency record committed, in the same atomic write as the index entries of the produce it
+ * belongs to, on condition that `attemptId` still holds it. So "committed" and "appended" can never
+ * disagree, whatever crashes: a retry either finds the result or appends for the first time.
+ */
+export interface IdempotencyCompletion {
+  scope: string;
+  key: string;
+  attemptId: string;
+  result: Buffer;
+}
+
 /** The port for topics and the offset index (DynamoDB in AWS, memory in unit tests). */
 export interface MetadataStore {
   /** Creates a topic. Throws TopicExistsError when the name is taken. */
@@ -70,9 +102,18 @@ export interface MetadataStore {
    * Commits batches of distinct partitions atomically. Each entry is written only if no entry exists at its
    * (topicId, partition, baseOffset). When an entry exists there that is this very entry (same object and
    * byte range: a retry of a commit that succeeded), it counts as committed. Throws CommitConflictError
-   * naming the partitions whose log end moved; nothing is written in that case.
+   * naming the partitions whose log end moved, or IdempotencyLostError when a completion's attempt no
+   * longer holds its key; nothing is written in either case.
    */
-  commit(entries: readonly IndexEntry[]): Promise<void>;
+  commit(entries: readonly IndexEntry[], completions?: readonly IdempotencyCompletion[]): Promise<void>;
+
+  /**
+   * Claims (scope, key) for a new attempt, or reports why not: the key is in flight elsewhere, was used
+   * with another body, or has a committed result. An expired record or an expired lease counts as free.
+   */
+  claimIdempotencyKey(claim: IdempotencyClaim, now: number): Promise<IdempotencyState>;
+  /** Gives the key up after a failed attempt (only while `attemptId` holds it), so a retry can run. */
+  releaseIdempotencyKey(scope: string, key: string, attemptId: string): Promise<void>;
   /**
    * Up to `limit` entries holding offsets ≥ `offset`, in offset order, starting with the batch containing
    * `offset` when there is one.
@@ -94,6 +135,19 @@ export class CommitConflictError extends SluiceError {
       'CONFLICT',
       `log end moved for ${conflicts.map((c) => `${c.ref.topicId}/${c.ref.partition}`).join(', ')}`,
       { retriable: true, ...options },
+    );
+  }
+}
+
+/** A commit's idempotency completion failed its condition: another attempt took the key over. */
+export class IdempotencyLostError extends SluiceError {
+  constructor(key: string) {
+    super(
+      'CONFLICT',
+      `Idempotency-Key '${key}' was taken over by another attempt before this one committed`,
+      {
+        retriable: true,
+      },
     );
   }
 }

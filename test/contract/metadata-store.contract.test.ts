@@ -6,6 +6,7 @@ import { ensureTables } from '../../lib/metadata/dynamodb-schema.js';
 import { MemoryMetadataStore } from '../../lib/metadata/memory-metadata-store.js';
 import {
   CommitConflictError,
+  IdempotencyLostError,
   type IndexEntry,
   type MetadataStore,
 } from '../../lib/metadata/metadata-store.js';
@@ -180,6 +181,50 @@ describe.each(adapters)('MetadataStore contract: %s', (_name, make) => {
       await store.commit([entry('T', 0, 0, 5)]);
       expect(await store.getTail({ topicId: 'T', partition: 1 })).toBeUndefined();
       expect(await store.getTail({ topicId: 'T2', partition: 0 })).toBeUndefined();
+    });
+
+    it('claims, replays and refuses idempotency keys, and commits them with the entries atomically', async () => {
+      await setup();
+      const claim = { scope: 's', key: 'k', bodyHash: 'h1', leaseUntil: 2_000, expiresAt: 100_000 };
+      const started = await store.claimIdempotencyKey(claim, 1_000);
+      expect(started.state).toBe('started');
+      const attemptId = started.state === 'started' ? started.attemptId : '';
+      expect((await store.claimIdempotencyKey(claim, 1_500)).state).toBe('in-flight');
+      expect((await store.claimIdempotencyKey({ ...claim, bodyHash: 'h2' }, 1_500)).state).toBe('mismatch');
+      // A commit whose completion names another attempt writes nothing.
+      await expect(
+        store.commit(
+          [entry('T', 0, 0, 1, 'x')],
+          [{ scope: 's', key: 'k', attemptId: 'other', result: Buffer.from('r') }],
+        ),
+      ).rejects.toBeInstanceOf(IdempotencyLostError);
+      expect(await store.getTail(ref)).toBeUndefined();
+      await store.commit(
+        [entry('T', 0, 0, 1, 'x')],
+        [{ scope: 's', key: 'k', attemptId, result: Buffer.from('result') }],
+      );
+      const replay = await store.claimIdempotencyKey(claim, 5_000);
+      expect(replay.state).toBe('committed');
+      expect(replay.state === 'committed' ? replay.result.toString() : '').toBe('result');
+      // A retry of that very commit (lost response) is recognised as already done.
+      await expect(
+        store.commit(
+          [entry('T', 0, 0, 1, 'x')],
+          [{ scope: 's', key: 'k', attemptId, result: Buffer.from('result') }],
+        ),
+      ).resolves.toBeUndefined();
+    });
+
+    it('frees an idempotency key on release, after its lease, and after it expires', async () => {
+      await setup();
+      const claim = { scope: 's', key: 'free', bodyHash: 'h', leaseUntil: 2_000, expiresAt: 10_000 };
+      const first = await store.claimIdempotencyKey(claim, 1_000);
+      await store.releaseIdempotencyKey('s', 'free', first.state === 'started' ? first.attemptId : '');
+      expect((await store.claimIdempotencyKey(claim, 1_100)).state).toBe('started');
+      expect((await store.claimIdempotencyKey(claim, 2_001)).state).toBe('started'); // lease ran out
+      expect((await store.claimIdempotencyKey({ ...claim, bodyHash: 'other' }, 10_001)).state).toBe(
+        'started',
+      );
     });
 
     it('round-trips every field of an entry', async () => {

@@ -197,12 +197,12 @@ describe('API function', () => {
     });
   });
 
-  it('is reachable through a public, buffered function URL', () => {
+  it('is reachable through a public function URL that streams responses (for SSE live tails)', () => {
     const { template, logicalId, stack } = synth();
     const functionArn = getAtt(logicalId(stack.apiFunction));
     template.hasResourceProperties('AWS::Lambda::Url', {
       AuthType: 'NONE',
-      InvokeMode: 'BUFFERED',
+      InvokeMode: 'RESPONSE_STREAM',
       TargetFunctionArn: functionArn,
     });
     template.hasResourceProperties('AWS::Lambda::Permission', {

@@ -1,7 +1,7 @@
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { handle, type LambdaEvent } from 'hono/aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLog } from '../../functions/deps.js';
+import { createKeyStore, createLog } from '../../functions/deps.js';
 import { createApp } from '../../functions/http/app.js';
 import { DEFAULT_LIMITS } from '../../lib/limits.js';
 import { DEFAULT_LOG_OPTIONS } from '../../lib/log/log.js';
@@ -23,7 +23,8 @@ beforeAll(async () => {
     log: { ...DEFAULT_LOG_OPTIONS, lingerMs: 0 },
     limits: DEFAULT_LIMITS,
   });
-  handler = handle(createApp({ log, adminToken: token, limits: DEFAULT_LIMITS }));
+  const keys = createKeyStore({ dynamodb, tablePrefix: prefix });
+  handler = handle(createApp({ log, adminToken: token, keys, limits: DEFAULT_LIMITS }));
 });
 afterAll(() => undefined);
 

@@ -1,11 +1,12 @@
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { createLog } from '../../functions/deps.js';
-import { createApp } from '../../functions/http/app.js';
+import { type AppDeps, createApp } from '../../functions/http/app.js';
 import type { Clock } from '../../lib/clock.js';
 import { DEFAULT_LIMITS, type Limits } from '../../lib/limits.js';
 import type { AppenderHooks } from '../../lib/log/appender.js';
 import { DEFAULT_LOG_OPTIONS, type Log, type LogOptions } from '../../lib/log/log.js';
+import { DynamoDbKeyStore } from '../../lib/metadata/dynamodb-key-store.js';
 import { ensureTables } from '../../lib/metadata/dynamodb-schema.js';
 import { S3SegmentStore } from '../../lib/storage/s3-segment-store.js';
 import { makeDynamoClient, makeS3Client, testEndpoints, uniquePrefix } from './env.js';
@@ -14,6 +15,8 @@ export interface TestServer {
   url: string;
   token: string;
   log: Log;
+  /** The app the server serves (to drive it through another adapter, e.g. hono/aws-lambda's streamHandle). */
+  app: ReturnType<typeof createApp>;
   /** fetch against the server with the admin token (unless `auth: null`) and JSON encoding of `body`. */
   api(
     method: string,
@@ -28,12 +31,21 @@ export interface TestServer {
  * Tests talk to it with fetch, exactly as clients do.
  */
 export async function startTestServer(
-  options: { log?: Partial<LogOptions>; limits?: Partial<Limits>; hooks?: AppenderHooks; clock?: Clock } = {},
+  options: {
+    log?: Partial<LogOptions>;
+    limits?: Partial<Limits>;
+    hooks?: AppenderHooks;
+    clock?: Clock;
+    /** How long the app trusts an API key it read (the revocation bound); the app's default otherwise. */
+    keyCacheTtlMs?: number;
+    /** Passed through to createApp (for example a short SSE heartbeat, or a logError that records). */
+    app?: Pick<AppDeps, 'sseHeartbeatMs' | 'sseMaxDurationMs' | 'sseCloseSignal' | 'logError'>;
+  } = {},
 ): Promise<TestServer> {
   const dynamodb = makeDynamoClient();
   const s3 = makeS3Client();
   const prefix = uniquePrefix('http');
-  await ensureTables(dynamodb, prefix);
+  const tables = await ensureTables(dynamodb, prefix);
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const log = createLog({
     dynamodb,
@@ -45,7 +57,16 @@ export async function startTestServer(
     ...(options.hooks ? { hooks: options.hooks } : {}),
   });
   const token = `test-admin-token-${Math.random().toString(36).slice(2)}`;
-  const app = createApp({ log, adminToken: token, limits, logError: () => undefined });
+  const app = createApp({
+    log,
+    adminToken: token,
+    keys: new DynamoDbKeyStore(dynamodb, tables),
+    limits,
+    logError: () => undefined,
+    ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.keyCacheTtlMs !== undefined ? { keyCacheTtlMs: options.keyCacheTtlMs } : {}),
+    ...options.app,
+  });
   const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
   await new Promise<void>((resolve) => server.once('listening', () => resolve()));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -53,6 +74,7 @@ export async function startTestServer(
     url,
     token,
     log,
+    app,
     async api(method, path, opts = {}) {
       const headers: Record<string, string> = { ...opts.headers };
       const auth = opts.auth === undefined ? token : opts.auth;

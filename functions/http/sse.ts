@@ -1,0 +1,171 @@
+import type { Context } from 'hono';
+import { streamSSE } from 'hono/streaming';
+import { InvalidRequestError } from '../../lib/errors.js';
+import type { FetchRequest, FetchResult, Log } from '../../lib/log/log.js';
+import { toProblem } from './errors.js';
+import { serializeRecord } from './serialize.js';
+
+/** Heartbeat comments are sent at least this often while no record arrives (SPEC: at least every 15 s). */
+export const DEFAULT_SSE_HEARTBEAT_MS = 15_000;
+
+/** How long one stream may last: a number of ms, or a function of the request (for Lambda's time left). */
+export type SseMaxDuration = number | ((c: Context) => number | undefined);
+
+export interface SseOptions {
+  heartbeatMs: number;
+  /** Undefined: the stream lasts until the client goes away. */
+  maxDurationMs: SseMaxDuration | undefined;
+  /** Aborted when the server shuts down: every stream then ends cleanly (the Node server waits for them). */
+  closeSignal: AbortSignal | undefined;
+  logError: (error: unknown, context: { method: string; path: string }) => void;
+}
+
+export interface TailRequest {
+  topic: string;
+  partition: number;
+  /** From the `offset` query parameter; a valid `Last-Event-ID` header takes precedence. */
+  offset: FetchRequest['offset'];
+  maxRecords: number;
+  maxBytes: number;
+}
+
+/**
+ * True when the client asks for server-sent events: `text/event-stream` is listed explicitly (wildcards do
+ * not count) with q > 0, and `application/json` is not preferred over it.
+ */
+export function wantsEventStream(accept: string | undefined): boolean {
+  if (accept === undefined) return false;
+  let sse = 0;
+  let json = 0;
+  for (const range of accept.split(',')) {
+    const [type = '', ...params] = range.split(';').map((part) => part.trim().toLowerCase());
+    const qParam = params.find((param) => param.startsWith('q='));
+    const q = qParam === undefined ? 1 : Number(qParam.slice(2));
+    if (!Number.isFinite(q)) continue;
+    if (type === 'text/event-stream') sse = Math.max(sse, q);
+    else if (type === 'application/json') json = Math.max(json, q);
+  }
+  return sse > 0 && sse >= json;
+}
+
+/**
+ * Live tail of one partition as server-sent events: one `record` event per record (`id` = offset, `data` =
+ * the record exactly as the JSON fetch returns it), a `: heartbeat` comment whenever `heartbeatMs` pass
+ * without a record, and an `error` event (problem JSON) if the log fails mid-stream, after which the stream
+ * ends. The start is validated by a first fetch BEFORE the stream opens, so a missing topic or partition,
+ * an offset out of range or a bad `Last-Event-ID` is an ordinary problem+json response (404/416/400).
+ */
+export async function streamRecords(
+  c: Context,
+  log: Log,
+  request: TailRequest,
+  options: SseOptions,
+): Promise<Response> {
+  const { topic, partition, maxRecords, maxBytes } = request;
+  const startedAt = Date.now();
+  const maxDuration =
+    typeof options.maxDurationMs === 'function' ? options.maxDurationMs(c) : options.maxDurationMs;
+  const deadline =
+    maxDuration === undefined ? Number.POSITIVE_INFINITY : startedAt + Math.max(0, maxDuration);
+  const offset = resumeOffset(c.req.header('last-event-id')) ?? request.offset;
+
+  // Throws (→ problem+json through app.onError) while no byte of the stream has been sent.
+  const first = await log.fetch(topic, partition, {
+    offset,
+    maxRecords,
+    maxBytes,
+    waitMs: 0,
+    signal: c.req.raw.signal,
+  });
+
+  return streamSSE(c, async (stream) => {
+    // Any of these ends the loop: the request's signal (the Node server aborts it when the client
+    // disconnects), the stream's own (the response body was cancelled), or the server shutting down.
+    const gone = new AbortController();
+    const onGone = () => gone.abort();
+    const closing = options.closeSignal;
+    c.req.raw.signal.addEventListener('abort', onGone, { once: true });
+    closing?.addEventListener('abort', onGone, { once: true });
+    if (closing?.aborted) gone.abort();
+    stream.onAbort(onGone);
+    const { signal } = gone;
+    const shutdownNotice = ': server shutting down; reconnect with Last-Event-ID to resume\n\n';
+    try {
+      await stream.write(`: from offset ${first.records[0]?.offset ?? first.nextOffset}\n\n`);
+      let result: FetchResult = first;
+      let waited = false;
+      for (;;) {
+        for (const record of result.records) {
+          await stream.writeSSE({
+            id: String(record.offset),
+            event: 'record',
+            data: serializeRecord(record),
+          });
+        }
+        if (signal.aborted) {
+          if (closing?.aborted) await stream.write(shutdownNotice);
+          return;
+        }
+        // A long-poll that came back empty: heartbeatMs passed with nothing to send.
+        if (waited && result.records.length === 0) await stream.write(': heartbeat\n\n');
+        const remaining = deadline - Date.now();
+        if (remaining <= 0) {
+          await stream.write(': max duration reached; reconnect with Last-Event-ID to resume\n\n');
+          return;
+        }
+        const waitMs = Math.max(1, Math.min(options.heartbeatMs, remaining));
+        waited = true;
+        result = await log.fetch(topic, partition, {
+          offset: result.nextOffset,
+          maxRecords,
+          maxBytes,
+          waitMs,
+          signal,
+        });
+      }
+    } catch (error) {
+      // The client went away (nobody to tell), or the server is shutting down (its stores may be closing).
+      if (signal.aborted) {
+        if (closing?.aborted) await stream.write(shutdownNotice);
+        return;
+      }
+      const body = toProblem(error);
+      if (body.status >= 500) options.logError(error, { method: c.req.method, path: c.req.path });
+      await stream.writeSSE({ event: 'error', data: JSON.stringify(body) });
+    } finally {
+      c.req.raw.signal.removeEventListener('abort', onGone);
+      closing?.removeEventListener('abort', onGone);
+    }
+  });
+}
+
+/** `Last-Event-ID` is the offset of the last record the client saw: resume right after it. */
+function resumeOffset(lastEventId: string | undefined): number | undefined {
+  if (lastEventId === undefined || lastEventId.trim() === '') return undefined;
+  const id = lastEventId.trim();
+  if (!/^\d{1,15}$/.test(id)) {
+    throw new InvalidRequestError(
+      `Last-Event-ID must be a record offset (a non-negative integer), got '${id}'`,
+    );
+  }
+  return Number(id) + 1;
+}
+
+/**
+ * For Lambda: the stream ends `marginMs` before the invocation's time runs out, so it closes cleanly instead
+ * of being cut off. hono/aws-lambda passes the Lambda context as `c.env.context` (streamHandle) or
+ * `c.env.lambdaContext` (handle). Undefined outside Lambda.
+ */
+export function lambdaStreamBudget(marginMs: number): (c: Context) => number | undefined {
+  return (c) => {
+    const env: unknown = c.env;
+    if (typeof env !== 'object' || env === null) return undefined;
+    const { context, lambdaContext } = env as { context?: unknown; lambdaContext?: unknown };
+    const lambda = context ?? lambdaContext;
+    if (typeof lambda !== 'object' || lambda === null) return undefined;
+    const remaining = (lambda as { getRemainingTimeInMillis?: unknown }).getRemainingTimeInMillis;
+    if (typeof remaining !== 'function') return undefined;
+    const left = Number(remaining.call(lambda));
+    return Number.isFinite(left) ? Math.max(0, left - marginMs) : undefined;
+  };
+}

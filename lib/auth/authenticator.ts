@@ -1,0 +1,88 @@
+import type { Clock } from '../clock.js';
+import type { ApiKey, KeyStore } from '../metadata/key-store.js';
+import type { Principal } from './permissions.js';
+import { parseToken, secretMatches } from './tokens.js';
+
+export interface KeyAuthenticatorOptions {
+  /**
+   * How long a key read from the store is trusted. Bounds how long a revoked key keeps working on a warm
+   * instance (expiry is checked on every request against the clock, so it is exact).
+   */
+  cacheTtlMs: number;
+  /** At most this many keys are cached (least recently used go first). */
+  cacheMaxEntries: number;
+  /** lastUsedAt is written at most once per this interval per key per process. */
+  lastUsedIntervalMs: number;
+  /** Called when recording a key's last use fails (it never fails the request). */
+  onTouchError: (error: unknown, keyId: string) => void;
+}
+
+export const DEFAULT_KEY_AUTHENTICATOR_OPTIONS: KeyAuthenticatorOptions = {
+  cacheTtlMs: 5_000,
+  cacheMaxEntries: 1_000,
+  lastUsedIntervalMs: 60_000,
+  onTouchError: (error, keyId) => console.error(`recording the last use of API key ${keyId} failed`, error),
+};
+
+/**
+ * Turns an API key token into a Principal. Keys are cached per process for `cacheTtlMs` (a bounded LRU), so
+ * a warm instance reads each key from the store at most once per TTL; revocation takes effect within it.
+ */
+export class KeyAuthenticator {
+  private readonly options: KeyAuthenticatorOptions;
+  private readonly cache = new Map<string, { key: ApiKey; readAt: number }>();
+  private readonly touchedAt = new Map<string, number>();
+
+  constructor(
+    private readonly store: KeyStore,
+    private readonly clock: Clock,
+    options: Partial<KeyAuthenticatorOptions> = {},
+  ) {
+    this.options = { ...DEFAULT_KEY_AUTHENTICATOR_OPTIONS, ...options };
+  }
+
+  /** The key's principal, or undefined for a malformed, unknown, wrong, revoked or expired token. */
+  async authenticate(token: string): Promise<Principal | undefined> {
+    const parsed = parseToken(token);
+    if (!parsed) return undefined;
+    const key = await this.lookup(parsed.id);
+    if (!key || !secretMatches(parsed.secret, key.secretHash)) return undefined;
+    const now = this.clock.now();
+    if (key.expiresAt !== null && now >= key.expiresAt) return undefined;
+    this.recordUse(key.id, now);
+    return { kind: 'key', keyId: key.id, name: key.name, permissions: key.permissions };
+  }
+
+  private async lookup(id: string): Promise<ApiKey | undefined> {
+    const now = this.clock.now();
+    const cached = this.cache.get(id);
+    if (cached && now - cached.readAt < this.options.cacheTtlMs) {
+      this.cache.delete(id); // re-insert: Map order is the LRU order
+      this.cache.set(id, cached);
+      return cached.key;
+    }
+    this.cache.delete(id);
+    // Unknown ids are not cached: a key minted a moment ago must work at once, and ids are unguessable.
+    const key = await this.store.getKey(id);
+    if (key) remember(this.cache, id, { key, readAt: now }, this.options.cacheMaxEntries);
+    return key;
+  }
+
+  /** Fire-and-forget, at most once per interval per key: never on the request's critical path. */
+  private recordUse(id: string, now: number): void {
+    const last = this.touchedAt.get(id);
+    if (last !== undefined && now - last < this.options.lastUsedIntervalMs) return;
+    remember(this.touchedAt, id, now, this.options.cacheMaxEntries);
+    this.store.touchKey(id, now).catch((error: unknown) => this.options.onTouchError(error, id));
+  }
+}
+
+function remember<V>(map: Map<string, V>, id: string, value: V, maxEntries: number): void {
+  map.delete(id);
+  map.set(id, value);
+  while (map.size > maxEntries) {
+    const oldest = map.keys().next();
+    if (oldest.done) break;
+    map.delete(oldest.value);
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * Scoped permissions of API keys: topic-name patterns × actions. Pure code, no I/O.
+ *
+ * - `produce`: append records to a topic.
+ * - `consume`: read a topic (fetch, live tail, offsets for a timestamp); consumer groups follow it.
+ * - `admin`: create, change and delete topics matching the pattern.
+ *
+ * Actions are independent (least privilege): `admin` does not imply `produce` or `consume`; a key that
+ * manages and writes a topic lists both. Describing a topic (metadata, partitions) needs any action on it.
+ */
+export const ACTIONS = ['produce', 'consume', 'admin'] as const;
+export type Action = (typeof ACTIONS)[number];
+
+export interface Permission {
+  /** A topic-name pattern: topic-name characters plus `*`, which matches any run of characters. */
+  topics: string;
+  actions: Action[];
+}
+
+/** Who is calling: the operator's admin token (may do everything), or an API key with its permissions. */
+export type Principal =
+  | { kind: 'admin' }
+  | { kind: 'key'; keyId: string; name: string; permissions: readonly Permission[] };
+
+/** The admin principal, shared (it carries no state). */
+export const ADMIN: Principal = { kind: 'admin' };
+
+/** Topic-name characters (Kafka's rule) plus the wildcard; as long as a topic name may be. */
+export const TOPIC_PATTERN_REGEX = /^[a-zA-Z0-9._*-]{1,249}$/;
+
+export function isValidTopicPattern(pattern: string): boolean {
+  return TOPIC_PATTERN_REGEX.test(pattern);
+}
+
+/**
+ * Whether `topic` matches `pattern`, where `*` matches any run of characters (including none) and every
+ * other character matches itself. Greedy matching with backtracking to the last star: linear in practice,
+ * never exponential (no regular expression is built from user input).
+ */
+export function matchesTopicPattern(pattern: string, topic: string): boolean {
+  let p = 0;
+  let t = 0;
+  let starP = -1;
+  let starT = 0;
+  while (t < topic.length) {
+    if (p < pattern.length && pattern[p] === '*') {
+      starP = p;
+      starT = t;
+      p += 1;
+    } else if (p < pattern.length && pattern[p] === topic[t]) {
+      p += 1;
+      t += 1;
+    } else if (starP >= 0) {
+      p = starP + 1;
+      starT += 1;
+      t = starT;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.length && pattern[p] === '*') p += 1;
+  return p === pattern.length;
+}
+
+/** Whether `principal` may perform `action` on `topic`. The admin token may do everything. */
+export function authorize(principal: Principal, action: Action, topic: string): boolean {
+  if (principal.kind === 'admin') return true;
+  return principal.permissions.some(
+    (permission) => permission.actions.includes(action) && matchesTopicPattern(permission.topics, topic),
+  );
+}
+
+/** Whether `principal` holds any action on `topic`: enough to see it listed and to describe it. */
+export function canSee(principal: Principal, topic: string): boolean {
+  return ACTIONS.some((action) => authorize(principal, action, topic));
+}
+
+/** Who the principal is, for error messages and logs (never a token). */
+export function describePrincipal(principal: Principal): string {
+  return principal.kind === 'admin' ? 'the admin token' : `key '${principal.name}' (${principal.keyId})`;
+}
