@@ -2,13 +2,13 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { KeyAuthenticator } from '../../lib/auth/authenticator.js';
-import { ACTIONS, canSee } from '../../lib/auth/permissions.js';
+import { ACTIONS, authorize, canSee } from '../../lib/auth/permissions.js';
 import { type Clock, systemClock } from '../../lib/clock.js';
 import type { Limits } from '../../lib/limits.js';
 import type { FetchResult, Log } from '../../lib/log/log.js';
 import type { KeyStore } from '../../lib/metadata/key-store.js';
 import type { Topic } from '../../lib/types.js';
-import { authenticate, principalOf, requireAnyPermission, requirePermission } from './auth.js';
+import { authenticate, bearerToken, principalOf, requireAnyPermission, requirePermission } from './auth.js';
 import { problem, problemResponse, toProblem } from './errors.js';
 import { registerKeyRoutes } from './keys-routes.js';
 import {
@@ -100,6 +100,10 @@ export function createApp(deps: AppDeps): OpenAPIHono {
     deps.keyCacheTtlMs !== undefined ? { cacheTtlMs: deps.keyCacheTtlMs } : {},
   );
   app.use('/v1/*', authenticate({ adminToken: deps.adminToken, keys: keyAuthenticator }));
+  const keyStillAllowed = async (token: string | undefined, topic: string): Promise<boolean> => {
+    const again = token === undefined ? undefined : await keyAuthenticator.authenticate(token);
+    return again !== undefined && authorize(again, 'consume', topic);
+  };
   app.use(
     '/v1/*',
     bodyLimit({
@@ -340,7 +344,7 @@ export function createApp(deps: AppDeps): OpenAPIHono {
     }),
     async (c) => {
       const { topic, p } = c.req.valid('param');
-      requirePermission(c, 'consume', topic);
+      const principal = requirePermission(c, 'consume', topic);
       const query = c.req.valid('query');
       const offset =
         query.offset === undefined || query.offset === 'earliest'
@@ -364,6 +368,7 @@ export function createApp(deps: AppDeps): OpenAPIHono {
             maxDurationMs: deps.sseMaxDurationMs,
             closeSignal: deps.sseCloseSignal,
             logError,
+            stillAllowed: principal.kind === 'key' ? () => keyStillAllowed(bearerToken(c), topic) : undefined,
           },
         );
         return response as never;

@@ -47,6 +47,11 @@ export function authenticate(options: { adminToken: string; keys: KeyAuthenticat
   };
 }
 
+/** The bearer token of the request (already checked by `authenticate`). */
+export function bearerToken(c: Context): string | undefined {
+  return /^Bearer\s+(\S+)\s*$/i.exec(c.req.header('authorization') ?? '')?.[1];
+}
+
 export class ForbiddenError extends SluiceError {
   constructor(message: string) {
     super('FORBIDDEN', message);

@@ -2,7 +2,7 @@ import type { Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { InvalidRequestError } from '../../lib/errors.js';
 import type { FetchRequest, FetchResult, Log } from '../../lib/log/log.js';
-import { toProblem } from './errors.js';
+import { problem, toProblem } from './errors.js';
 import { serializeRecord } from './serialize.js';
 
 /** Heartbeat comments are sent at least this often while no record arrives (SPEC: at least every 15 s). */
@@ -18,6 +18,11 @@ export interface SseOptions {
   /** Aborted when the server shuts down: every stream then ends cleanly (the Node server waits for them). */
   closeSignal: AbortSignal | undefined;
   logError: (error: unknown, context: { method: string; path: string }) => void;
+  /**
+   * Checked before every wait: an API key revoked, expired or stripped of `consume` ends the stream with an
+   * `error` event (within the key cache's bound), instead of tailing until the client goes away.
+   */
+  stillAllowed?: (() => Promise<boolean>) | undefined;
 }
 
 export interface TailRequest {
@@ -111,6 +116,14 @@ export async function streamRecords(
         const remaining = deadline - Date.now();
         if (remaining <= 0) {
           await stream.write(': max duration reached; reconnect with Last-Event-ID to resume\n\n');
+          return;
+        }
+        if (options.stillAllowed && !(await options.stillAllowed())) {
+          const denied = problem(
+            'FORBIDDEN',
+            'the token of this stream was revoked, expired or lost its permission',
+          );
+          await stream.writeSSE({ event: 'error', data: JSON.stringify(denied) });
           return;
         }
         const waitMs = Math.max(1, Math.min(options.heartbeatMs, remaining));

@@ -317,6 +317,36 @@ describe('live tail (Accept: text/event-stream)', () => {
     expect(errors).toEqual([]);
   });
 
+  it('ends the stream of an API key revoked while it is open, within the key cache bound', async () => {
+    const guarded = await startTestServer({
+      log: { lingerMs: 0 },
+      keyCacheTtlMs: 300,
+      app: { sseHeartbeatMs: 100 },
+    });
+    try {
+      const name = `sse.revoked.${Date.now().toString(36)}`;
+      expect((await guarded.api('POST', '/v1/topics', { body: { name, partitions: 1 } })).status).toBe(201);
+      const minted = await guarded.api('POST', '/v1/keys', {
+        body: { name: 'tailer', permissions: [{ topics: name, actions: ['consume'] }] },
+      });
+      expect(minted.status).toBe(201);
+      const live = await openTail(guarded, `/v1/topics/${name}/partitions/0/records`, {
+        authorization: `Bearer ${minted.json.token}`,
+      });
+      expect(live.status).toBe(200);
+      await live.until((messages) => messages.some((m) => m.event === 'comment' && m.data === 'heartbeat'));
+      expect((await guarded.api('DELETE', `/v1/keys/${minted.json.id}`)).status).toBe(204);
+      const revokedAt = Date.now();
+      await live.ended;
+      expect(Date.now() - revokedAt).toBeLessThan(3_000);
+      const last = live.messages.at(-1);
+      expect(last?.event).toBe('error');
+      expect(JSON.parse(last?.data ?? '{}').code).toBe('FORBIDDEN');
+    } finally {
+      await guarded.close();
+    }
+  });
+
   it('ends the stream by itself after sseMaxDurationMs', async () => {
     const bounded = await startTestServer({
       log: { lingerMs: 0 },
