@@ -107,25 +107,12 @@ export async function createRuntime(
     const bucket = config.bucket as string;
     // Against an emulator or LocalStack the tables are created here; in AWS the CDK stack owns them.
     if (config.endpoints.dynamodb) await ensureTables(clients.dynamodb, config.tablePrefix);
-    const log = createLog({
-      dynamodb: clients.dynamodb,
-      store: new S3SegmentStore(clients.s3, bucket),
-      tablePrefix: config.tablePrefix,
-      log: config.log,
-      limits: config.limits,
-    });
-    return {
-      log,
-      clients,
+    return runtimeOver(config, clients, new S3SegmentStore(clients.s3, bucket), {
       description:
         `S3 bucket ${bucket}${config.endpoints.s3 ? ` at ${config.endpoints.s3}` : ''}, ` +
         `DynamoDB tables ${config.tablePrefix}*${config.endpoints.dynamodb ? ` at ${config.endpoints.dynamodb}` : ''}`,
-      close: async () => {
-        await log.flush();
-        clients.s3.destroy();
-        clients.dynamodb.destroy();
-      },
-    };
+      stop: async () => undefined,
+    });
   }
 
   const dataDir = resolve(config.dataDir);
@@ -144,26 +131,42 @@ export async function createRuntime(
       placeholderCredentials: true,
     });
     await ensureTables(clients.dynamodb, config.tablePrefix);
-    const log = createLog({
-      dynamodb: clients.dynamodb,
-      store: new FsSegmentStore(resolve(dataDir, 'segments')),
-      tablePrefix: config.tablePrefix,
-      log: config.log,
-      limits: config.limits,
-    });
-    return {
-      log,
-      clients,
+    return runtimeOver(config, clients, new FsSegmentStore(resolve(dataDir, 'segments')), {
       description: `embedded: DynamoDB Local (${dynamo.endpoint}) and segments under ${dataDir}`,
-      close: async () => {
-        await log.flush();
-        clients.dynamodb.destroy();
+      stop: async () => {
         await dynamo.stop();
         await removePidFile(pidFile);
       },
-    };
+    });
   } catch (error) {
     await dynamo.stop();
     throw error;
   }
+}
+
+/** A Runtime over built clients and a segment store; `close` flushes, closes the clients, then `stop`s. */
+function runtimeOver(
+  config: Config,
+  clients: AwsClients,
+  store: SegmentStore,
+  options: { description: string; stop: () => Promise<void> },
+): Runtime {
+  const log = createLog({
+    dynamodb: clients.dynamodb,
+    store,
+    tablePrefix: config.tablePrefix,
+    log: config.log,
+    limits: config.limits,
+  });
+  return {
+    log,
+    clients,
+    description: options.description,
+    close: async () => {
+      await log.flush();
+      clients.s3.destroy();
+      clients.dynamodb.destroy();
+      await options.stop();
+    },
+  };
 }

@@ -8,6 +8,7 @@ import { DEFAULT_LOG_OPTIONS } from '../../lib/log/log.js';
 import { ensureTables } from '../../lib/metadata/dynamodb-schema.js';
 import { S3SegmentStore } from '../../lib/storage/s3-segment-store.js';
 import { makeDynamoClient, makeS3Client, testEndpoints, uniquePrefix } from '../support/env.js';
+import { lambdaEvent } from '../support/lambda-event.js';
 
 /** The Lambda entry point serves the same app through hono/aws-lambda, flushing once per request. */
 const token = 'lambda-test-admin-token';
@@ -29,27 +30,7 @@ beforeAll(async () => {
 afterAll(() => undefined);
 
 function event(method: string, path: string, body?: unknown, query = ''): APIGatewayProxyEventV2 {
-  return {
-    version: '2.0',
-    routeKey: '$default',
-    rawPath: path,
-    rawQueryString: query,
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', host: 'lambda.test' },
-    requestContext: {
-      accountId: '123456789012',
-      apiId: 'api',
-      domainName: 'lambda.test',
-      domainPrefix: 'lambda',
-      http: { method, path, protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'test' },
-      requestId: 'id',
-      routeKey: '$default',
-      stage: '$default',
-      time: '',
-      timeEpoch: 0,
-    },
-    isBase64Encoded: false,
-    body: body === undefined ? null : JSON.stringify(body),
-  } as APIGatewayProxyEventV2;
+  return lambdaEvent(method, path, { token, body, query });
 }
 
 describe('Lambda entry point', () => {

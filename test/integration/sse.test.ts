@@ -3,6 +3,7 @@ import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { streamHandle } from 'hono/aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { lambdaStreamBudget } from '../../functions/http/sse.js';
+import { lambdaEvent as baseLambdaEvent } from '../support/lambda-event.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 /**
@@ -414,32 +415,7 @@ function lambdaEvent(
   path: string,
   options: { body?: unknown; query?: string; headers?: Record<string, string> } = {},
 ): APIGatewayProxyEventV2 {
-  return {
-    version: '2.0',
-    routeKey: '$default',
-    rawPath: path,
-    rawQueryString: options.query ?? '',
-    headers: {
-      authorization: `Bearer ${server.token}`,
-      'content-type': 'application/json',
-      host: 'lambda.test',
-      ...options.headers,
-    },
-    requestContext: {
-      accountId: '123456789012',
-      apiId: 'api',
-      domainName: 'lambda.test',
-      domainPrefix: 'lambda',
-      http: { method, path, protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'test' },
-      requestId: 'id',
-      routeKey: '$default',
-      stage: '$default',
-      time: '',
-      timeEpoch: 0,
-    },
-    isBase64Encoded: false,
-    body: options.body === undefined ? null : JSON.stringify(options.body),
-  } as APIGatewayProxyEventV2;
+  return baseLambdaEvent(method, path, { token: server.token, ...options });
 }
 
 describe('Lambda response streaming (streamHandle)', () => {
