@@ -12,6 +12,7 @@ import { authenticate, bearerToken, principalOf, requireAnyPermission, requirePe
 import { problem, problemResponse, toProblem } from './errors.js';
 import { registerKeyRoutes } from './keys-routes.js';
 import {
+  authResponses,
   CreateTopicBody,
   FetchQuery,
   FetchResultSchema,
@@ -21,9 +22,9 @@ import {
   PartitionParam,
   PartitionsSchema,
   PatchTopicBody,
-  ProblemSchema,
   ProduceBody,
   ProduceResult,
+  problemDoc,
   TopicListSchema,
   TopicSchema,
 } from './schemas.js';
@@ -51,10 +52,7 @@ export interface AppDeps {
 }
 
 const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
-const problemOf = (description: string) => ({
-  description,
-  content: { 'application/problem+json': { schema: ProblemSchema } },
-});
+const problemOf = problemDoc;
 
 /** The Hono app behind every entry point (Node server, Lambda). All routes and their schemas live here. */
 export function createApp(deps: AppDeps): OpenAPIHono {
@@ -143,6 +141,7 @@ export function createApp(deps: AppDeps): OpenAPIHono {
       summary: 'Create a topic',
       request: { body: { ...json(CreateTopicBody), required: true } },
       responses: {
+        ...authResponses,
         201: { description: 'Created', ...json(TopicSchema) },
         400: problemOf('Invalid name, partitions or config'),
         409: problemOf('TOPIC_EXISTS'),
@@ -165,7 +164,10 @@ export function createApp(deps: AppDeps): OpenAPIHono {
       method: 'get',
       path: '/v1/topics',
       summary: 'List topics',
-      responses: { 200: { description: 'Topics', ...json(TopicListSchema) } },
+      responses: {
+        ...authResponses,
+        200: { description: 'Topics', ...json(TopicListSchema) },
+      },
     }),
     async (c) => {
       const principal = principalOf(c);
@@ -183,6 +185,7 @@ export function createApp(deps: AppDeps): OpenAPIHono {
       summary: 'Describe a topic',
       request: topicParams,
       responses: {
+        ...authResponses,
         200: { description: 'The topic', ...json(TopicSchema) },
         404: problemOf('TOPIC_NOT_FOUND'),
       },
@@ -201,6 +204,7 @@ export function createApp(deps: AppDeps): OpenAPIHono {
       summary: 'Add partitions or change config',
       request: { ...topicParams, body: { ...json(PatchTopicBody), required: true } },
       responses: {
+        ...authResponses,
         200: { description: 'The updated topic', ...json(TopicSchema) },
         400: problemOf('Partitions may only grow; invalid config'),
         404: problemOf('TOPIC_NOT_FOUND'),
@@ -223,7 +227,11 @@ export function createApp(deps: AppDeps): OpenAPIHono {
       path: '/v1/topics/{topic}',
       summary: 'Delete a topic (its data is removed in the background)',
       request: topicParams,
-      responses: { 204: { description: 'Deleted' }, 404: problemOf('TOPIC_NOT_FOUND') },
+      responses: {
+        ...authResponses,
+        204: { description: 'Deleted' },
+        404: problemOf('TOPIC_NOT_FOUND'),
+      },
     }),
     async (c) => {
       const { topic } = c.req.valid('param');
@@ -240,6 +248,7 @@ export function createApp(deps: AppDeps): OpenAPIHono {
       summary: 'Partitions with log start, high watermark, segments and size',
       request: topicParams,
       responses: {
+        ...authResponses,
         200: { description: 'Partitions', ...json(PartitionsSchema) },
         404: problemOf('TOPIC_NOT_FOUND'),
       },
@@ -258,6 +267,7 @@ export function createApp(deps: AppDeps): OpenAPIHono {
       summary: 'The first offset whose timestamp is at or after the given time',
       request: { params: TopicParams().extend({ p: PartitionParam }), query: OffsetQuery },
       responses: {
+        ...authResponses,
         200: {
           description: 'The offset (the high watermark when no record is that recent)',
           ...json(OffsetResult),
@@ -286,6 +296,7 @@ export function createApp(deps: AppDeps): OpenAPIHono {
         body: { ...json(ProduceBody), required: true },
       },
       responses: {
+        ...authResponses,
         200: {
           description:
             'Offsets, one per record, in request order (a retry with the same Idempotency-Key and body returns ' +
@@ -328,6 +339,7 @@ export function createApp(deps: AppDeps): OpenAPIHono {
         'shortly before the function timeout: reconnect with `Last-Event-ID` (EventSource does so by itself).',
       request: { params: TopicParams().extend({ p: PartitionParam }), query: FetchQuery },
       responses: {
+        ...authResponses,
         200: {
           description: 'Records from the offset on (JSON), or a live stream of them (text/event-stream)',
           content: {

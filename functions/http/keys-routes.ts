@@ -4,7 +4,7 @@ import { ACTIONS, TOPIC_PATTERN_REGEX } from '../../lib/auth/permissions.js';
 import type { Clock } from '../../lib/clock.js';
 import type { KeyStore } from '../../lib/metadata/key-store.js';
 import { requireAdminToken } from './auth.js';
-import { ProblemSchema } from './schemas.js';
+import { authResponses, ProblemSchema } from './schemas.js';
 
 const PermissionSchema = z
   .object({
@@ -65,6 +65,7 @@ export function registerKeyRoutes(app: OpenAPIHono, deps: { keys: KeyStore; cloc
       summary: 'Mint an API key (admin token only); the token is in this response only',
       request: { body: { ...json(CreateKeyBody), required: true } },
       responses: {
+        ...authResponses,
         201: { description: 'Created', ...json(CreatedKeySchema) },
         400: problemOf('INVALID_REQUEST'),
         403: problemOf('FORBIDDEN: not the admin token'),
@@ -98,6 +99,7 @@ export function registerKeyRoutes(app: OpenAPIHono, deps: { keys: KeyStore; cloc
       path: '/v1/keys',
       summary: 'List API keys (never their tokens)',
       responses: {
+        ...authResponses,
         200: { description: 'Keys', ...json(KeyListSchema) },
         403: problemOf('FORBIDDEN: not the admin token'),
       },
@@ -123,6 +125,7 @@ export function registerKeyRoutes(app: OpenAPIHono, deps: { keys: KeyStore; cloc
         }),
       },
       responses: {
+        ...authResponses,
         204: { description: 'Revoked' },
         403: problemOf('FORBIDDEN: not the admin token'),
         404: problemOf('NOT_FOUND'),

@@ -184,3 +184,15 @@ export const IdempotencyHeaders = z.object({
       example: '7f3c1a52-0d3e-4f1e-9a51-5c1f3b2a9e10',
     }),
 });
+
+/** An error response of the OpenAPI document. */
+export const problemDoc = (description: string) => ({
+  description,
+  content: { 'application/problem+json': { schema: ProblemSchema } },
+});
+
+/** What every /v1 route may answer before it looks at the request: no or a bad token, or no permission. */
+export const authResponses = {
+  401: problemDoc('UNAUTHORIZED: missing, unknown, revoked or expired token'),
+  403: problemDoc('FORBIDDEN: the token lacks the permission (checked before whether the topic exists)'),
+};
