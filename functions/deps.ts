@@ -49,8 +49,15 @@ export function createAwsClients(options: {
       forcePathStyle: options.forcePathStyle ?? false,
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
+      requestHandler: { connectionTimeout: 3_000, requestTimeout: 30_000 },
     }),
-    dynamodb: new DynamoDBClient({ ...base, ...endpointOf('dynamodb') }),
+    // The SDK waits forever on a silent connection by default; a hung commit would stall every flush
+    // behind it. A timeout is an ambiguous failure the Appender retries safely (ARCHITECTURE.md §4.3).
+    dynamodb: new DynamoDBClient({
+      ...base,
+      ...endpointOf('dynamodb'),
+      requestHandler: { connectionTimeout: 3_000, requestTimeout: 10_000 },
+    }),
   };
 }
 
