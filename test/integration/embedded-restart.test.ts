@@ -29,8 +29,18 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
-function withoutAdminToken(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const { SLUICE_ADMIN_TOKEN: _ignored, ...rest } = env;
+/** The environment of an embedded-default server: no admin token (it generates one), no AWS endpoints. */
+function embeddedEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const rest = { ...env };
+  for (const name of [
+    'SLUICE_ADMIN_TOKEN',
+    'SLUICE_BUCKET',
+    'AWS_ENDPOINT_URL',
+    'AWS_ENDPOINT_URL_S3',
+    'AWS_ENDPOINT_URL_DYNAMODB',
+  ]) {
+    delete rest[name];
+  }
   return rest;
 }
 
@@ -53,7 +63,7 @@ async function startServer(port: number): Promise<{ child: ChildProcess; output:
   const child = spawn(process.execPath, ['--import', 'tsx', 'functions/server.ts'], {
     cwd: root,
     detached: true, // its own process group, so the test can kill -9 everything it started
-    env: { ...withoutAdminToken(process.env), PORT: String(port), SLUICE_DATA_DIR: dataDir },
+    env: { ...embeddedEnv(process.env), PORT: String(port), SLUICE_DATA_DIR: dataDir },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   started.push(child);
@@ -156,7 +166,7 @@ describe('embedded default without Java', () => {
       const child = spawn(process.execPath, ['--import', 'tsx', 'functions/server.ts'], {
         cwd: root,
         env: {
-          ...process.env,
+          ...embeddedEnv(process.env),
           PATH: binDir,
           PORT: '0',
           SLUICE_ADMIN_TOKEN: token,
