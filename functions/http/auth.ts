@@ -28,15 +28,13 @@ declare module 'hono' {
 export function authenticate(options: { adminToken: string; keys: KeyAuthenticator }): MiddlewareHandler {
   const expected = digest(options.adminToken);
   return async (c, next) => {
-    const header = c.req.header('authorization') ?? '';
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (!match?.[1]) {
+    const token = bearerToken(c);
+    if (!token) {
       return problemResponse(
         c,
         problem('UNAUTHORIZED', 'missing bearer token (Authorization: Bearer <token>)'),
       );
     }
-    const token = match[1];
     const principal = timingSafeEqual(digest(token), expected)
       ? ADMIN
       : await options.keys.authenticate(token);

@@ -318,7 +318,9 @@ export class DynamoDbMetadataStore implements MetadataStore {
           } else if (reason.Code === 'ConditionalCheckFailed') {
             lost = completion;
           } else {
-            conflicts.push({ ref: { topicId: 'idempotency', partition: 0 }, existing: undefined });
+            // Another transaction held the idempotency record: nothing was written; every partition of
+            // this commit re-reads its end and tries again.
+            for (const e of entries) conflicts.push({ ref: refOf(e), existing: undefined });
           }
         }
       });
