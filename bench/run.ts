@@ -13,7 +13,7 @@ import type { Worker } from 'node:worker_threads';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { serve } from '@hono/node-server';
-import { createAwsClients, createKeyStore, createLog } from '../functions/deps.js';
+import { createAwsClients, createGroupStore, createKeyStore, createLog } from '../functions/deps.js';
 import { createApp } from '../functions/http/app.js';
 import { type DynamoDbLocal, startDynamoDbLocal } from '../functions/local/dynamodb-local.js';
 import { DEFAULT_LIMITS } from '../lib/limits.js';
@@ -207,6 +207,7 @@ async function startInstance(options: {
     log,
     adminToken: options.token,
     keys: createKeyStore({ dynamodb, tablePrefix: options.tablePrefix }),
+    groups: createGroupStore({ dynamodb, tablePrefix: options.tablePrefix }),
     limits: DEFAULT_LIMITS,
     logError: (error, ctx) => {
       serverErrors++;

@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { type Clock, systemClock } from '../lib/clock.js';
+import { DynamoDbGroupStore } from '../lib/groups/dynamodb-group-store.js';
 import type { Limits } from '../lib/limits.js';
 import type { AppenderHooks } from '../lib/log/appender.js';
 import { Log, type LogOptions } from '../lib/log/log.js';
@@ -88,6 +89,13 @@ export function createLog(options: {
 /** The API key store: items of the `<prefix>metadata` table. */
 export function createKeyStore(options: { dynamodb: DynamoDBClient; tablePrefix: string }): DynamoDbKeyStore {
   return new DynamoDbKeyStore(options.dynamodb, tableNames(options.tablePrefix));
+}
+
+export function createGroupStore(options: {
+  dynamodb: DynamoDBClient;
+  tablePrefix: string;
+}): DynamoDbGroupStore {
+  return new DynamoDbGroupStore(options.dynamodb, tableNames(options.tablePrefix));
 }
 
 export interface Runtime {

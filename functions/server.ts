@@ -3,7 +3,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { serve } from '@hono/node-server';
 import { loadConfig } from './config.js';
-import { createKeyStore, createRuntime } from './deps.js';
+import { createGroupStore, createKeyStore, createRuntime } from './deps.js';
 import { createApp } from './http/app.js';
 
 /**
@@ -25,6 +25,7 @@ async function main(): Promise<void> {
     log: runtime.log,
     adminToken,
     keys: createKeyStore({ dynamodb: runtime.clients.dynamodb, tablePrefix: config.tablePrefix }),
+    groups: createGroupStore({ dynamodb: runtime.clients.dynamodb, tablePrefix: config.tablePrefix }),
     keyCacheTtlMs: config.keyCacheTtlMs,
     limits: config.limits,
   });

@@ -123,3 +123,38 @@ export class ConflictError extends SluiceError {
     super('CONFLICT', message, { retriable: true, ...options });
   }
 }
+
+export class GroupNotFoundError extends SluiceError {
+  constructor(group: string) {
+    super('GROUP_NOT_FOUND', `consumer group '${group}' does not exist`);
+  }
+}
+
+/** The member is not in the group (never joined, left, or its session expired): it must join again. */
+export class UnknownMemberError extends SluiceError {
+  constructor(group: string, memberId: string) {
+    super(
+      'UNKNOWN_MEMBER',
+      `member '${memberId}' is not in group '${group}' (its session expired or it left): join again`,
+    );
+  }
+}
+
+/** A commit from a stale generation, or for a partition the member does not own. */
+export class FencedError extends SluiceError {
+  constructor(message: string, generation: number) {
+    super('FENCED', message, { details: { generation } });
+  }
+}
+
+/** The member's assignment changed since its cursor was issued: heartbeat to learn the new one. */
+export class RebalanceInProgressError extends SluiceError {
+  constructor(group: string, generation: number) {
+    super(
+      'REBALANCE_IN_PROGRESS',
+      `group '${group}' moved to generation ${generation} and this member's assignment changed: heartbeat to ` +
+        'learn it, then fetch without a cursor (from the committed offsets)',
+      { details: { generation }, retriable: true },
+    );
+  }
+}

@@ -4,12 +4,15 @@ import { bodyLimit } from 'hono/body-limit';
 import { KeyAuthenticator } from '../../lib/auth/authenticator.js';
 import { ACTIONS, authorize, canSee } from '../../lib/auth/permissions.js';
 import { type Clock, systemClock } from '../../lib/clock.js';
+import { GroupCoordinator, type GroupCoordinatorOptions } from '../../lib/groups/coordinator.js';
+import type { GroupStore } from '../../lib/groups/group-store.js';
 import type { Limits } from '../../lib/limits.js';
 import type { FetchResult, Log } from '../../lib/log/log.js';
 import type { KeyStore } from '../../lib/metadata/key-store.js';
 import type { Topic } from '../../lib/types.js';
 import { authenticate, bearerToken, principalOf, requireAnyPermission, requirePermission } from './auth.js';
 import { problem, problemResponse, toProblem } from './errors.js';
+import { registerGroupRoutes } from './groups-routes.js';
 import { registerKeyRoutes } from './keys-routes.js';
 import {
   authResponses,
@@ -49,6 +52,10 @@ export interface AppDeps {
   sseMaxDurationMs?: SseMaxDuration;
   /** Live tails (SSE): abort it on shutdown to end every open stream cleanly (the Node server's Ctrl-C). */
   sseCloseSignal?: AbortSignal;
+  /** Consumer-group state (`/v1/groups`). */
+  groups: GroupStore;
+  /** Consumer-group tuning (the skew allowance on session expiry); defaults otherwise. */
+  groupOptions?: Partial<GroupCoordinatorOptions>;
 }
 
 const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
@@ -114,7 +121,10 @@ export function createApp(deps: AppDeps): OpenAPIHono {
     }),
   );
   app.use('/v1/*', async (c, next) => {
-    if (['POST', 'PUT', 'PATCH'].includes(c.req.method)) {
+    // A request without a body (a heartbeat) needs no content type.
+    const hasBody =
+      (c.req.header('content-length') ?? '0') !== '0' || c.req.header('transfer-encoding') !== undefined;
+    if (hasBody && ['POST', 'PUT', 'PATCH'].includes(c.req.method)) {
       const type = c.req.header('content-type') ?? '';
       if (!/^application\/([\w.+-]+\+)?json\b/i.test(type)) {
         return problemResponse(
@@ -131,6 +141,10 @@ export function createApp(deps: AppDeps): OpenAPIHono {
   });
 
   registerKeyRoutes(app, { keys: deps.keys, clock: deps.clock ?? systemClock });
+  registerGroupRoutes(
+    app,
+    new GroupCoordinator(deps.groups, log, deps.clock ?? systemClock, deps.groupOptions),
+  );
 
   // ---- topics ---------------------------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ import {
   InvalidRequestError,
   OffsetOutOfRangeError,
   PartitionNotFoundError,
+  SluiceError,
 } from '../errors.js';
 import type { Limits } from '../limits.js';
 import type { IndexEntry, MetadataStore, PartitionRef } from '../metadata/metadata-store.js';
@@ -73,6 +74,31 @@ export interface FetchRequest {
 }
 
 export interface FetchResult {
+  records: FetchedRecord[];
+  nextOffset: number;
+  highWatermark: number;
+  logStartOffset: number;
+}
+
+/** One partition of a multi-partition read (consumer groups), at a position the caller keeps. */
+export interface PartitionFetch {
+  topic: string;
+  /** The incarnation the position belongs to: a re-created topic's partitions are not read. */
+  topicId: string;
+  partition: number;
+  offset: number;
+  /** Where to go when `offset` is outside the log (no committed offset, or retention passed it). */
+  reset: 'earliest' | 'latest';
+}
+
+export interface FetchManyOptions {
+  maxRecords: number;
+  maxBytes: number;
+  waitMs: number;
+  signal?: AbortSignal | undefined;
+}
+
+export interface PartitionFetchResult extends PartitionFetch {
   records: FetchedRecord[];
   nextOffset: number;
   highWatermark: number;
@@ -260,41 +286,95 @@ export class Log {
     }
     if (offset >= highWatermark) return { records: [], nextOffset: offset, highWatermark, logStartOffset };
 
-    const records: FetchedRecord[] = [];
-    let bytes = 0;
-    let next = offset;
-    outer: while (next < highWatermark) {
-      const want = Math.min(ENTRIES_PER_QUERY, maxRecords);
-      const entries = this.recent.run(ref, next, want) ?? (await this.metadata.findEntries(ref, next, want));
-      if (entries.length === 0) break;
-      const batches = await this.reader.read(entries);
-      for (let i = 0; i < entries.length; i++) {
-        const entry = entries[i] as IndexEntry;
-        const batch = batches[i];
-        if (!batch) break outer;
-        for (const record of batch.records) {
-          const recordOffset = entry.baseOffset + record.offsetDelta;
-          if (recordOffset < next) continue;
-          const size = (record.key?.length ?? 0) + (record.value?.length ?? 0);
-          // Always return at least one record, even one larger than maxBytes, so a reader makes progress.
-          if (records.length >= maxRecords || (records.length > 0 && bytes + size > maxBytes)) break outer;
-          records.push({
-            partition,
-            offset: recordOffset,
-            timestamp: record.timestamp,
-            key: record.key,
-            value: record.value,
-            format: record.format,
-            headers: record.headers,
-          });
-          bytes += size;
-          next = recordOffset + 1;
+    const read = await this.readRange(ref, offset, highWatermark, maxRecords, maxBytes);
+    return { records: read.records, nextOffset: read.nextOffset, highWatermark, logStartOffset };
+  }
+
+  /**
+   * Reads several partitions at once for a consumer-group member: positions outside [logStartOffset,
+   * highWatermark] are reset (`reset`, as Kafka's auto.offset.reset), `waitMs` long-polls until any of the
+   * partitions has a record, and `maxRecords`/`maxBytes` are split evenly between the partitions that have
+   * records, with what one leaves unused offered to the others in a second round. A partition whose topic
+   * incarnation is gone (deleted, re-created) or that no longer exists returns nothing.
+   */
+  async fetchMany(
+    requests: readonly PartitionFetch[],
+    options: FetchManyOptions,
+  ): Promise<PartitionFetchResult[]> {
+    const states = await Promise.all(
+      requests.map(async (request): Promise<PartitionFetchResult & { ref?: PartitionRef }> => {
+        const empty = {
+          ...request,
+          records: [],
+          nextOffset: request.offset,
+          highWatermark: 0,
+          logStartOffset: 0,
+        };
+        let topic: Topic;
+        try {
+          topic = await this.topics.get(request.topic);
+        } catch (error) {
+          if (error instanceof SluiceError && error.code === 'TOPIC_NOT_FOUND') return empty;
+          throw error;
         }
-        // Offsets removed by key compaction inside a batch are skipped transparently.
-        next = Math.max(next, entry.lastOffset + 1);
-      }
+        if (topic.topicId !== request.topicId || request.partition >= topic.partitions) return empty;
+        const ref = { topicId: topic.topicId, partition: request.partition };
+        const logStartOffset = topic.logStartOffsets[request.partition] ?? 0;
+        const highWatermark = await this.highWatermark(ref, logStartOffset);
+        const outOfRange = request.offset < logStartOffset || request.offset > highWatermark;
+        const offset = !outOfRange
+          ? request.offset
+          : request.reset === 'earliest'
+            ? logStartOffset
+            : highWatermark;
+        return { ...request, ref, records: [], nextOffset: offset, highWatermark, logStartOffset };
+      }),
+    );
+    const live = states.filter((s) => s.ref !== undefined);
+    const waitMs = Math.max(0, Math.min(options.waitMs, this.limits.maxFetchWaitMs));
+    if (waitMs > 0 && live.length > 0 && live.every((s) => s.nextOffset >= s.highWatermark)) {
+      await this.waitForAny(live, waitMs, options.signal);
     }
-    return { records, nextOffset: next, highWatermark, logStartOffset };
+
+    let recordsLeft = Math.max(1, Math.min(options.maxRecords, this.limits.maxFetchRecords));
+    let bytesLeft = Math.max(1, Math.min(options.maxBytes, this.limits.maxFetchBytes));
+    let candidates = live.filter((s) => s.nextOffset < s.highWatermark);
+    for (let round = 0; round < 2 && candidates.length > 0 && recordsLeft > 0 && bytesLeft > 0; round++) {
+      const recordQuota = Math.max(1, Math.floor(recordsLeft / candidates.length));
+      const byteQuota = Math.max(1, Math.floor(bytesLeft / candidates.length));
+      const reads = await Promise.all(
+        candidates.map((s) =>
+          this.readRange(s.ref as PartitionRef, s.nextOffset, s.highWatermark, recordQuota, byteQuota),
+        ),
+      );
+      const full: typeof candidates = [];
+      candidates.forEach((s, i) => {
+        const read = reads[i];
+        if (!read) return;
+        s.records.push(...read.records);
+        s.nextOffset = read.nextOffset;
+        recordsLeft -= read.records.length;
+        bytesLeft -= read.bytes;
+        if (read.nextOffset < s.highWatermark) full.push(s);
+      });
+      candidates = full;
+    }
+    return states.map(({ ref: _ref, ...result }) => result);
+  }
+
+  /** A partition's log start and high watermark (strongly consistent). */
+  async watermarks(
+    topicName: string,
+    partition: number,
+  ): Promise<{ topicId: string; logStartOffset: number; highWatermark: number }> {
+    const topic = await this.topics.get(topicName);
+    const ref = this.refOf(topic, partition);
+    const logStartOffset = topic.logStartOffsets[partition] ?? 0;
+    return {
+      topicId: topic.topicId,
+      logStartOffset,
+      highWatermark: await this.highWatermark(ref, logStartOffset),
+    };
   }
 
   /** The first offset whose timestamp is ≥ `timestamp`, or the high watermark when there is none. */
@@ -345,6 +425,95 @@ export class Log {
         return { partition, logStartOffset, highWatermark, segments: objects.size, sizeBytes };
       }),
     );
+  }
+
+  /** Records of [offset, highWatermark), at most maxRecords and about maxBytes (at least one record). */
+  private async readRange(
+    ref: PartitionRef,
+    offset: number,
+    highWatermark: number,
+    maxRecords: number,
+    maxBytes: number,
+  ): Promise<{ records: FetchedRecord[]; nextOffset: number; bytes: number }> {
+    const partition = ref.partition;
+    const records: FetchedRecord[] = [];
+    let bytes = 0;
+    let next = offset;
+    outer: while (next < highWatermark) {
+      const want = Math.min(ENTRIES_PER_QUERY, maxRecords);
+      const entries = this.recent.run(ref, next, want) ?? (await this.metadata.findEntries(ref, next, want));
+      if (entries.length === 0) break;
+      const batches = await this.reader.read(entries);
+      for (let i = 0; i < entries.length; i++) {
+        const entry = entries[i] as IndexEntry;
+        const batch = batches[i];
+        if (!batch) break outer;
+        for (const record of batch.records) {
+          const recordOffset = entry.baseOffset + record.offsetDelta;
+          if (recordOffset < next) continue;
+          const size = (record.key?.length ?? 0) + (record.value?.length ?? 0);
+          // Always return at least one record, even one larger than maxBytes, so a reader makes progress.
+          if (records.length >= maxRecords || (records.length > 0 && bytes + size > maxBytes)) break outer;
+          records.push({
+            partition,
+            offset: recordOffset,
+            timestamp: record.timestamp,
+            key: record.key,
+            value: record.value,
+            format: record.format,
+            headers: record.headers,
+          });
+          bytes += size;
+          next = recordOffset + 1;
+        }
+        // Offsets removed by key compaction inside a batch are skipped transparently.
+        next = Math.max(next, entry.lastOffset + 1);
+      }
+    }
+    return { records, nextOffset: next, bytes };
+  }
+
+  /** Long-poll over several partitions: returns once any has a record past its position, or at the deadline. */
+  private async waitForAny(
+    states: Array<{ ref?: PartitionRef; nextOffset: number; highWatermark: number; logStartOffset: number }>,
+    waitMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const deadline = this.clock.now() + waitMs;
+    for (;;) {
+      const remaining = deadline - this.clock.now();
+      if (remaining <= 0 || signal?.aborted) return;
+      const round = new AbortController();
+      const onAbort = () => round.abort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const woken = await Promise.race(
+        states.map((s) =>
+          this.watcher
+            .wait(
+              s.ref as PartitionRef,
+              s.nextOffset + 1,
+              Math.min(remaining, this.options.pollIntervalMs),
+              round.signal,
+            )
+            .then((committed) => (committed !== undefined ? { s, committed } : undefined)),
+        ),
+      );
+      round.abort();
+      signal?.removeEventListener('abort', onAbort);
+      if (woken) {
+        woken.s.highWatermark = Math.max(woken.s.highWatermark, woken.committed);
+        return;
+      }
+      const highWatermarks = await Promise.all(
+        states.map((s) => this.highWatermark(s.ref as PartitionRef, s.logStartOffset)),
+      );
+      let any = false;
+      states.forEach((s, i) => {
+        s.highWatermark = Math.max(s.highWatermark, highWatermarks[i] ?? 0);
+        if (s.highWatermark > s.nextOffset) any = true;
+      });
+      if (any) return;
+    }
   }
 
   private refOf(topic: Topic, partition: number): PartitionRef {

@@ -1,7 +1,7 @@
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { handle, type LambdaEvent } from 'hono/aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKeyStore, createLog } from '../../functions/deps.js';
+import { createGroupStore, createKeyStore, createLog } from '../../functions/deps.js';
 import { createApp } from '../../functions/http/app.js';
 import { DEFAULT_LIMITS } from '../../lib/limits.js';
 import { DEFAULT_LOG_OPTIONS } from '../../lib/log/log.js';
@@ -25,7 +25,15 @@ beforeAll(async () => {
     limits: DEFAULT_LIMITS,
   });
   const keys = createKeyStore({ dynamodb, tablePrefix: prefix });
-  handler = handle(createApp({ log, adminToken: token, keys, limits: DEFAULT_LIMITS }));
+  handler = handle(
+    createApp({
+      log,
+      adminToken: token,
+      keys,
+      groups: createGroupStore({ dynamodb, tablePrefix: prefix }),
+      limits: DEFAULT_LIMITS,
+    }),
+  );
 });
 afterAll(() => undefined);
 

@@ -3,6 +3,7 @@ import { serve } from '@hono/node-server';
 import { createLog } from '../../functions/deps.js';
 import { type AppDeps, createApp } from '../../functions/http/app.js';
 import type { Clock } from '../../lib/clock.js';
+import { DynamoDbGroupStore } from '../../lib/groups/dynamodb-group-store.js';
 import { DEFAULT_LIMITS, type Limits } from '../../lib/limits.js';
 import type { AppenderHooks } from '../../lib/log/appender.js';
 import { DEFAULT_LOG_OPTIONS, type Log, type LogOptions } from '../../lib/log/log.js';
@@ -38,6 +39,8 @@ export async function startTestServer(
     clock?: Clock;
     /** How long the app trusts an API key it read (the revocation bound); the app's default otherwise. */
     keyCacheTtlMs?: number;
+    /** Consumer-group tuning (for example no skew allowance, with a manual clock). */
+    groupOptions?: AppDeps['groupOptions'];
     /** Passed through to createApp (for example a short SSE heartbeat, or a logError that records). */
     app?: Pick<AppDeps, 'sseHeartbeatMs' | 'sseMaxDurationMs' | 'sseCloseSignal' | 'logError'>;
   } = {},
@@ -61,6 +64,8 @@ export async function startTestServer(
     log,
     adminToken: token,
     keys: new DynamoDbKeyStore(dynamodb, tables),
+    groups: new DynamoDbGroupStore(dynamodb, tables),
+    ...(options.groupOptions ? { groupOptions: options.groupOptions } : {}),
     limits,
     logError: () => undefined,
     ...(options.clock ? { clock: options.clock } : {}),

@@ -1,0 +1,583 @@
+import { randomUUID } from 'node:crypto';
+import type { Clock } from '../clock.js';
+import {
+  ConflictError,
+  FencedError,
+  GroupNotFoundError,
+  InvalidRequestError,
+  OffsetOutOfRangeError,
+  RebalanceInProgressError,
+  SluiceError,
+  ThrottledError,
+  UnknownMemberError,
+} from '../errors.js';
+import type { Log, PartitionFetchResult } from '../log/log.js';
+import { assignSticky, type TopicPartition } from './assignor.js';
+import { decodeCursor, encodeCursor } from './cursor.js';
+import {
+  type AutoOffsetReset,
+  type GenerationChange,
+  type GroupState,
+  type GroupStore,
+  type MemberState,
+  type PartitionKey,
+  partitionStateKey,
+  type ResetOffset,
+  type TopicSnapshot,
+} from './group-store.js';
+
+export interface GroupCoordinatorOptions {
+  /**
+   * A member counts as expired only this long after its `expiresAt`. Sessions are extended with the clock
+   * of whichever instance served the heartbeat and judged with the clock of whichever serves the next call;
+   * this allowance keeps a member alive across that much skew. Safety never depends on it: ownership is
+   * fenced by generations, not by time (docs/ARCHITECTURE.md §6.4).
+   */
+  expiryGraceMs: number;
+  /** Attempts of a conditional group write before answering 429 THROTTLED. */
+  maxWriteAttempts: number;
+}
+
+export const DEFAULT_GROUP_OPTIONS: GroupCoordinatorOptions = { expiryGraceMs: 1_000, maxWriteAttempts: 25 };
+
+export const GROUP_NAME_PATTERN = /^[a-zA-Z0-9._-]{1,249}$/;
+export const MEMBER_ID_PATTERN = /^[a-zA-Z0-9._:-]{1,128}$/;
+
+export interface JoinRequest {
+  topics: readonly string[];
+  memberId?: string | undefined;
+  sessionTimeoutMs: number;
+  autoOffsetReset: AutoOffsetReset;
+}
+
+export interface JoinResult {
+  memberId: string;
+  generation: number;
+  assignments: TopicPartition[];
+  heartbeatIntervalMs: number;
+}
+
+export interface MemberFetchRequest {
+  cursor?: string | undefined;
+  maxRecords: number;
+  maxBytes: number;
+  waitMs: number;
+  signal?: AbortSignal | undefined;
+}
+
+export interface MemberFetchResult {
+  generation: number;
+  partitions: PartitionFetchResult[];
+  cursor: string;
+}
+
+export interface CommitRequest {
+  memberId: string;
+  generation: number;
+  offsets: ReadonlyArray<{ topic: string; partition: number; offset: number }>;
+}
+
+export type ResetTarget =
+  | { to: 'earliest' }
+  | { to: 'latest' }
+  | { to: 'timestamp'; timestamp: number }
+  | { to: 'offset'; offset: number };
+
+export interface GroupDescription {
+  group: string;
+  generation: number;
+  members: Array<{ memberId: string; topics: string[]; assignments: TopicPartition[]; expiresAt: number }>;
+  offsets: Array<{
+    topic: string;
+    partition: number;
+    committedOffset: number | null;
+    highWatermark: number;
+    lag: number | null;
+  }>;
+}
+
+/** Throws (403) unless the caller may act on all of these topics. */
+export type TopicGuard = (topics: readonly string[]) => void;
+
+const allowAll: TopicGuard = () => undefined;
+
+/**
+ * Consumer groups over stateless calls (docs/ARCHITECTURE.md §6). All state is in the GroupStore; every
+ * transition is one conditional write; a call never waits for another member. Session expiry is detected
+ * lazily by whichever call reads the group next, which then writes the next generation.
+ */
+export class GroupCoordinator {
+  private readonly options: GroupCoordinatorOptions;
+
+  constructor(
+    private readonly store: GroupStore,
+    private readonly log: Log,
+    private readonly clock: Clock,
+    options: Partial<GroupCoordinatorOptions> = {},
+  ) {
+    this.options = { ...DEFAULT_GROUP_OPTIONS, ...options };
+  }
+
+  /** Joins (or re-joins with the same memberId); a new member or new settings start a new generation. */
+  async join(group: string, request: JoinRequest): Promise<JoinResult> {
+    validateGroup(group);
+    const topics = [...new Set(request.topics)].sort(compareStrings);
+    if (topics.length === 0) throw new InvalidRequestError('topics: subscribe to at least one topic');
+    // Unknown topics are refused (404) rather than silently assigned nothing.
+    await Promise.all(topics.map((topic) => this.log.topics.get(topic)));
+    const memberId = request.memberId ?? randomUUID();
+    if (!MEMBER_ID_PATTERN.test(memberId)) {
+      throw new InvalidRequestError(`memberId must match ${MEMBER_ID_PATTERN.source}`);
+    }
+    const heartbeatIntervalMs = Math.floor(request.sessionTimeoutMs / 3);
+    for (let attempt = 0; attempt < this.options.maxWriteAttempts; attempt++) {
+      const now = this.clock.now();
+      const state = await this.store.getGroup(group);
+      const existing = state?.members[memberId];
+      if (
+        state &&
+        existing &&
+        !this.expired(existing, now) &&
+        sameList(existing.topics, topics) &&
+        existing.sessionTimeoutMs === request.sessionTimeoutMs &&
+        existing.autoOffsetReset === request.autoOffsetReset
+      ) {
+        // The same join again (a retry whose answer was lost, or a restart with a static memberId): it
+        // extends the session and changes nothing else, so it starts no generation.
+        const extended = await this.store.heartbeat(group, memberId, now, this.aliveAfter(now));
+        if (!extended) continue;
+        const settled = await this.settle(group, extended);
+        if (!settled?.members[memberId]) continue;
+        return { memberId, ...viewOf(settled, memberId), heartbeatIntervalMs };
+      }
+      const member: MemberState = {
+        topics,
+        sessionTimeoutMs: request.sessionTimeoutMs,
+        autoOffsetReset: request.autoOffsetReset,
+        expiresAt: now + request.sessionTimeoutMs,
+        joinedAt: existing?.joinedAt ?? now,
+      };
+      const change = await this.plan(group, state, now, { upsert: [memberId, member] });
+      if (!change) throw new Error('a join always changes the group');
+      const written = await this.store.writeGeneration(state, change);
+      if (written) return { memberId, ...viewOf(written, memberId), heartbeatIntervalMs };
+    }
+    throw this.contended(group);
+  }
+
+  /** Extends the member's session; answers its current generation and assignment. */
+  async heartbeat(
+    group: string,
+    memberId: string,
+    guard: TopicGuard = allowAll,
+  ): Promise<{ generation: number; assignments: TopicPartition[] }> {
+    const { member } = await this.memberOf(group, memberId);
+    guard(member.topics);
+    const now = this.clock.now();
+    const extended = await this.store.heartbeat(group, memberId, now, this.aliveAfter(now));
+    if (!extended) throw new UnknownMemberError(group, memberId);
+    return viewOf(extended, memberId);
+  }
+
+  /** Leaves the group: its partitions go to the others at once (a new generation). */
+  async leave(group: string, memberId: string, guard: TopicGuard = allowAll): Promise<void> {
+    for (let attempt = 0; attempt < this.options.maxWriteAttempts; attempt++) {
+      const { state, member } = await this.memberOf(group, memberId);
+      guard(member.topics);
+      const change = await this.plan(group, state, this.clock.now(), { remove: memberId });
+      if (change && (await this.store.writeGeneration(state, change))) return;
+    }
+    throw this.contended(group);
+  }
+
+  /**
+   * Records of the member's partitions: from the cursor's positions, else from the committed offsets (the
+   * member claims each such partition's lease first), else from the member's autoOffsetReset.
+   */
+  async fetch(
+    group: string,
+    memberId: string,
+    request: MemberFetchRequest,
+    guard: TopicGuard = allowAll,
+  ): Promise<MemberFetchResult> {
+    const { state, member } = await this.memberOf(group, memberId);
+    guard(member.topics);
+    const generation = state.generation;
+    const assigned: PartitionKey[] = (state.assignments[memberId] ?? [])
+      .map(({ topic, partition }) => ({ topic, partition, topicId: state.topics[topic]?.topicId ?? '' }))
+      .filter((key) => key.topicId !== '');
+
+    const positions = new Map<string, number>();
+    if (request.cursor !== undefined) {
+      const cursor = decodeCursor(request.cursor);
+      if (cursor.memberId !== memberId || cursor.generation > generation) {
+        throw new InvalidRequestError('cursor belongs to another member or group: fetch without one');
+      }
+      const cursorKeys = cursor.positions.map(partitionStateKey);
+      if (
+        cursor.generation !== generation &&
+        !sameList(cursorKeys.sort(), assigned.map(partitionStateKey).sort())
+      ) {
+        throw new RebalanceInProgressError(group, generation);
+      }
+      for (const position of cursor.positions) positions.set(partitionStateKey(position), position.offset);
+    }
+
+    const now = this.clock.now();
+    // A fetch is also a heartbeat once half the session has passed: a member that fetches in a loop needs
+    // no separate heartbeats, and pays for at most two session writes per session timeout.
+    if (member.expiresAt - now < member.sessionTimeoutMs / 2) {
+      const extended = await this.store.heartbeat(group, memberId, now, this.aliveAfter(now));
+      if (!extended) throw new UnknownMemberError(group, memberId);
+    }
+
+    await Promise.all(
+      assigned
+        .filter((key) => !positions.has(partitionStateKey(key)))
+        .map(async (key) => {
+          const claimed = await this.store.claimPartition(group, key, memberId, generation);
+          // Someone holds it from a later generation: this member's view is already stale.
+          if (claimed === 'fenced') throw new RebalanceInProgressError(group, generation + 1);
+          if (claimed.committedOffset !== undefined) {
+            positions.set(partitionStateKey(key), claimed.committedOffset);
+          }
+        }),
+    );
+
+    const partitions = await this.log.fetchMany(
+      assigned.map((key) => ({
+        ...key,
+        // -1 is below every log start: it resolves through autoOffsetReset.
+        offset: positions.get(partitionStateKey(key)) ?? -1,
+        reset: member.autoOffsetReset,
+      })),
+      request,
+    );
+    const cursor = encodeCursor({
+      memberId,
+      generation,
+      positions: partitions.map((p) => ({
+        topicId: p.topicId,
+        partition: p.partition,
+        offset: Math.max(0, p.nextOffset),
+      })),
+    });
+    return { generation, partitions, cursor };
+  }
+
+  /**
+   * Commits offsets (each the next offset to read), fenced by generation and ownership. Partitions are
+   * committed independently; a commit below the committed offset changes nothing.
+   */
+  async commit(group: string, request: CommitRequest): Promise<void> {
+    const seen = new Set<string>();
+    for (const { topic, partition } of request.offsets) {
+      const key = `${topic}/${partition}`;
+      if (seen.has(key)) throw new InvalidRequestError(`offsets: ${key} is given twice`);
+      seen.add(key);
+    }
+    const { state } = await this.memberOf(group, request.memberId);
+    if (request.generation !== state.generation) {
+      throw new FencedError(
+        `generation ${request.generation} is stale: group '${group}' is at generation ${state.generation} ` +
+          '(heartbeat to learn the assignment, then fetch without a cursor)',
+        state.generation,
+      );
+    }
+    const owned = new Set(
+      (state.assignments[request.memberId] ?? []).map((tp) => `${tp.topic}/${tp.partition}`),
+    );
+    const notOwned = request.offsets.filter((o) => !owned.has(`${o.topic}/${o.partition}`));
+    if (notOwned.length > 0) {
+      throw new FencedError(
+        `member '${request.memberId}' does not own ${notOwned.map((o) => `${o.topic}/${o.partition}`).join(', ')} ` +
+          `in generation ${state.generation}`,
+        state.generation,
+      );
+    }
+    const keys = await Promise.all(
+      request.offsets.map(async (o) => {
+        const marks = await this.log.watermarks(o.topic, o.partition);
+        if (marks.topicId !== state.topics[o.topic]?.topicId) {
+          // The topic was deleted and re-created after this generation began: the next call rebalances.
+          throw new RebalanceInProgressError(group, state.generation + 1);
+        }
+        if (o.offset > marks.highWatermark) {
+          throw new OffsetOutOfRangeError(o.offset, marks.logStartOffset, marks.highWatermark);
+        }
+        return { key: { topic: o.topic, topicId: marks.topicId, partition: o.partition }, offset: o.offset };
+      }),
+    );
+    const now = this.clock.now();
+    const outcomes = await Promise.all(
+      keys.map(({ key, offset }) =>
+        this.store.commitOffset(group, key, request.memberId, request.generation, offset, now),
+      ),
+    );
+    const fenced = keys.filter((_, i) => outcomes[i] === 'fenced');
+    if (fenced.length > 0) {
+      throw new FencedError(
+        `${fenced.map(({ key }) => `${key.topic}/${key.partition}`).join(', ')} moved to another member in a ` +
+          `later generation than ${request.generation}`,
+        request.generation,
+      );
+    }
+  }
+
+  /**
+   * Admin: sets the committed offsets of `topics` (default: every topic the group has offsets for), only
+   * while the group has no live member (as Kafka requires). Returns the offsets now committed.
+   */
+  async reset(
+    group: string,
+    target: ResetTarget,
+    topics: readonly string[] | undefined,
+    guard: TopicGuard = allowAll,
+  ): Promise<ResetOffset[]> {
+    validateGroup(group);
+    const state = await this.current(group);
+    if (!state) throw new GroupNotFoundError(group);
+    const live = Object.keys(state.members).length;
+    if (live > 0) {
+      throw new ConflictError(
+        `group '${group}' has ${live} live member(s): offsets can be reset only when it has none (stop its ` +
+          'consumers, or wait for their sessions to expire)',
+      );
+    }
+    let names = topics ? [...new Set(topics)] : undefined;
+    if (!names) {
+      const stored = await this.store.listPartitions(group);
+      names = [...new Set(stored.map((s) => s.topic))];
+      if (names.length === 0) {
+        throw new InvalidRequestError(`group '${group}' has no committed offsets: name the topics to reset`);
+      }
+    }
+    names.sort(compareStrings);
+    guard(names);
+    const offsets: ResetOffset[] = [];
+    for (const name of names) {
+      const topic = await this.log.topics.getFresh(name);
+      for (let partition = 0; partition < topic.partitions; partition++) {
+        const marks = await this.log.watermarks(name, partition);
+        let offset: number;
+        if (target.to === 'earliest') offset = marks.logStartOffset;
+        else if (target.to === 'latest') offset = marks.highWatermark;
+        else if (target.to === 'timestamp') {
+          offset = await this.log.offsetForTimestamp(name, partition, target.timestamp);
+        } else offset = Math.min(Math.max(target.offset, marks.logStartOffset), marks.highWatermark);
+        offsets.push({ topic: name, topicId: topic.topicId, partition, offset });
+      }
+    }
+    if (!(await this.store.resetOffsets(group, state.generation, offsets, this.clock.now()))) {
+      throw new ConflictError(
+        `group '${group}' changed (a member joined) during the reset: nothing more was reset`,
+      );
+    }
+    return offsets;
+  }
+
+  /** Members, assignments, and per partition the committed offset, high watermark and lag. */
+  async describe(group: string, guard: TopicGuard = allowAll): Promise<GroupDescription> {
+    validateGroup(group);
+    const state = await this.current(group);
+    if (!state) throw new GroupNotFoundError(group);
+    const stored = await this.store.listPartitions(group);
+    const names = new Set(Object.keys(state.topics));
+    for (const s of stored) names.add(s.topic);
+    const topics = [...names].sort(compareStrings);
+    guard(topics);
+    const committed = new Map(stored.map((s) => [partitionStateKey(s), s.committedOffset]));
+    const offsets: GroupDescription['offsets'] = [];
+    for (const name of topics) {
+      let topic: Awaited<ReturnType<Log['topics']['get']>>;
+      try {
+        topic = await this.log.topics.get(name);
+      } catch (error) {
+        if (error instanceof SluiceError && error.code === 'TOPIC_NOT_FOUND') continue;
+        throw error;
+      }
+      const rows = await Promise.all(
+        Array.from({ length: topic.partitions }, async (_, partition) => {
+          const { highWatermark } = await this.log.watermarks(name, partition);
+          const offset = committed.get(partitionStateKey({ topicId: topic.topicId, partition }));
+          return {
+            topic: name,
+            partition,
+            committedOffset: offset ?? null,
+            highWatermark,
+            lag: offset === undefined ? null : Math.max(0, highWatermark - offset),
+          };
+        }),
+      );
+      offsets.push(...rows);
+    }
+    const members = Object.entries(state.members)
+      .sort(([a], [b]) => compareStrings(a, b))
+      .map(([memberId, m]) => ({
+        memberId,
+        topics: m.topics,
+        assignments: state.assignments[memberId] ?? [],
+        expiresAt: m.expiresAt,
+      }));
+    return { group, generation: state.generation, members, offsets };
+  }
+
+  /** Every group with its generation and live member count (eventually consistent; no writes). */
+  async list(): Promise<Array<{ group: string; generation: number; members: number; topics: string[] }>> {
+    const now = this.clock.now();
+    return (await this.store.listGroups()).map((state) => ({
+      group: state.group,
+      generation: state.generation,
+      members: Object.values(state.members).filter((m) => !this.expired(m, now)).length,
+      topics: Object.keys(state.topics).sort(compareStrings),
+    }));
+  }
+
+  // ---- internals ----------------------------------------------------------------------------------------
+
+  /** The group after lazy maintenance, and the member, or UNKNOWN_MEMBER. */
+  private async memberOf(
+    group: string,
+    memberId: string,
+  ): Promise<{ state: GroupState; member: MemberState }> {
+    validateGroup(group);
+    const state = await this.current(group);
+    const member = state?.members[memberId];
+    if (!state || !member) throw new UnknownMemberError(group, memberId);
+    return { state, member };
+  }
+
+  /** Reads the group and brings it up to date (expired members removed, topic changes applied). */
+  private async current(group: string): Promise<GroupState | undefined> {
+    return this.settle(group, undefined);
+  }
+
+  /**
+   * Writes the generations that lazy maintenance calls for, starting from `state` (or a fresh read), and
+   * returns the state it ends at; undefined when the group does not exist.
+   */
+  private async settle(group: string, state: GroupState | undefined): Promise<GroupState | undefined> {
+    let current = state;
+    for (let attempt = 0; attempt < this.options.maxWriteAttempts; attempt++) {
+      current ??= await this.store.getGroup(group);
+      if (!current) return undefined;
+      const change = await this.plan(group, current, this.clock.now(), {});
+      if (!change) return current;
+      const written = await this.store.writeGeneration(current, change);
+      if (written) return written;
+      current = undefined;
+    }
+    throw this.contended(group);
+  }
+
+  /**
+   * The next generation, or undefined when nothing calls for one. Removes members whose session ran out
+   * (beyond the skew allowance), applies the edit, and re-assigns when membership, a subscription, or a
+   * subscribed topic's partition count or incarnation changed.
+   */
+  private async plan(
+    group: string,
+    state: GroupState | undefined,
+    now: number,
+    edit: { upsert?: [string, MemberState]; remove?: string },
+  ): Promise<GenerationChange | undefined> {
+    const members: Record<string, MemberState> = { ...state?.members };
+    const removed: string[] = [];
+    const expired: Record<string, number> = {};
+    for (const [memberId, member] of Object.entries(members)) {
+      if (memberId !== edit.upsert?.[0] && this.expired(member, now)) {
+        removed.push(memberId);
+        expired[memberId] = member.expiresAt;
+        delete members[memberId];
+      }
+    }
+    if (edit.remove !== undefined && members[edit.remove]) {
+      removed.push(edit.remove);
+      delete members[edit.remove];
+    }
+    const upserted: string[] = [];
+    if (edit.upsert) {
+      members[edit.upsert[0]] = edit.upsert[1];
+      upserted.push(edit.upsert[0]);
+    }
+    const subscribed = new Set(Object.values(members).flatMap((m) => m.topics));
+    const topics = await this.snapshots(subscribed);
+    if (state && removed.length === 0 && upserted.length === 0 && sameTopics(state.topics, topics))
+      return undefined;
+    const assignments = assignSticky({
+      members: Object.entries(members).map(([memberId, m]) => ({ memberId, topics: m.topics })),
+      partitions: Object.fromEntries(Object.entries(topics).map(([name, t]) => [name, t.partitions])),
+      previous: state?.assignments ?? {},
+    });
+    return {
+      next: {
+        group,
+        generation: (state?.generation ?? 0) + 1,
+        members,
+        assignments,
+        topics,
+        createdAt: state?.createdAt ?? now,
+        updatedAt: now,
+      },
+      upserted,
+      removed,
+      expired,
+    };
+  }
+
+  /** The subscribed topics as they are now (through the topic cache); a missing topic has 0 partitions. */
+  private async snapshots(names: Iterable<string>): Promise<Record<string, TopicSnapshot>> {
+    const entries = await Promise.all(
+      [...names].sort(compareStrings).map(async (name): Promise<[string, TopicSnapshot]> => {
+        try {
+          const topic = await this.log.topics.get(name);
+          return [name, { topicId: topic.topicId, partitions: topic.partitions }];
+        } catch (error) {
+          if (error instanceof SluiceError && error.code === 'TOPIC_NOT_FOUND') {
+            return [name, { topicId: '', partitions: 0 }];
+          }
+          throw error;
+        }
+      }),
+    );
+    return Object.fromEntries(entries);
+  }
+
+  private expired(member: MemberState, now: number): boolean {
+    return now > member.expiresAt + this.options.expiryGraceMs;
+  }
+
+  /** A session counts as alive for a heartbeat when its expiresAt is at or after this. */
+  private aliveAfter(now: number): number {
+    return now - this.options.expiryGraceMs;
+  }
+
+  private contended(group: string): ThrottledError {
+    return new ThrottledError(`group '${group}' is changing too fast to update; retry`);
+  }
+}
+
+function validateGroup(group: string): void {
+  if (!GROUP_NAME_PATTERN.test(group) || group === '.' || group === '..') {
+    throw new InvalidRequestError(`group name must be 1–249 of [a-zA-Z0-9._-] (got '${group}')`);
+  }
+}
+
+function viewOf(state: GroupState, memberId: string): { generation: number; assignments: TopicPartition[] } {
+  return { generation: state.generation, assignments: state.assignments[memberId] ?? [] };
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+function sameTopics(a: Record<string, TopicSnapshot>, b: Record<string, TopicSnapshot>): boolean {
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return false;
+  return keys.every((k) => a[k]?.topicId === b[k]?.topicId && a[k]?.partitions === b[k]?.partitions);
+}
+
+function compareStrings(a: string, b: string): number {
+  if (a < b) return -1;
+  return a > b ? 1 : 0;
+}
