@@ -73,7 +73,8 @@ export class TestMember {
       this.cursor = res.json.cursor;
       this.generation = res.json.generation;
     }
-    return res as typeof res & { json: { generation: number; records: GroupRecord[]; cursor: string } };
+    const body: { generation: number; records: GroupRecord[]; cursor: string; code?: string } = res.json;
+    return { ...res, json: body };
   }
 
   commit(offsets: Array<{ topic: string; partition: number; offset: number }>, generation = this.generation) {
