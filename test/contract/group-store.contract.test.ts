@@ -1,0 +1,177 @@
+import { describe, expect, it } from 'vitest';
+import { DynamoDbGroupStore } from '../../lib/groups/dynamodb-group-store.js';
+import type { GroupState, GroupStore, MemberState, PartitionKey } from '../../lib/groups/group-store.js';
+import { MemoryGroupStore } from '../../lib/groups/memory-group-store.js';
+import { ensureTables } from '../../lib/metadata/dynamodb-schema.js';
+import { makeDynamoClient, uniquePrefix } from '../support/env.js';
+
+/** Every conditional write of the group protocol, against both adapters (docs/ARCHITECTURE.md §6). */
+const adapters: Array<[string, () => Promise<GroupStore>]> = [
+  ['memory', async () => new MemoryGroupStore()],
+  [
+    'DynamoDB (emulator)',
+    async () => {
+      const client = makeDynamoClient();
+      return new DynamoDbGroupStore(client, await ensureTables(client, uniquePrefix('groups')));
+    },
+  ],
+];
+
+const T0 = 1_700_000_000_000;
+
+function member(expiresAt: number, topics = ['orders']): MemberState {
+  return { topics, sessionTimeoutMs: 10_000, autoOffsetReset: 'earliest', expiresAt, joinedAt: T0 };
+}
+
+function state(generation: number, members: Record<string, MemberState>, group = 'g'): GroupState {
+  const ids = Object.keys(members).sort();
+  return {
+    group,
+    generation,
+    members,
+    assignments: Object.fromEntries(ids.map((id, i) => [id, [{ topic: 'orders', partition: i }]])),
+    topics: { orders: { topicId: 'tid-1', partitions: ids.length } },
+    createdAt: T0,
+    updatedAt: T0 + generation,
+  };
+}
+
+const p0: PartitionKey = { topic: 'orders', topicId: 'tid-1', partition: 0 };
+
+describe.each(adapters)('GroupStore contract: %s', (_name, make) => {
+  it('creates a group once; a second create loses', async () => {
+    const store = await make();
+    const first = state(1, { a: member(T0 + 10_000) });
+    expect(
+      await store.writeGeneration(undefined, { next: first, upserted: ['a'], removed: [], expired: {} }),
+    ).toEqual(first);
+    expect(await store.getGroup('g')).toEqual(first);
+    const again = await store.writeGeneration(undefined, {
+      next: state(1, { b: member(T0) }),
+      upserted: ['b'],
+      removed: [],
+      expired: {},
+    });
+    expect(again).toBeUndefined();
+    expect((await store.listGroups()).map((s) => s.group)).toEqual(['g']);
+  });
+
+  it('writes a generation only over the generation it was computed from', async () => {
+    const store = await make();
+    const g1 = state(1, { a: member(T0 + 10_000) });
+    await store.writeGeneration(undefined, { next: g1, upserted: ['a'], removed: [], expired: {} });
+    const g2 = state(2, { a: member(T0 + 10_000), b: member(T0 + 10_000) });
+    const written = await store.writeGeneration(g1, { next: g2, upserted: ['b'], removed: [], expired: {} });
+    expect(written?.generation).toBe(2);
+    expect(Object.keys(written?.members ?? {}).sort()).toEqual(['a', 'b']);
+    expect(written?.assignments).toEqual(g2.assignments);
+    // A second writer that also read generation 1 loses.
+    const lost = await store.writeGeneration(g1, {
+      next: state(2, { a: member(T0 + 10_000), c: member(T0) }),
+      upserted: ['c'],
+      removed: [],
+      expired: {},
+    });
+    expect(lost).toBeUndefined();
+    expect(Object.keys((await store.getGroup('g'))?.members ?? {}).sort()).toEqual(['a', 'b']);
+  });
+
+  it('does not remove a member presumed expired whose heartbeat landed in between', async () => {
+    const store = await make();
+    const g1 = state(1, { a: member(T0 + 10_000), b: member(T0 + 10_000) });
+    await store.writeGeneration(undefined, { next: g1, upserted: ['a', 'b'], removed: [], expired: {} });
+    // b heartbeats after the expiring call read g1.
+    expect(await store.heartbeat('g', 'b', T0 + 9_000, T0 + 9_000)).toBeDefined();
+    const g2 = state(2, { a: member(T0 + 10_000) });
+    const lost = await store.writeGeneration(g1, {
+      next: g2,
+      upserted: [],
+      removed: ['b'],
+      expired: { b: T0 + 10_000 },
+    });
+    expect(lost).toBeUndefined();
+    expect((await store.getGroup('g'))?.members.b?.expiresAt).toBe(T0 + 19_000);
+  });
+
+  it('keeps the session a concurrent heartbeat extended when another member changes', async () => {
+    const store = await make();
+    const g1 = state(1, { a: member(T0 + 10_000) });
+    await store.writeGeneration(undefined, { next: g1, upserted: ['a'], removed: [], expired: {} });
+    await store.heartbeat('g', 'a', T0 + 5_000, T0 + 5_000);
+    // The join was computed from g1 (a's old expiry) but writes only the member it adds.
+    const written = await store.writeGeneration(g1, {
+      next: state(2, { a: member(T0 + 10_000), b: member(T0 + 20_000) }),
+      upserted: ['b'],
+      removed: [],
+      expired: {},
+    });
+    expect(written?.members.a?.expiresAt).toBe(T0 + 15_000);
+  });
+
+  it('extends a session from the stored timeout only while it is alive', async () => {
+    const store = await make();
+    await store.writeGeneration(undefined, {
+      next: state(1, { a: member(T0 + 10_000) }),
+      upserted: ['a'],
+      removed: [],
+      expired: {},
+    });
+    const extended = await store.heartbeat('g', 'a', T0 + 4_000, T0 + 4_000);
+    expect(extended?.members.a?.expiresAt).toBe(T0 + 14_000);
+    expect(await store.heartbeat('g', 'a', T0 + 20_000, T0 + 20_000)).toBeUndefined(); // ran out at 14 000
+    expect(await store.heartbeat('g', 'nobody', T0, T0)).toBeUndefined();
+    expect(await store.heartbeat('no-group', 'a', T0, T0)).toBeUndefined();
+  });
+
+  it('grants a lease to one member per generation, and never back to an older generation', async () => {
+    const store = await make();
+    const claimed = await store.claimPartition('g', p0, 'a', 1);
+    expect(claimed).toMatchObject({ owner: 'a', generation: 1 });
+    expect(await store.claimPartition('g', p0, 'b', 1)).toBe('fenced'); // same generation, other member
+    expect(await store.claimPartition('g', p0, 'a', 1)).toMatchObject({ owner: 'a' }); // idempotent
+    expect(await store.claimPartition('g', p0, 'b', 2)).toMatchObject({ owner: 'b', generation: 2 });
+    expect(await store.claimPartition('g', p0, 'a', 1)).toBe('fenced'); // the zombie cannot take it back
+    expect((await store.getPartitions('g', [p0])).get('tid-1/0')).toMatchObject({
+      owner: 'b',
+      generation: 2,
+    });
+  });
+
+  it('commits through the lease: fenced for a stale owner, never backwards, claimed when free', async () => {
+    const store = await make();
+    expect(await store.commitOffset('g', p0, 'a', 1, 10, T0)).toBe('committed'); // free: the commit claims
+    expect(await store.commitOffset('g', p0, 'a', 1, 7, T0)).toBe('behind');
+    expect((await store.getPartitions('g', [p0])).get('tid-1/0')?.committedOffset).toBe(10);
+    expect(await store.claimPartition('g', p0, 'b', 2)).toMatchObject({ committedOffset: 10 });
+    expect(await store.commitOffset('g', p0, 'a', 1, 12, T0)).toBe('fenced');
+    expect(await store.commitOffset('g', p0, 'b', 2, 12, T0)).toBe('committed');
+    expect(await store.commitOffset('g', p0, 'b', 2, 12, T0)).toBe('committed'); // the same again
+    const listed = await store.listPartitions('g');
+    expect(listed).toEqual([
+      {
+        topic: 'orders',
+        topicId: 'tid-1',
+        partition: 0,
+        owner: 'b',
+        generation: 2,
+        committedOffset: 12,
+        committedAt: T0,
+      },
+    ]);
+  });
+
+  it('resets offsets only while the group is at the generation the reset saw', async () => {
+    const store = await make();
+    const g1 = state(1, {});
+    await store.writeGeneration(undefined, { next: g1, upserted: [], removed: [], expired: {} });
+    await store.commitOffset('g', p0, 'a', 1, 10, T0);
+    const offsets = Array.from({ length: 120 }, (_, partition) => ({ ...p0, partition, offset: 3 }));
+    expect(await store.resetOffsets('g', 1, offsets, T0 + 1)).toBe(true);
+    const states = await store.getPartitions('g', offsets);
+    expect(states.size).toBe(120);
+    expect(states.get('tid-1/0')).toEqual({ ...p0, generation: 1, committedOffset: 3, committedAt: T0 + 1 });
+    // A member of a later generation claims the reset partition and starts from the reset offset.
+    expect(await store.claimPartition('g', p0, 'b', 2)).toMatchObject({ owner: 'b', committedOffset: 3 });
+    expect(await store.resetOffsets('g', 0, offsets, T0)).toBe(false); // the group moved on
+  });
+});
