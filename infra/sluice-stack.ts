@@ -176,10 +176,11 @@ export class SluiceStack extends Stack {
    *
    * - S3 (lib/storage/s3-segment-store.ts): PutObject, GetObject (ranged), DeleteObjects (authorised per key
    *   as s3:DeleteObject), ListObjectsV2 (s3:ListBucket, on the bucket rather than its objects).
-   * - DynamoDB (lib/metadata/dynamodb-metadata-store.ts): Get, Put, Update, Delete and Query. IAM has no
-   *   TransactWriteItems action: each item of a transaction is authorised as the PutItem, UpdateItem or
-   *   DeleteItem it performs, and a `ConditionCheck` item as dynamodb:ConditionCheckItem. The transactions
-   *   use Put, Update and Delete items only; add ConditionCheckItem here when one gains a ConditionCheck.
+   * - DynamoDB (lib/metadata/dynamodb-metadata-store.ts, lib/groups/dynamodb-group-store.ts): Get, Put,
+   *   Update, Delete and Query on both tables; BatchGetItem and ConditionCheckItem on the metadata table
+   *   only (group leases; the admin offset reset). IAM has no TransactWriteItems action: each item of a
+   *   transaction is authorised as the PutItem, UpdateItem or DeleteItem it performs, and a `ConditionCheck`
+   *   item as dynamodb:ConditionCheckItem.
    * - CloudWatch Logs: CreateLogStream and PutLogEvents on the function's own log group.
    */
   private grantAccess(role: iam.IRole, logGroup: logs.ILogGroup): void {
@@ -198,17 +199,27 @@ export class SluiceStack extends Stack {
         resources: [this.bucket.bucketArn],
       }),
     );
+    const itemActions = [
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+      'dynamodb:DeleteItem',
+      'dynamodb:Query',
+    ];
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
-        sid: 'MetadataTables',
-        actions: [
-          'dynamodb:GetItem',
-          'dynamodb:PutItem',
-          'dynamodb:UpdateItem',
-          'dynamodb:DeleteItem',
-          'dynamodb:Query',
-        ],
-        resources: [this.metadataTable.tableArn, this.indexTable.tableArn],
+        sid: 'OffsetIndex',
+        actions: itemActions,
+        resources: [this.indexTable.tableArn],
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'MetadataTable',
+        // Consumer groups also read partition leases in batches and reset offsets in a transaction that
+        // checks the group's generation (lib/groups/dynamodb-group-store.ts).
+        actions: [...itemActions, 'dynamodb:BatchGetItem', 'dynamodb:ConditionCheckItem'],
+        resources: [this.metadataTable.tableArn],
       }),
     );
   }

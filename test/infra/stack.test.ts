@@ -240,6 +240,8 @@ describe('least privilege', () => {
       ],
       [JSON.stringify(getAtt(bucketId))]: ['s3:ListBucket'],
       [JSON.stringify(getAtt(logicalId(stack.metadataTable)))]: [
+        'dynamodb:BatchGetItem',
+        'dynamodb:ConditionCheckItem',
         'dynamodb:DeleteItem',
         'dynamodb:GetItem',
         'dynamodb:PutItem',
