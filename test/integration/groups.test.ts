@@ -83,6 +83,20 @@ describe('membership and sticky assignment', () => {
     expect(listed.json.groups).toContainEqual({ group, generation: 3, members: 3 });
   });
 
+  it('six members joining at once each get their own generation, and the last assignment covers everything once', async () => {
+    const topic = await newTopic(12);
+    const group = unique('grp');
+    const members = await Promise.all(
+      Array.from({ length: 6 }, () => new TestMember(server, group, [topic]).join()),
+    );
+    // Every join won its own compare-and-set on the generation.
+    expect(members.map((m) => m.generation).sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6]);
+    for (const m of members) await m.refresh();
+    const owned = members.flatMap((m) => keysOf(m.assignments));
+    expect(owned.sort()).toEqual(allPartitions(topic, 12));
+    for (const m of members) expect(m.assignments).toHaveLength(2);
+  });
+
   it('a repeated join with the same memberId and settings starts no new generation', async () => {
     const topic = await newTopic(2);
     const group = unique('grp');
