@@ -36,9 +36,21 @@ export interface GroupCoordinatorOptions {
   expiryGraceMs: number;
   /** Attempts of a conditional group write before answering 429 THROTTLED. */
   maxWriteAttempts: number;
+  /**
+   * Members per group. A group is one DynamoDB item (≤ 400 KB) that every heartbeat rewrites, so its size
+   * bounds both the group and the cost of each session write; about 200 bytes per member.
+   */
+  maxMembers: number;
+  /** How long a fetch by a member that owns no partition waits at most (it learns of a rebalance after). */
+  idleFetchWaitMs: number;
 }
 
-export const DEFAULT_GROUP_OPTIONS: GroupCoordinatorOptions = { expiryGraceMs: 1_000, maxWriteAttempts: 25 };
+export const DEFAULT_GROUP_OPTIONS: GroupCoordinatorOptions = {
+  expiryGraceMs: 1_000,
+  maxWriteAttempts: 25,
+  maxMembers: 1_000,
+  idleFetchWaitMs: 5_000,
+};
 
 export const GROUP_NAME_PATTERN = /^[a-zA-Z0-9._-]{1,249}$/;
 export const MEMBER_ID_PATTERN = /^[a-zA-Z0-9._:-]{1,128}$/;
@@ -150,6 +162,11 @@ export class GroupCoordinator {
         if (!settled?.members[memberId]) continue;
         return { memberId, ...viewOf(settled, memberId), heartbeatIntervalMs };
       }
+      if (!existing && state && Object.keys(state.members).length >= this.options.maxMembers) {
+        throw new ConflictError(
+          `group '${group}' has ${this.options.maxMembers} members, its limit: use another group or fewer members`,
+        );
+      }
       const member: MemberState = {
         topics,
         sessionTimeoutMs: request.sessionTimeoutMs,
@@ -244,6 +261,10 @@ export class GroupCoordinator {
         }),
     );
 
+    if (assigned.length === 0 && request.waitMs > 0) {
+      // Nothing to read until a rebalance: wait (briefly, so that it learns of one soon), do not spin.
+      await sleep(Math.min(request.waitMs, this.options.idleFetchWaitMs), request.signal);
+    }
     const partitions = await this.log.fetchMany(
       assigned.map((key) => ({
         ...key,
@@ -555,6 +576,19 @@ export class GroupCoordinator {
   private contended(group: string): ThrottledError {
     return new ThrottledError(`group '${group}' is changing too fast to update; retry`);
   }
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }
 
 function validateGroup(group: string): void {

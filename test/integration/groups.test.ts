@@ -97,6 +97,36 @@ describe('membership and sticky assignment', () => {
     for (const m of members) expect(m.assignments).toHaveLength(2);
   });
 
+  it('a member with no partitions long-polls without spinning and reads nothing', async () => {
+    const topic = await newTopic(1);
+    await produce(topic, 0, 1);
+    const group = unique('grp');
+    await new TestMember(server, group, [topic]).join();
+    const idle = await new TestMember(server, group, [topic]).join();
+    expect(idle.assignments).toEqual([]);
+    const started = Date.now();
+    const r = await idle.fetch({ waitMs: 300 });
+    expect(r.status).toBe(200);
+    expect(r.json.records).toEqual([]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+  });
+
+  it('refuses a member beyond the group size limit', async () => {
+    const small = await startTestServer({ groupOptions: { maxMembers: 2 } });
+    try {
+      const name = unique('g');
+      await small.api('POST', '/v1/topics', { body: { name, partitions: 1 } });
+      const group = unique('grp');
+      await new TestMember(small, group, [name]).join();
+      const second = await new TestMember(small, group, [name]).join();
+      const r = await small.api('POST', `/v1/groups/${group}/members`, { body: { topics: [name] } });
+      expect([r.status, r.json.code]).toEqual([409, 'CONFLICT']);
+      await second.join(); // a member already in the group may re-join
+    } finally {
+      await small.close();
+    }
+  });
+
   it('a repeated join with the same memberId and settings starts no new generation', async () => {
     const topic = await newTopic(2);
     const group = unique('grp');
