@@ -6,6 +6,7 @@ import { DynamoDbGroupStore } from '../lib/groups/dynamodb-group-store.js';
 import type { Limits } from '../lib/limits.js';
 import type { AppenderHooks } from '../lib/log/appender.js';
 import { Log, type LogOptions } from '../lib/log/log.js';
+import type { MaintenanceHooks, MaintenanceOptions } from '../lib/maintenance/maintenance.js';
 import { DynamoDbKeyStore } from '../lib/metadata/dynamodb-key-store.js';
 import { DynamoDbMetadataStore } from '../lib/metadata/dynamodb-metadata-store.js';
 import { ensureTables, tableNames } from '../lib/metadata/dynamodb-schema.js';
@@ -71,6 +72,8 @@ export function createLog(options: {
   limits: Limits;
   clock?: Clock;
   hooks?: AppenderHooks;
+  maintenance?: Partial<MaintenanceOptions>;
+  maintenanceHooks?: MaintenanceHooks;
 }): Log {
   const clock = options.clock ?? systemClock;
   const metadata = new DynamoDbMetadataStore(options.dynamodb, tableNames(options.tablePrefix), () =>
@@ -83,6 +86,8 @@ export function createLog(options: {
     limits: options.limits,
     options: options.log,
     ...(options.hooks ? { hooks: options.hooks } : {}),
+    ...(options.maintenance ? { maintenance: options.maintenance } : {}),
+    ...(options.maintenanceHooks ? { maintenanceHooks: options.maintenanceHooks } : {}),
   });
 }
 

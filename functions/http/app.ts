@@ -10,6 +10,7 @@ import type { Limits } from '../../lib/limits.js';
 import type { FetchResult, Log } from '../../lib/log/log.js';
 import type { KeyStore } from '../../lib/metadata/key-store.js';
 import type { Topic } from '../../lib/types.js';
+import { registerAdminRoutes } from './admin-routes.js';
 import { authenticate, bearerToken, principalOf, requireAnyPermission, requirePermission } from './auth.js';
 import { problem, problemResponse, toProblem } from './errors.js';
 import { registerGroupRoutes } from './groups-routes.js';
@@ -141,6 +142,7 @@ export function createApp(deps: AppDeps): OpenAPIHono {
   });
 
   registerKeyRoutes(app, { keys: deps.keys, clock: deps.clock ?? systemClock });
+  registerAdminRoutes(app, log);
   registerGroupRoutes(
     app,
     new GroupCoordinator(deps.groups, log, deps.clock ?? systemClock, deps.groupOptions),

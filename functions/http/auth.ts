@@ -86,11 +86,11 @@ export function requireAnyPermission(c: Context, actions: readonly Action[], top
   return principal;
 }
 
-/** Throws ForbiddenError unless the caller is the admin token (key management). */
-export function requireAdminToken(c: Context): void {
+/** Throws ForbiddenError unless the caller is the admin token (key management, maintenance). */
+export function requireAdminToken(c: Context, what = 'manage API keys'): void {
   const principal = principalOf(c);
   if (principal.kind !== 'admin') {
-    throw new ForbiddenError(`${describePrincipal(principal)} may not manage API keys: use the admin token`);
+    throw new ForbiddenError(`${describePrincipal(principal)} may not ${what}: use the admin token`);
   }
 }
 

@@ -8,6 +8,7 @@ import {
   SluiceError,
 } from '../errors.js';
 import type { Limits } from '../limits.js';
+import { Maintenance, type MaintenanceHooks, type MaintenanceOptions } from '../maintenance/maintenance.js';
 import type { IndexEntry, MetadataStore, PartitionRef } from '../metadata/metadata-store.js';
 import { StickyPartitioner } from '../partitioner.js';
 import type { SegmentStore } from '../storage/segment-store.js';
@@ -63,6 +64,9 @@ export interface LogDeps {
   limits: Limits;
   options: LogOptions;
   hooks?: AppenderHooks;
+  /** Compaction, retention and GC thresholds (defaults otherwise; compression follows `options`). */
+  maintenance?: Partial<MaintenanceOptions>;
+  maintenanceHooks?: MaintenanceHooks;
 }
 
 export interface FetchRequest {
@@ -123,6 +127,8 @@ const RECENT_ENTRIES_TTL_MS = 30_000;
 export class Log {
   readonly topics: TopicService;
   readonly appender: Appender;
+  /** The background jobs: compaction, retention, garbage collection (run on schedules or on demand). */
+  readonly maintenance: Maintenance;
   private readonly batcher: ProduceBatcher | undefined;
   private readonly reader: SegmentReader;
   private readonly watcher = new PartitionWatcher();
@@ -161,6 +167,15 @@ export class Log {
       coalesceGapBytes: 256 * 1024,
     });
     this.appender.onSegmentWritten((key, bytes) => this.reader.remember(key, bytes));
+    this.maintenance = new Maintenance(
+      {
+        store: deps.store,
+        metadata: deps.metadata,
+        clock: deps.clock,
+        ...(deps.maintenanceHooks ? { hooks: deps.maintenanceHooks } : {}),
+      },
+      { compression: deps.options.compression, ...deps.maintenance },
+    );
     this.recent = new RecentEntries(deps.clock, { maxPerPartition: 64, ttlMs: RECENT_ENTRIES_TTL_MS });
     this.appender.onCommitted((entry) => this.recent.add(entry));
     this.batcher =

@@ -11,6 +11,7 @@ import {
   GetCommand,
   PutCommand,
   paginateQuery,
+  paginateScan,
   QueryCommand,
   TransactWriteCommand,
   UpdateCommand,
@@ -21,6 +22,7 @@ import type { Topic, TopicConfig } from '../types.js';
 import type { TableNames } from './dynamodb-schema.js';
 import {
   CommitConflictError,
+  type EntryRewrite,
   type IdempotencyClaim,
   type IdempotencyCompletion,
   IdempotencyLostError,
@@ -36,6 +38,10 @@ import {
 const TOPIC_PK = 'topic';
 const DELETED_TOPIC_PK = 'deleted-topic';
 const IDEMPOTENCY_SK = 'idempotency';
+/** Unreferenced objects a GC pass has seen: `pk = "gc-candidate"`, `sk = objectKey`, `firstSeenAt`. */
+const GC_CANDIDATE_PK = 'gc-candidate';
+/** Where each maintenance job stopped: `pk = "maintenance"`, `sk = job`, `cursor`. */
+const MAINTENANCE_PK = 'maintenance';
 
 /** Length-prefixed, so no scope and key pair can collide with another. */
 function idempotencyPk(scope: string, key: string): string {
@@ -431,6 +437,201 @@ export class DynamoDbMetadataStore implements MetadataStore {
     for await (const page of pages) {
       for (const item of page.Items ?? []) yield itemToEntry(item);
     }
+  }
+
+  // ---- maintenance --------------------------------------------------------------------------------------
+
+  async advanceLogStartOffset(
+    name: string,
+    topicId: string,
+    partition: number,
+    offset: number,
+  ): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tables.metadata,
+          Key: { pk: TOPIC_PK, sk: name },
+          UpdateExpression: 'SET logStartOffsets.#p = :offset',
+          ConditionExpression:
+            'topicId = :id AND (attribute_not_exists(logStartOffsets.#p) OR logStartOffsets.#p < :offset)',
+          ExpressionAttributeNames: { '#p': String(partition) },
+          ExpressionAttributeValues: { ':id': topicId, ':offset': offset },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  async rewriteEntries(rewrite: EntryRewrite, removableBefore: number): Promise<boolean> {
+    const items = [
+      ...rewrite.replace.map(({ old, next }) => ({
+        Put: {
+          TableName: this.tables.index,
+          Item: entryToItem(next),
+          ConditionExpression: 'objectKey = :key AND byteOffset = :at',
+          ExpressionAttributeValues: { ':key': old.objectKey, ':at': old.byteOffset },
+        },
+      })),
+      ...rewrite.remove.map((entry) => ({
+        Delete: {
+          TableName: this.tables.index,
+          Key: { pk: partitionKey(entry), sk: entry.baseOffset },
+          ConditionExpression: 'objectKey = :key AND byteOffset = :at AND createdAt < :before',
+          ExpressionAttributeValues: {
+            ':key': entry.objectKey,
+            ':at': entry.byteOffset,
+            ':before': removableBefore,
+          },
+        },
+      })),
+    ];
+    if (items.length === 0) return true;
+    try {
+      await this.doc.send(new TransactWriteCommand({ TransactItems: items }));
+      return true;
+    } catch (error) {
+      if (
+        error instanceof TransactionCanceledException &&
+        (error.CancellationReasons ?? []).some((r) => r.Code === 'ConditionalCheckFailed')
+      ) {
+        return false;
+      }
+      throw error;
+    }
+  }
+
+  async removeEntries(entries: readonly IndexEntry[], removableBefore: number): Promise<number> {
+    const results = await Promise.all(
+      entries.map(async (entry) => {
+        try {
+          await this.doc.send(
+            new DeleteCommand({
+              TableName: this.tables.index,
+              Key: { pk: partitionKey(entry), sk: entry.baseOffset },
+              ConditionExpression: 'objectKey = :key AND byteOffset = :at AND createdAt < :before',
+              ExpressionAttributeValues: {
+                ':key': entry.objectKey,
+                ':at': entry.byteOffset,
+                ':before': removableBefore,
+              },
+            }),
+          );
+          return 1;
+        } catch (error) {
+          if (error instanceof ConditionalCheckFailedException) return 0;
+          throw error;
+        }
+      }),
+    );
+    return results.reduce<number>((a, b) => a + b, 0);
+  }
+
+  async scanReferencedObjects(): Promise<{ objects: Set<string>; itemsRead: number }> {
+    const objects = new Set<string>();
+    let itemsRead = 0;
+    // Four parallel scan segments; each page is eventually consistent, which is enough: an object
+    // referenced by an item committed after the scan read its page is young, or was referenced before.
+    const segments = 4;
+    await Promise.all(
+      Array.from({ length: segments }, async (_, segment) => {
+        const pages = paginateScan(
+          { client: this.doc },
+          {
+            TableName: this.tables.index,
+            ProjectionExpression: 'objectKey',
+            Segment: segment,
+            TotalSegments: segments,
+          },
+        );
+        for await (const page of pages) {
+          for (const item of page.Items ?? []) {
+            objects.add(String(item.objectKey));
+            itemsRead++;
+          }
+        }
+      }),
+    );
+    return { objects, itemsRead };
+  }
+
+  async listGcCandidates(): Promise<Map<string, number>> {
+    const candidates = new Map<string, number>();
+    const pages = paginateQuery(
+      { client: this.doc },
+      {
+        TableName: this.tables.metadata,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': GC_CANDIDATE_PK },
+        ConsistentRead: true,
+      },
+    );
+    for await (const page of pages) {
+      for (const item of page.Items ?? []) candidates.set(String(item.sk), Number(item.firstSeenAt));
+    }
+    return candidates;
+  }
+
+  async markGcCandidates(keys: readonly string[], firstSeenAt: number): Promise<void> {
+    await inChunks(keys, 16, (key) =>
+      this.doc
+        .send(
+          new PutCommand({
+            TableName: this.tables.metadata,
+            Item: { pk: GC_CANDIDATE_PK, sk: key, firstSeenAt },
+            ConditionExpression: 'attribute_not_exists(pk)',
+          }),
+        )
+        .catch((error) => {
+          // Already a candidate: keep the first sighting.
+          if (!(error instanceof ConditionalCheckFailedException)) throw error;
+        }),
+    );
+  }
+
+  async clearGcCandidates(keys: readonly string[]): Promise<void> {
+    await inChunks(keys, 16, (key) =>
+      this.doc.send(
+        new DeleteCommand({ TableName: this.tables.metadata, Key: { pk: GC_CANDIDATE_PK, sk: key } }),
+      ),
+    );
+  }
+
+  async getMaintenanceCursor(job: string): Promise<string | undefined> {
+    const result = await this.doc.send(
+      new GetCommand({
+        TableName: this.tables.metadata,
+        Key: { pk: MAINTENANCE_PK, sk: job },
+        ConsistentRead: true,
+      }),
+    );
+    return result.Item?.cursor === undefined ? undefined : String(result.Item.cursor);
+  }
+
+  async setMaintenanceCursor(job: string, cursor: string | undefined): Promise<void> {
+    if (cursor === undefined) {
+      await this.doc.send(
+        new DeleteCommand({ TableName: this.tables.metadata, Key: { pk: MAINTENANCE_PK, sk: job } }),
+      );
+    } else {
+      await this.doc.send(
+        new PutCommand({ TableName: this.tables.metadata, Item: { pk: MAINTENANCE_PK, sk: job, cursor } }),
+      );
+    }
+  }
+}
+
+/** Runs `fn` over `items`, at most `concurrency` at a time. */
+async function inChunks<T>(
+  items: readonly T[],
+  concurrency: number,
+  fn: (item: T) => Promise<unknown>,
+): Promise<void> {
+  for (let i = 0; i < items.length; i += concurrency) {
+    await Promise.all(items.slice(i, i + concurrency).map(fn));
   }
 }
 

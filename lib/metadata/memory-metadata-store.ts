@@ -3,6 +3,7 @@ import { InvalidRequestError, TopicExistsError, TopicNotFoundError } from '../er
 import type { Topic } from '../types.js';
 import {
   CommitConflictError,
+  type EntryRewrite,
   type IdempotencyClaim,
   type IdempotencyCompletion,
   IdempotencyLostError,
@@ -36,6 +37,9 @@ export class MemoryMetadataStore implements MetadataStore {
       result?: Buffer;
     }
   >();
+
+  private readonly gcCandidates = new Map<string, number>();
+  private readonly cursors = new Map<string, string>();
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -172,6 +176,101 @@ export class MemoryMetadataStore implements MetadataStore {
       if (entry.lastOffset >= fromOffset) yield { ...entry };
     }
   }
+
+  // ---- maintenance --------------------------------------------------------------------------------------
+
+  async forgetDeletedTopic(topicId: string): Promise<void> {
+    this.deleted.delete(topicId);
+  }
+
+  async advanceLogStartOffset(
+    name: string,
+    topicId: string,
+    partition: number,
+    offset: number,
+  ): Promise<boolean> {
+    const topic = this.topics.get(name);
+    if (!topic || topic.topicId !== topicId) return false;
+    if ((topic.logStartOffsets[partition] ?? 0) >= offset) return false;
+    topic.logStartOffsets[partition] = offset;
+    return true;
+  }
+
+  async rewriteEntries(rewrite: EntryRewrite, removableBefore: number): Promise<boolean> {
+    const current = (e: IndexEntry) =>
+      this.index.get(partitionKey(e))?.find((x) => x.baseOffset === e.baseOffset);
+    for (const { old } of rewrite.replace) {
+      const stored = current(old);
+      if (!stored || !samePlace(stored, old)) return false;
+    }
+    for (const entry of rewrite.remove) {
+      const stored = current(entry);
+      if (!stored || !samePlace(stored, entry) || stored.createdAt >= removableBefore) return false;
+    }
+    for (const { old, next } of rewrite.replace) {
+      const list = this.index.get(partitionKey(old)) ?? [];
+      const i = list.findIndex((x) => x.baseOffset === old.baseOffset);
+      list[i] = { ...next };
+    }
+    for (const entry of rewrite.remove) this.removeEntry(entry);
+    return true;
+  }
+
+  async removeEntries(entries: readonly IndexEntry[], removableBefore: number): Promise<number> {
+    let removed = 0;
+    for (const entry of entries) {
+      const stored = this.index.get(partitionKey(entry))?.find((x) => x.baseOffset === entry.baseOffset);
+      if (stored && samePlace(stored, entry) && stored.createdAt < removableBefore) {
+        this.removeEntry(entry);
+        removed++;
+      }
+    }
+    return removed;
+  }
+
+  async scanReferencedObjects(): Promise<{ objects: Set<string>; itemsRead: number }> {
+    const objects = new Set<string>();
+    let itemsRead = 0;
+    for (const list of this.index.values()) {
+      for (const entry of list) {
+        objects.add(entry.objectKey);
+        itemsRead++;
+      }
+    }
+    return { objects, itemsRead };
+  }
+
+  async listGcCandidates(): Promise<Map<string, number>> {
+    return new Map(this.gcCandidates);
+  }
+
+  async markGcCandidates(keys: readonly string[], firstSeenAt: number): Promise<void> {
+    for (const key of keys) if (!this.gcCandidates.has(key)) this.gcCandidates.set(key, firstSeenAt);
+  }
+
+  async clearGcCandidates(keys: readonly string[]): Promise<void> {
+    for (const key of keys) this.gcCandidates.delete(key);
+  }
+
+  async getMaintenanceCursor(job: string): Promise<string | undefined> {
+    return this.cursors.get(job);
+  }
+
+  async setMaintenanceCursor(job: string, cursor: string | undefined): Promise<void> {
+    if (cursor === undefined) this.cursors.delete(job);
+    else this.cursors.set(job, cursor);
+  }
+
+  private removeEntry(entry: IndexEntry): void {
+    const list = this.index.get(partitionKey(entry)) ?? [];
+    const i = list.findIndex((x) => x.baseOffset === entry.baseOffset);
+    if (i >= 0) list.splice(i, 1);
+  }
+}
+
+/** The entry still points at the same bytes (nobody swapped or removed it since it was read). */
+function samePlace(a: IndexEntry, b: IndexEntry): boolean {
+  return a.objectKey === b.objectKey && a.byteOffset === b.byteOffset;
 }
 
 function idempotencyId(scope: string, key: string): string {

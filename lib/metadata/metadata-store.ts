@@ -123,6 +123,43 @@ export interface MetadataStore {
   entryAtOrBefore(ref: PartitionRef, offset: number): Promise<IndexEntry | undefined>;
   /** Every entry of a partition with lastOffset ≥ fromOffset, in offset order (paginated under the hood). */
   listEntries(ref: PartitionRef, fromOffset: number): AsyncIterable<IndexEntry>;
+
+  // ---- maintenance (retention, compaction, garbage collection; docs/ARCHITECTURE.md §10) -----------------
+
+  /** Removes the record of a deleted incarnation once its data is gone. */
+  forgetDeletedTopic(topicId: string): Promise<void>;
+  /**
+   * Raises a partition's logStartOffset to `offset` (never lowers it). Returns false when the incarnation
+   * `topicId` is gone or the stored value is already at least `offset`.
+   */
+  advanceLogStartOffset(name: string, topicId: string, partition: number, offset: number): Promise<boolean>;
+  /**
+   * Points entries at new bytes and removes emptied ones, all or nothing (at most 100 items). An entry is
+   * replaced only if it still points where `old` does, and removed only if it still points where it did,
+   * is not younger than `removableBefore` (its createdAt) — see INDEX_KEY_REUSE_GUARD_MS. Returns false,
+   * writing nothing, when any of those conditions failed (a concurrent compactor, retention or GC won).
+   */
+  rewriteEntries(rewrite: EntryRewrite, removableBefore: number): Promise<boolean>;
+  /**
+   * Removes entries one by one (retention, deleted topics), each only if it still points where it did and
+   * was created before `removableBefore`. Returns how many were removed.
+   */
+  removeEntries(entries: readonly IndexEntry[], removableBefore: number): Promise<number>;
+  /** Every object key the whole index references (a full, paginated scan), and how many items it read. */
+  scanReferencedObjects(): Promise<{ objects: Set<string>; itemsRead: number }>;
+  /** Garbage-collection candidates: unreferenced objects and when a GC pass first saw them so. */
+  listGcCandidates(): Promise<Map<string, number>>;
+  markGcCandidates(keys: readonly string[], firstSeenAt: number): Promise<void>;
+  clearGcCandidates(keys: readonly string[]): Promise<void>;
+  /** Where a maintenance job stopped, so that the next run resumes there (undefined: from the start). */
+  getMaintenanceCursor(job: string): Promise<string | undefined>;
+  setMaintenanceCursor(job: string, cursor: string | undefined): Promise<void>;
+}
+
+/** One atomic change of a partition's index by a compactor. */
+export interface EntryRewrite {
+  replace: ReadonlyArray<{ old: IndexEntry; next: IndexEntry }>;
+  remove: readonly IndexEntry[];
 }
 
 /** A commit lost the race for one or more partitions' log end. Carries what is now there when known. */

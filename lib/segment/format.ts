@@ -35,7 +35,7 @@
  *     12+T     2  u16 topicId length I
  *     14+T     I  topicId
  *   14+T+I     4  u32 partition
- *   18+T+I     4  u32 recordCount (≥ 1)
+ *   18+T+I     4  u32 recordCount (≥ 1, or 0 for a batch key compaction emptied: see BatchInput.timestamps)
  *   22+T+I     4  u32 lastOffsetDelta (≥ the last record's offsetDelta; equal unless compaction removed it)
  *   26+T+I     8  i64 firstTimestamp: the smallest record timestamp (epoch ms)
  *   34+T+I     8  i64 maxTimestamp: the largest record timestamp
@@ -103,6 +103,11 @@ export interface BatchInput {
   offsetDeltas?: readonly number[];
   /** The batch's lastOffsetDelta, when it must stay past the last kept record. Default: the last record's. */
   lastOffsetDelta?: number;
+  /**
+   * For a batch with no records (key compaction removed them all while its index entry must stay): its
+   * first and max timestamps, which otherwise come from the records. Such a batch also needs lastOffsetDelta.
+   */
+  timestamps?: { first: number; max: number };
 }
 
 export interface BatchLocation {
@@ -227,8 +232,11 @@ function planBatch(input: BatchInput): BatchPlan {
   if (topicBytes > U16_MAX) throw new RangeError(`topic name is ${topicBytes} bytes, over ${U16_MAX}`);
   if (topicIdBytes > U16_MAX) throw new RangeError(`topicId is ${topicIdBytes} bytes, over ${U16_MAX}`);
   checkU32(input.partition, 'partition');
-  if (count === 0)
-    throw new RangeError(`a batch needs at least one record (${input.topic}/${input.partition})`);
+  if (count === 0 && (input.lastOffsetDelta === undefined || input.timestamps === undefined)) {
+    throw new RangeError(
+      `a batch needs at least one record, or lastOffsetDelta and timestamps (${input.topic}/${input.partition})`,
+    );
+  }
 
   let lastDelta = count - 1;
   if (offsetDeltas !== undefined) {
@@ -255,8 +263,11 @@ function planBatch(input: BatchInput): BatchPlan {
   }
   checkU32(lastDelta, 'lastOffsetDelta');
 
-  let first = Number.POSITIVE_INFINITY;
-  let max = Number.NEGATIVE_INFINITY;
+  let first = count === 0 ? (input.timestamps?.first ?? 0) : Number.POSITIVE_INFINITY;
+  let max = count === 0 ? (input.timestamps?.max ?? 0) : Number.NEGATIVE_INFINITY;
+  if (count === 0 && (first < MIN_TIMESTAMP || max > MAX_TIMESTAMP || first > max)) {
+    throw new RangeError(`batch timestamps [${first}, ${max}] are out of range`);
+  }
   for (let i = 0; i < count; i++) {
     const ts = (records[i] as LogRecord).timestamp;
     if (!Number.isInteger(ts) || ts < MIN_TIMESTAMP || ts > MAX_TIMESTAMP) {
@@ -595,7 +606,7 @@ function decodeRecords(
   if (reader.remaining !== 0) {
     throw new CorruptBatchError(`${reader.remaining} bytes left in the payload after ${recordCount} records`);
   }
-  if (!seenFirst || !seenMax) {
+  if (recordCount > 0 && (!seenFirst || !seenMax)) {
     throw new CorruptBatchError('batch firstTimestamp/maxTimestamp disagree with its records');
   }
   return records;
@@ -646,7 +657,6 @@ export async function decodeBatch(bytes: Buffer): Promise<DecodedBatch> {
   const firstTimestamp = readTimestamp(fixed, 12);
   const maxTimestamp = readTimestamp(fixed, 20);
   const payloadLength = fixed.readUInt32BE(28);
-  if (recordCount === 0) throw new CorruptBatchError('batch has no records');
   if (firstTimestamp < MIN_TIMESTAMP || maxTimestamp > MAX_TIMESTAMP || firstTimestamp > maxTimestamp) {
     throw new CorruptBatchError(`batch timestamps [${firstTimestamp}, ${maxTimestamp}] are out of range`);
   }
@@ -757,7 +767,6 @@ export function readSegmentDirectory(object: Buffer): BatchLocation[] {
     if (
       partition > U32_MAX ||
       byteLength < BATCH_OVERHEAD_BYTES ||
-      recordCount === 0 ||
       recordCount > U32_MAX ||
       lastOffsetDelta > U32_MAX ||
       firstTimestamp < MIN_TIMESTAMP ||

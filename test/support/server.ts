@@ -1,4 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { serve } from '@hono/node-server';
 import { createLog } from '../../functions/deps.js';
 import { type AppDeps, createApp } from '../../functions/http/app.js';
@@ -7,6 +9,7 @@ import { DynamoDbGroupStore } from '../../lib/groups/dynamodb-group-store.js';
 import { DEFAULT_LIMITS, type Limits } from '../../lib/limits.js';
 import type { AppenderHooks } from '../../lib/log/appender.js';
 import { DEFAULT_LOG_OPTIONS, type Log, type LogOptions } from '../../lib/log/log.js';
+import type { MaintenanceHooks, MaintenanceOptions } from '../../lib/maintenance/maintenance.js';
 import { DynamoDbKeyStore } from '../../lib/metadata/dynamodb-key-store.js';
 import { ensureTables } from '../../lib/metadata/dynamodb-schema.js';
 import { S3SegmentStore } from '../../lib/storage/s3-segment-store.js';
@@ -14,6 +17,8 @@ import { makeDynamoClient, makeS3Client, testEndpoints, uniquePrefix } from './e
 
 export interface TestServer {
   url: string;
+  /** The segment store the server writes (to look at objects directly). */
+  store: S3SegmentStore;
   token: string;
   log: Log;
   /** The app the server serves (to drive it through another adapter, e.g. hono/aws-lambda's streamHandle). */
@@ -39,6 +44,14 @@ export async function startTestServer(
     clock?: Clock;
     /** How long the app trusts an API key it read (the revocation bound); the app's default otherwise. */
     keyCacheTtlMs?: number;
+    /**
+     * A bucket of its own (created here). Garbage collection deletes every object of its bucket that its
+     * own index does not reference, so a server that runs GC must not share the suite's bucket.
+     */
+    ownBucket?: boolean;
+    /** Maintenance thresholds and crash hooks. */
+    maintenance?: Partial<MaintenanceOptions>;
+    maintenanceHooks?: MaintenanceHooks;
     /** Consumer-group tuning (for example no skew allowance, with a manual clock). */
     groupOptions?: AppDeps['groupOptions'];
     /** Passed through to createApp (for example a short SSE heartbeat, or a logError that records). */
@@ -50,14 +63,22 @@ export async function startTestServer(
   const prefix = uniquePrefix('http');
   const tables = await ensureTables(dynamodb, prefix);
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
+  let bucket = testEndpoints().bucket;
+  if (options.ownBucket) {
+    bucket = `sluice-own-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  }
+  const store = new S3SegmentStore(s3, bucket);
   const log = createLog({
     dynamodb,
-    store: new S3SegmentStore(s3, testEndpoints().bucket),
+    store,
     tablePrefix: prefix,
     log: { ...DEFAULT_LOG_OPTIONS, pollIntervalMs: 50, ...options.log },
     limits,
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.hooks ? { hooks: options.hooks } : {}),
+    ...(options.maintenance ? { maintenance: options.maintenance } : {}),
+    maintenanceHooks: { onReport: () => undefined, ...options.maintenanceHooks },
   });
   const token = `test-admin-token-${Math.random().toString(36).slice(2)}`;
   const app = createApp({
@@ -77,6 +98,7 @@ export async function startTestServer(
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
     url,
+    store,
     token,
     log,
     app,

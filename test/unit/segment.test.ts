@@ -203,13 +203,34 @@ describe('segment round trip', () => {
     await expect(encodeSegment([batch({ records: [rec()], offsetDeltas: [] })])).rejects.toThrow(RangeError);
   });
 
-  it('rejects an empty batch and out-of-range timestamps or partitions when encoding', async () => {
+  it('rejects an empty batch (unless compaction gives its span) and out-of-range timestamps or partitions', async () => {
     await expect(encodeSegment([batch({ records: [] })])).rejects.toThrow(RangeError);
+    await expect(encodeSegment([batch({ records: [], lastOffsetDelta: 3 })])).rejects.toThrow(RangeError);
     await expect(
       encodeSegment([batch({ records: [rec({ timestamp: MAX_TIMESTAMP + 1 })] })]),
     ).rejects.toThrow(RangeError);
     await expect(encodeSegment([batch({ records: [rec({ timestamp: 1.5 })] })])).rejects.toThrow(RangeError);
     await expect(encodeSegment([batch({ partition: -1 })])).rejects.toThrow(RangeError);
+  });
+
+  it('round-trips a batch key compaction emptied: no records, its offset span and timestamps kept', async () => {
+    const segment = await encodeSegment([
+      batch({ records: [], lastOffsetDelta: 6, timestamps: { first: 1_000, max: 2_000 } }),
+      batch({ records: [rec()] }),
+    ]);
+    const [empty, full] = await decodeSegment(segment.bytes);
+    expect(empty).toMatchObject({
+      recordCount: 0,
+      lastOffsetDelta: 6,
+      firstTimestamp: 1_000,
+      maxTimestamp: 2_000,
+    });
+    expect(empty?.records).toEqual([]);
+    expect(full?.records).toHaveLength(1);
+    expect(readSegmentDirectory(segment.bytes)[0]).toMatchObject({ recordCount: 0, lastOffsetDelta: 6 });
+    await expect(
+      encodeSegment([batch({ records: [], lastOffsetDelta: 6, timestamps: { first: 2, max: 1 } })]),
+    ).rejects.toThrow(RangeError);
   });
 
   it('encodes an object with no batches', async () => {

@@ -1,0 +1,491 @@
+import type { Clock } from '../clock.js';
+import { SegmentReader } from '../log/segment-reader.js';
+import { INDEX_KEY_REUSE_GUARD_MS, type IndexEntry, type MetadataStore } from '../metadata/metadata-store.js';
+import { type BatchInput, type DecodedBatch, encodeSegment } from '../segment/format.js';
+import { newSegmentKey, SEGMENT_PREFIX, type SegmentStore } from '../storage/segment-store.js';
+import type { Compression, Topic } from '../types.js';
+import { type MaintenanceJob, type MaintenanceReport, ReportBuilder } from './report.js';
+
+export interface MaintenanceOptions {
+  /** Compactor: merge batches of objects smaller than this into per-partition objects of about this size. */
+  targetObjectBytes: number;
+  /** Compactor: leave batches committed less than this long ago alone (they are still being read hot). */
+  minAgeMs: number;
+  /**
+   * GC: delete an unreferenced object only this long after a pass first saw it unreferenced. It must
+   * exceed the longest produce (S3 put → commit) and the longest read (index read → S3 GET): both are
+   * bounded by the 15-minute Lambda limit, so the default is 1 h.
+   */
+  gcGraceMs: number;
+  /** Work budget of one pass: it stops starting new partitions after this many, or bytes, or time. */
+  maxPartitionsPerRun: number;
+  maxBytesPerRun: number;
+  maxRunMs: number;
+  compression: Compression;
+}
+
+export const DEFAULT_MAINTENANCE_OPTIONS: MaintenanceOptions = {
+  targetObjectBytes: 8 * 1024 * 1024,
+  minAgeMs: 5 * 60 * 1000,
+  gcGraceMs: 60 * 60 * 1000,
+  maxPartitionsPerRun: 2_000,
+  maxBytesPerRun: 2 * 1024 * 1024 * 1024,
+  maxRunMs: 10 * 60 * 1000,
+  compression: 'none',
+};
+
+/** Hooks: where reports go, and (tests) a failure at a precise point to prove what a crash leaves behind. */
+export interface MaintenanceHooks {
+  /** After the compactor wrote its new object, before it swaps the index to it. */
+  afterCompactedObjectWritten?: (objectKey: string) => Promise<void> | void;
+  /** Where each pass's report goes; default: one JSON line on stdout (CloudWatch Logs in Lambda). */
+  onReport?: (report: MaintenanceReport) => void;
+}
+
+/** A transaction holds at most 100 items; a compaction run swaps at most this many entries at once. */
+const MAX_RUN_ENTRIES = 100;
+
+/**
+ * The three background jobs (docs/ARCHITECTURE.md §10): small-segment and key compaction, retention
+ * (including the data of deleted topics), and garbage collection of unreferenced objects. Each pass does a
+ * bounded amount of work, resumes where the previous pass stopped, and reports what it did.
+ */
+export class Maintenance {
+  private readonly options: MaintenanceOptions;
+  private readonly reader: SegmentReader;
+
+  constructor(
+    private readonly deps: {
+      store: SegmentStore;
+      metadata: MetadataStore;
+      clock: Clock;
+      hooks?: MaintenanceHooks;
+    },
+    options: Partial<MaintenanceOptions> = {},
+  ) {
+    this.options = { ...DEFAULT_MAINTENANCE_OPTIONS, ...options };
+    // The compactor's own reader: whole objects up to 8 MiB in one GET, a small cache (a pass reads each
+    // object about once).
+    this.reader = new SegmentReader(deps.store, {
+      wholeObjectMaxBytes: 8 * 1024 * 1024,
+      cacheBytes: 64 * 1024 * 1024,
+      coalesceGapBytes: 256 * 1024,
+    });
+  }
+
+  /** Runs one pass of `job` and writes its report as one structured log line (JSON). */
+  async run(job: MaintenanceJob, override: { minAgeMs?: number } = {}): Promise<MaintenanceReport> {
+    const report =
+      job === 'compact'
+        ? await this.compact(override)
+        : job === 'retention'
+          ? await this.retention()
+          : await this.gc();
+    (this.deps.hooks?.onReport ?? logReport)(report);
+    return report;
+  }
+
+  // ---- compaction -----------------------------------------------------------------------------------------
+
+  /**
+   * Merges consecutive small batches of a partition (from small or multi-partition objects) into one
+   * per-partition object, and for topics with cleanupPolicy `compact` keeps only the latest record per key.
+   * Offsets, keys, values, headers and timestamps are unchanged; each swap is one conditional transaction.
+   */
+  async compact(override: { minAgeMs?: number } = {}): Promise<MaintenanceReport> {
+    const minAgeMs = override.minAgeMs ?? this.options.minAgeMs;
+    const report = new ReportBuilder('compact', this.deps.clock.now());
+    const complete = await this.forEachPartition('compact', report, (topic, partition) =>
+      this.compactPartition(topic, partition, report, minAgeMs),
+    );
+    return report.finish(this.deps.clock.now(), complete);
+  }
+
+  private async compactPartition(
+    topic: Topic,
+    partition: number,
+    report: ReportBuilder,
+    minAgeMs: number,
+  ): Promise<number> {
+    const { metadata, store, clock } = this.deps;
+    const ref = { topicId: topic.topicId, partition };
+    const logStartOffset = topic.logStartOffsets[partition] ?? 0;
+    const entries: IndexEntry[] = [];
+    for await (const entry of metadata.listEntries(ref, logStartOffset)) entries.push(entry);
+    report.indexItemsRead(entries.length);
+    if (entries.length === 0) return 0;
+    const now = clock.now();
+    const tail = entries[entries.length - 1] as IndexEntry;
+    const config = topic.config;
+    const keyed = config.cleanupPolicy.includes('compact');
+    let bytesRead = 0;
+
+    // Key compaction needs the latest offset of every key in the partition.
+    const decoded = new Map<number, DecodedBatch>();
+    const read = async (list: readonly IndexEntry[]) => {
+      const missing = list.filter((e) => !decoded.has(e.baseOffset));
+      if (missing.length === 0) return;
+      const batches = await this.reader.read(missing);
+      missing.forEach((e, i) => {
+        const batch = batches[i];
+        if (batch) decoded.set(e.baseOffset, batch);
+      });
+      report.current.batches.read += missing.length;
+      report.current.objects.read += new Set(missing.map((e) => e.objectKey)).size;
+      const bytes = missing.reduce((sum, e) => sum + e.byteLength, 0);
+      report.current.bytes.read += bytes;
+      bytesRead += bytes;
+    };
+    const latest = new Map<string, number>();
+    if (keyed) {
+      await read(entries);
+      for (const entry of entries) {
+        for (const record of decoded.get(entry.baseOffset)?.records ?? []) {
+          if (record.key !== null)
+            latest.set(record.key.toString('latin1'), entry.baseOffset + record.offsetDelta);
+        }
+      }
+    }
+
+    const oldEnough = (e: IndexEntry) =>
+      now - e.createdAt >= minAgeMs &&
+      (!keyed ||
+        (now - e.createdAt >= config.minCompactionLagMs &&
+          now - e.maxTimestamp >= config.minCompactionLagMs));
+    const candidate = (e: IndexEntry) =>
+      oldEnough(e) && (keyed || e.objectSize < this.options.targetObjectBytes);
+
+    // Runs of consecutive candidates, each at most the target size and one transaction.
+    const runs: IndexEntry[][] = [];
+    let run: IndexEntry[] = [];
+    let runBytes = 0;
+    for (const entry of entries) {
+      if (!candidate(entry)) {
+        if (run.length > 0) runs.push(run);
+        run = [];
+        runBytes = 0;
+        continue;
+      }
+      if (
+        run.length > 0 &&
+        (run.length >= MAX_RUN_ENTRIES || runBytes + entry.byteLength > this.options.targetObjectBytes)
+      ) {
+        runs.push(run);
+        run = [];
+        runBytes = 0;
+      }
+      run.push(entry);
+      runBytes += entry.byteLength;
+    }
+    if (run.length > 0) runs.push(run);
+
+    for (const group of runs) {
+      await read(group);
+      const kept: Array<{ entry: IndexEntry; input: BatchInput }> = [];
+      const emptied: IndexEntry[] = [];
+      let dropped = 0;
+      for (const entry of group) {
+        const batch = decoded.get(entry.baseOffset);
+        if (!batch) throw new Error(`batch ${entry.baseOffset} of ${topic.name}/${partition} was not read`);
+        const records = batch.records.filter((r) => {
+          if (!keyed || r.key === null) return true;
+          const offset = entry.baseOffset + r.offsetDelta;
+          if (latest.get(r.key.toString('latin1')) !== offset) return false; // superseded by a later record
+          // A tombstone is the latest for its key; it goes once it is older than deleteRetentionMs.
+          return !(r.value === null && now - entry.createdAt > config.deleteRetentionMs);
+        });
+        dropped += batch.records.length - records.length;
+        if (records.length === 0) {
+          emptied.push(entry);
+          continue;
+        }
+        kept.push({
+          entry,
+          input: {
+            topic: batch.topic,
+            topicId: batch.topicId,
+            partition: batch.partition,
+            records,
+            offsetDeltas: records.map((r) => r.offsetDelta),
+            lastOffsetDelta: batch.lastOffsetDelta,
+          },
+        });
+      }
+      // An emptied entry is removed only once its key may be deleted (§4.4).
+      const removable = emptied.filter(
+        (e) => e.baseOffset !== tail.baseOffset && e.createdAt < now - INDEX_KEY_REUSE_GUARD_MS,
+      );
+      for (const e of emptied) {
+        if (removable.includes(e)) continue;
+        // Its key must stay a while (§4.4): it stays as an empty batch spanning the same offsets.
+        const batch = decoded.get(e.baseOffset) as DecodedBatch;
+        kept.push({
+          entry: e,
+          input: {
+            topic: batch.topic,
+            topicId: batch.topicId,
+            partition: batch.partition,
+            records: [],
+            lastOffsetDelta: batch.lastOffsetDelta,
+            timestamps: { first: batch.firstTimestamp, max: batch.maxTimestamp },
+          },
+        });
+      }
+      kept.sort((a, b) => a.entry.baseOffset - b.entry.baseOffset);
+      const objects = new Set(group.map((e) => e.objectKey)).size;
+      if (objects < 2 && dropped === 0) continue; // nothing to gain
+      if (kept.length === 0 && removable.length === 0) continue;
+
+      let replace: Array<{ old: IndexEntry; next: IndexEntry }> = [];
+      if (kept.length > 0) {
+        const encoded = await encodeSegment(
+          kept.map((k) => k.input),
+          { compression: this.options.compression },
+        );
+        const objectKey = newSegmentKey(clock.now());
+        await store.put(objectKey, encoded.bytes);
+        report.current.objects.written += 1;
+        report.current.bytes.written += encoded.bytes.length;
+        await this.deps.hooks?.afterCompactedObjectWritten?.(objectKey);
+        replace = kept.map(({ entry, input }, i) => {
+          const location = encoded.batches[i];
+          if (!location) throw new Error('encodeSegment returned fewer batches than it was given');
+          return {
+            old: entry,
+            next: {
+              ...entry,
+              recordCount: input.records.length,
+              objectKey,
+              byteOffset: location.byteOffset,
+              byteLength: location.byteLength,
+              objectSize: encoded.bytes.length,
+            },
+          };
+        });
+      }
+      const swapped = await metadata.rewriteEntries(
+        { replace, remove: removable },
+        now - INDEX_KEY_REUSE_GUARD_MS,
+      );
+      report.itemsWritten(replace.length + removable.length, true);
+      if (!swapped) {
+        // A concurrent compactor, retention or produce-side change won: our object is an orphan for GC.
+        report.count('swapsLost');
+        continue;
+      }
+      report.current.batches.written += replace.length;
+      report.current.batches.deleted += removable.length;
+      report.count('recordsDropped', dropped);
+      report.count('runsCompacted');
+    }
+    return bytesRead;
+  }
+
+  // ---- retention ------------------------------------------------------------------------------------------
+
+  /**
+   * Advances each partition's logStartOffset past whole batches older than retentionMs (newest record
+   * timestamp) or beyond retentionBytes (oldest first), then removes index entries below it once their
+   * keys are old enough to delete (§4.4). Also removes the data of deleted topics.
+   */
+  async retention(): Promise<MaintenanceReport> {
+    const report = new ReportBuilder('retention', this.deps.clock.now());
+    const complete = await this.forEachPartition('retention', report, (topic, partition) =>
+      this.retainPartition(topic, partition, report),
+    );
+    await this.removeDeletedTopics(report);
+    return report.finish(this.deps.clock.now(), complete);
+  }
+
+  private async retainPartition(topic: Topic, partition: number, report: ReportBuilder): Promise<number> {
+    const { metadata, clock } = this.deps;
+    const config = topic.config;
+    if (!config.cleanupPolicy.includes('delete')) return 0;
+    const ref = { topicId: topic.topicId, partition };
+    const logStartOffset = topic.logStartOffsets[partition] ?? 0;
+    const entries: IndexEntry[] = [];
+    for await (const entry of metadata.listEntries(ref, 0)) entries.push(entry);
+    report.indexItemsRead(entries.length);
+    if (entries.length === 0) return 0;
+    const now = clock.now();
+    const live = entries.filter((e) => e.lastOffset >= logStartOffset);
+
+    let start = logStartOffset;
+    if (config.retentionMs >= 0) {
+      for (const entry of live) {
+        if (entry.maxTimestamp >= now - config.retentionMs) break;
+        start = entry.lastOffset + 1;
+      }
+    }
+    if (config.retentionBytes >= 0) {
+      let size = live.reduce((sum, e) => sum + e.byteLength, 0);
+      for (const entry of live) {
+        if (size - entry.byteLength < config.retentionBytes) break;
+        size -= entry.byteLength;
+        start = Math.max(start, entry.lastOffset + 1);
+      }
+    }
+    if (
+      start > logStartOffset &&
+      (await metadata.advanceLogStartOffset(topic.name, topic.topicId, partition, start))
+    ) {
+      report.itemsWritten(1);
+      report.count('logStartOffsetsAdvanced');
+    }
+
+    // Entries wholly below the log start go, except the tail and keys too young to delete.
+    const tail = entries[entries.length - 1] as IndexEntry;
+    const cutoff = now - INDEX_KEY_REUSE_GUARD_MS;
+    const expired = entries.filter(
+      (e) =>
+        e.lastOffset < Math.max(start, logStartOffset) &&
+        e.baseOffset !== tail.baseOffset &&
+        e.createdAt < cutoff,
+    );
+    const removed = await metadata.removeEntries(expired, cutoff);
+    report.itemsWritten(expired.length);
+    report.current.batches.deleted += removed;
+    report.current.bytes.deleted += expired.slice(0, removed).reduce((sum, e) => sum + e.byteLength, 0);
+    return 0;
+  }
+
+  /** A deleted incarnation's index goes once no writer from before the deletion can still be running. */
+  private async removeDeletedTopics(report: ReportBuilder): Promise<void> {
+    const { metadata, clock } = this.deps;
+    const now = clock.now();
+    const cutoff = now - INDEX_KEY_REUSE_GUARD_MS;
+    for (const deleted of await metadata.listDeletedTopics()) {
+      if (deleted.deletedAt >= cutoff) continue;
+      let remaining = 0;
+      for (let partition = 0; partition < deleted.partitions; partition++) {
+        const entries: IndexEntry[] = [];
+        for await (const entry of metadata.listEntries({ topicId: deleted.topicId, partition }, 0))
+          entries.push(entry);
+        report.indexItemsRead(entries.length);
+        const removed = await metadata.removeEntries(entries, cutoff);
+        report.itemsWritten(entries.length);
+        report.current.batches.deleted += removed;
+        remaining += entries.length - removed;
+      }
+      if (remaining === 0) {
+        await metadata.forgetDeletedTopic(deleted.topicId);
+        report.itemsWritten(1);
+        report.count('deletedTopicsRemoved');
+      }
+    }
+  }
+
+  // ---- garbage collection ---------------------------------------------------------------------------------
+
+  /**
+   * Mark and sweep: every object the index does not reference becomes a candidate the first time a pass
+   * sees it so, and is deleted by the first pass at least gcGraceMs later that still finds it unreferenced.
+   * An object referenced again (a produce's late commit) stops being a candidate.
+   */
+  async gc(): Promise<MaintenanceReport> {
+    const { metadata, store, clock } = this.deps;
+    const report = new ReportBuilder('gc', clock.now());
+    // The index first, then the objects: an object created after the scan began is either referenced by
+    // an item the scan saw, or becomes a candidate now and is judged again a grace period later.
+    const { objects: referenced, itemsRead } = await metadata.scanReferencedObjects();
+    report.indexItemsRead(itemsRead, true);
+    const candidates = await metadata.listGcCandidates();
+    report.itemsRead(Math.ceil(candidates.size / 40) || 1);
+    const now = clock.now();
+    const toMark: string[] = [];
+    const toClear: string[] = [];
+    const toDelete: Array<{ key: string; size: number }> = [];
+    const listed = new Set<string>();
+    const deadline = now + this.options.maxRunMs;
+    let complete = true;
+    for await (const object of store.list(SEGMENT_PREFIX)) {
+      listed.add(object.key);
+      report.current.objects.read += 1;
+      if (referenced.has(object.key)) {
+        if (candidates.has(object.key)) toClear.push(object.key);
+        continue;
+      }
+      const firstSeen = candidates.get(object.key);
+      if (firstSeen === undefined) toMark.push(object.key);
+      else if (now - firstSeen >= this.options.gcGraceMs)
+        toDelete.push({ key: object.key, size: object.size });
+      if (toDelete.length >= 10_000 || clock.now() > deadline) {
+        complete = false;
+        break;
+      }
+    }
+    if (complete) {
+      // Candidates whose object is gone (deleted by an earlier pass that crashed before clearing them).
+      for (const key of candidates.keys()) if (!listed.has(key)) toClear.push(key);
+    }
+    await metadata.markGcCandidates(toMark, now);
+    report.itemsWritten(toMark.length);
+    report.count('orphansMarked', toMark.length);
+    for (let i = 0; i < toDelete.length; i += 1000) {
+      await store.delete(toDelete.slice(i, i + 1000).map((d) => d.key));
+    }
+    report.current.objects.deleted += toDelete.length;
+    report.current.bytes.deleted += toDelete.reduce((sum, d) => sum + d.size, 0);
+    await metadata.clearGcCandidates([...toClear, ...toDelete.map((d) => d.key)]);
+    report.itemsWritten(toClear.length + toDelete.length);
+    report.count('referenced', referenced.size);
+    return report.finish(clock.now(), complete);
+  }
+
+  // ---- work partitioning ----------------------------------------------------------------------------------
+
+  /**
+   * Visits partitions (topics by name, partitions in order), starting after where the last pass of `job`
+   * stopped, until the work budget runs out; records where it stopped. Returns whether the pass got through
+   * every partition (the next pass then starts from the beginning).
+   */
+  private async forEachPartition(
+    job: MaintenanceJob,
+    report: ReportBuilder,
+    visit: (topic: Topic, partition: number) => Promise<number>,
+  ): Promise<boolean> {
+    const { metadata, clock } = this.deps;
+    const deadline = clock.now() + this.options.maxRunMs;
+    const cursor = await metadata.getMaintenanceCursor(job);
+    report.itemsRead(1);
+    const names = (await metadata.listTopics()).map((t) => t.name).sort();
+    report.indexItemsRead(names.length);
+    let bytes = 0;
+    let stoppedAt: string | undefined;
+    for (const name of names) {
+      const topic = await metadata.getTopic(name, { consistent: true });
+      report.itemsRead(1);
+      if (!topic) continue;
+      for (let partition = 0; partition < topic.partitions; partition++) {
+        const position = positionOf(name, partition);
+        if (cursor !== undefined && position <= cursor) continue;
+        const spent =
+          report.current.partitions >= this.options.maxPartitionsPerRun ||
+          bytes >= this.options.maxBytesPerRun ||
+          clock.now() > deadline;
+        if (spent) {
+          await metadata.setMaintenanceCursor(job, stoppedAt ?? cursor);
+          report.itemsWritten(1);
+          return false;
+        }
+        bytes += await visit(topic, partition);
+        report.current.partitions += 1;
+        stoppedAt = position;
+      }
+    }
+    if (cursor !== undefined) {
+      await metadata.setMaintenanceCursor(job, undefined);
+      report.itemsWritten(1);
+    }
+    return true;
+  }
+}
+
+function logReport(report: MaintenanceReport): void {
+  console.log(JSON.stringify({ level: 'info', event: 'sluice.maintenance', ...report }));
+}
+
+/** A sortable position: topic name, then the partition zero-padded (names cannot contain NUL). */
+function positionOf(name: string, partition: number): string {
+  return `${name}\u0000${String(partition).padStart(5, '0')}`;
+}
