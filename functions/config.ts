@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DEFAULT_LIMITS, type Limits } from '../lib/limits.js';
 import { DEFAULT_LOG_OPTIONS, type LogOptions } from '../lib/log/log.js';
+import { DEFAULT_MAINTENANCE_OPTIONS, type MaintenanceOptions } from '../lib/maintenance/maintenance.js';
 
 const int = (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback);
 
@@ -35,6 +36,12 @@ const EnvSchema = z.object({
   SLUICE_MAX_REQUEST_BYTES: int(DEFAULT_LIMITS.maxRequestBytes, 1024),
   /** How long a warm instance trusts an API key it read: revocation takes effect within it. */
   SLUICE_KEY_CACHE_TTL_MS: int(5_000),
+  /** Local server: run compaction, retention and GC every this many ms (0: never; tests, benchmarks). */
+  SLUICE_MAINTENANCE_INTERVAL_MS: int(60_000),
+  SLUICE_COMPACT_MIN_AGE_MS: int(DEFAULT_MAINTENANCE_OPTIONS.minAgeMs),
+  SLUICE_COMPACT_TARGET_BYTES: int(DEFAULT_MAINTENANCE_OPTIONS.targetObjectBytes, 64 * 1024),
+  /** Must exceed the longest produce and the longest read (15 min in Lambda); see ARCHITECTURE §10.4. */
+  SLUICE_GC_GRACE_MS: int(DEFAULT_MAINTENANCE_OPTIONS.gcGraceMs, 60_000),
 });
 
 export interface Config {
@@ -56,6 +63,9 @@ export interface Config {
   limits: Limits;
   /** Bound on how long a revoked API key keeps working on a warm instance (SLUICE_KEY_CACHE_TTL_MS). */
   keyCacheTtlMs: number;
+  /** Period of the local server's maintenance timers; 0 turns them off. */
+  maintenanceIntervalMs: number;
+  maintenance: Partial<MaintenanceOptions>;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -99,5 +109,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     limits: { ...DEFAULT_LIMITS, maxRequestBytes: e.SLUICE_MAX_REQUEST_BYTES },
     keyCacheTtlMs: e.SLUICE_KEY_CACHE_TTL_MS,
+    maintenanceIntervalMs: e.SLUICE_MAINTENANCE_INTERVAL_MS,
+    maintenance: {
+      minAgeMs: e.SLUICE_COMPACT_MIN_AGE_MS,
+      targetObjectBytes: e.SLUICE_COMPACT_TARGET_BYTES,
+      gcGraceMs: e.SLUICE_GC_GRACE_MS,
+    },
   };
 }

@@ -7,6 +7,7 @@ import type { Limits } from '../lib/limits.js';
 import type { AppenderHooks } from '../lib/log/appender.js';
 import { Log, type LogOptions } from '../lib/log/log.js';
 import type { MaintenanceHooks, MaintenanceOptions } from '../lib/maintenance/maintenance.js';
+import type { MaintenanceReport } from '../lib/maintenance/report.js';
 import { DynamoDbKeyStore } from '../lib/metadata/dynamodb-key-store.js';
 import { DynamoDbMetadataStore } from '../lib/metadata/dynamodb-metadata-store.js';
 import { ensureTables, tableNames } from '../lib/metadata/dynamodb-schema.js';
@@ -132,6 +133,7 @@ export async function createRuntime(
         `S3 bucket ${bucket}${config.endpoints.s3 ? ` at ${config.endpoints.s3}` : ''}, ` +
         `DynamoDB tables ${config.tablePrefix}*${config.endpoints.dynamodb ? ` at ${config.endpoints.dynamodb}` : ''}`,
       stop: async () => undefined,
+      ...(options.onLog ? { say: options.onLog } : {}),
     });
   }
 
@@ -153,6 +155,7 @@ export async function createRuntime(
     await ensureTables(clients.dynamodb, config.tablePrefix);
     return runtimeOver(config, clients, new FsSegmentStore(resolve(dataDir, 'segments')), {
       description: `embedded: DynamoDB Local (${dynamo.endpoint}) and segments under ${dataDir}`,
+      ...(options.onLog ? { say: options.onLog } : {}),
       stop: async () => {
         await dynamo.stop();
         await removePidFile(pidFile);
@@ -169,14 +172,32 @@ function runtimeOver(
   config: Config,
   clients: AwsClients,
   store: SegmentStore,
-  options: { description: string; stop: () => Promise<void> },
+  options: { description: string; stop: () => Promise<void>; say?: (message: string) => void },
 ): Runtime {
+  const say = options.say;
   const log = createLog({
     dynamodb: clients.dynamodb,
     store,
     tablePrefix: config.tablePrefix,
     log: config.log,
     limits: config.limits,
+    maintenance: config.maintenance,
+    // The local server says what a pass did only when it did something.
+    ...(say
+      ? {
+          maintenanceHooks: {
+            onReport: (r: MaintenanceReport) => {
+              const changed = r.objects.written + r.objects.deleted + r.batches.deleted + r.batches.written;
+              if (changed > 0) {
+                say(
+                  `maintenance ${r.job}: batches ${r.batches.read} read, ${r.batches.written} written, ` +
+                    `${r.batches.deleted} deleted; objects ${r.objects.written} written, ${r.objects.deleted} deleted`,
+                );
+              }
+            },
+          },
+        }
+      : {}),
   });
   return {
     log,

@@ -25,6 +25,7 @@ const log = createLog({
   tablePrefix: config.tablePrefix,
   log: { ...config.log, lingerMs: 0 },
   limits: config.limits,
+  maintenance: config.maintenance,
 });
 /** How long before the function timeout a live tail (SSE) ends. */
 const SSE_TIMEOUT_MARGIN_MS = 10_000;

@@ -5,6 +5,7 @@ import { serve } from '@hono/node-server';
 import { loadConfig } from './config.js';
 import { createGroupStore, createKeyStore, createRuntime } from './deps.js';
 import { createApp } from './http/app.js';
+import { startMaintenanceTimer } from './local/maintenance-timer.js';
 
 /**
  * The long-running server (agent mode): `npm start`. It batches concurrent produce calls into one segment
@@ -44,6 +45,13 @@ async function main(): Promise<void> {
     console.log(`[sluice] try: curl -H "Authorization: Bearer $SLUICE_ADMIN_TOKEN" ${url}/v1/topics`);
   });
 
+  const maintenance =
+    config.maintenanceIntervalMs > 0
+      ? startMaintenanceTimer(runtime.log, config.maintenanceIntervalMs, (error) =>
+          console.error('[sluice] maintenance pass failed', error),
+        )
+      : undefined;
+
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -53,6 +61,7 @@ async function main(): Promise<void> {
     const force = setTimeout(() => process.exit(1), 10_000);
     force.unref();
     await new Promise<void>((resolve) => server.close(() => resolve()));
+    await maintenance?.stop();
     await runtime.close();
     clearTimeout(force);
     process.exit(0);

@@ -1,0 +1,31 @@
+import { MAINTENANCE_JOBS, type MaintenanceJob, type MaintenanceReport } from '../lib/maintenance/report.js';
+import { S3SegmentStore } from '../lib/storage/s3-segment-store.js';
+import { loadConfig } from './config.js';
+import { createAwsClients, createLog } from './deps.js';
+
+/**
+ * The scheduled maintenance jobs as one Lambda function (one EventBridge schedule per job; the rule's
+ * input names the job: `{ "job": "compact" | "retention" | "gc" }`). Each invocation runs one bounded pass
+ * (its work budget ends well inside the 15-minute limit) and logs its report as one JSON line; the next
+ * scheduled pass resumes where it stopped. A duplicate delivery of the same event is harmless: every
+ * index change is conditional (docs/ARCHITECTURE.md §10).
+ */
+const config = loadConfig();
+if (config.bucket === undefined) throw new Error('SLUICE_BUCKET must be set for the maintenance function');
+const clients = createAwsClients(config);
+const log = createLog({
+  dynamodb: clients.dynamodb,
+  store: new S3SegmentStore(clients.s3, config.bucket),
+  tablePrefix: config.tablePrefix,
+  log: { ...config.log, lingerMs: 0 },
+  limits: config.limits,
+  maintenance: config.maintenance,
+});
+
+export async function handler(event: { job?: unknown }): Promise<MaintenanceReport> {
+  const job = event?.job;
+  if (typeof job !== 'string' || !MAINTENANCE_JOBS.includes(job as MaintenanceJob)) {
+    throw new Error(`the event must name a job (${MAINTENANCE_JOBS.join(', ')}), got ${JSON.stringify(job)}`);
+  }
+  return log.maintenance.run(job as MaintenanceJob);
+}
