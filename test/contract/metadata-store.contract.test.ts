@@ -235,3 +235,104 @@ describe.each(adapters)('MetadataStore contract: %s', (_name, make) => {
     });
   });
 });
+
+describe.each(adapters)('MetadataStore maintenance contract: %s', (_name, make) => {
+  it('advances a log start offset only forwards, and only for the same incarnation', async () => {
+    const store = await make();
+    const t = topic('ret');
+    await store.createTopic(t);
+    expect(await store.advanceLogStartOffset('ret', t.topicId, 1, 5)).toBe(true);
+    expect(await store.advanceLogStartOffset('ret', t.topicId, 1, 3)).toBe(false);
+    expect(await store.advanceLogStartOffset('ret', 'another-incarnation', 1, 9)).toBe(false);
+    expect(await store.advanceLogStartOffset('nope', t.topicId, 1, 9)).toBe(false);
+    expect((await store.getTopic('ret', { consistent: true }))?.logStartOffsets).toEqual({ 1: 5 });
+  });
+
+  it('rewrites entries all or nothing, and only those still where the compactor read them', async () => {
+    const store = await make();
+    const a = entry('t', 0, 0, 2, 'old-1');
+    const b = entry('t', 0, 2, 2, 'old-2');
+    const c = entry('t', 0, 4, 1, 'old-3');
+    await store.commit([a]);
+    await store.commit([b]);
+    await store.commit([c]);
+    const moved = (e: IndexEntry, key: string) => ({
+      ...e,
+      objectKey: key,
+      byteOffset: 8 + e.baseOffset * 10,
+    });
+    // b emptied and old enough to remove; a moved.
+    expect(await store.rewriteEntries({ replace: [{ old: a, next: moved(a, 'new') }], remove: [b] }, 2)).toBe(
+      true,
+    );
+    const ref = { topicId: 't', partition: 0 };
+    expect(await store.findEntries(ref, 0, 10)).toEqual([moved(a, 'new'), c]);
+    // A second compactor that read a before the swap loses, and writes nothing (c stays as it was).
+    expect(
+      await store.rewriteEntries(
+        {
+          replace: [
+            { old: c, next: moved(c, 'other') },
+            { old: a, next: moved(a, 'other') },
+          ],
+          remove: [],
+        },
+        2,
+      ),
+    ).toBe(false);
+    expect(await store.findEntries(ref, 0, 10)).toEqual([moved(a, 'new'), c]);
+    // A removal of an entry too young for its key to be deleted is refused.
+    expect(await store.rewriteEntries({ replace: [], remove: [c] }, 1)).toBe(false);
+  });
+
+  it('removes entries one by one, skipping the changed and the too young', async () => {
+    const store = await make();
+    const ref = { topicId: 'r', partition: 0 };
+    const es = [
+      entry('r', 0, 0, 1, 'k0'),
+      entry('r', 0, 1, 1, 'k1'),
+      { ...entry('r', 0, 2, 1, 'k2'), createdAt: 50 },
+    ];
+    for (const e of es) await store.commit([e]);
+    const stale = { ...(es[1] as IndexEntry), objectKey: 'not-any-more' };
+    expect(await store.removeEntries([es[0] as IndexEntry, stale, es[2] as IndexEntry], 10)).toBe(1);
+    expect((await store.findEntries(ref, 0, 10)).map((e) => e.baseOffset)).toEqual([1, 2]);
+  });
+
+  it('scans every referenced object, and keeps GC candidates and job cursors', async () => {
+    const store = await make();
+    await store.commit([entry('s', 0, 0, 1, 'obj-a'), entry('s', 1, 0, 1, 'obj-b')]);
+    await store.commit([entry('s', 0, 1, 1, 'obj-a')]);
+    const { objects, itemsRead } = await store.scanReferencedObjects();
+    expect(objects.has('obj-a') && objects.has('obj-b')).toBe(true);
+    expect(itemsRead).toBeGreaterThanOrEqual(3);
+
+    await store.markGcCandidates(['x', 'y'], 100);
+    await store.markGcCandidates(['x', 'z'], 200); // x keeps its first sighting
+    expect(await store.listGcCandidates()).toEqual(
+      new Map([
+        ['x', 100],
+        ['y', 100],
+        ['z', 200],
+      ]),
+    );
+    await store.clearGcCandidates(['x', 'missing']);
+    expect([...(await store.listGcCandidates()).keys()].sort()).toEqual(['y', 'z']);
+
+    expect(await store.getMaintenanceCursor('compact')).toBeUndefined();
+    await store.setMaintenanceCursor('compact', 'orders\u000000003');
+    expect(await store.getMaintenanceCursor('compact')).toBe('orders\u000000003');
+    await store.setMaintenanceCursor('compact', undefined);
+    expect(await store.getMaintenanceCursor('compact')).toBeUndefined();
+  });
+
+  it('forgets a deleted topic once its data is gone', async () => {
+    const store = await make();
+    const t = topic('gone');
+    await store.createTopic(t);
+    await store.deleteTopic('gone');
+    expect((await store.listDeletedTopics()).map((d) => d.topicId)).toContain(t.topicId);
+    await store.forgetDeletedTopic(t.topicId);
+    expect((await store.listDeletedTopics()).map((d) => d.topicId)).not.toContain(t.topicId);
+  });
+});
