@@ -259,6 +259,7 @@ export class Maintenance {
               byteOffset: location.byteOffset,
               byteLength: location.byteLength,
               objectSize: encoded.bytes.length,
+              originObjectKey: entry.originObjectKey ?? entry.objectKey,
             },
           };
         });

@@ -679,6 +679,7 @@ function entryToItem(entry: IndexEntry): Item {
     maxTimestamp: entry.maxTimestamp,
     maxTimestampSoFar: entry.maxTimestampSoFar,
     createdAt: entry.createdAt,
+    ...(entry.originObjectKey !== undefined ? { origin: entry.originObjectKey } : {}),
   };
 }
 
@@ -699,5 +700,6 @@ function itemToEntry(item: Item): IndexEntry {
     maxTimestamp: Number(item.maxTimestamp),
     maxTimestampSoFar: Number(item.maxTimestampSoFar),
     createdAt: Number(item.createdAt),
+    ...(item.origin !== undefined ? { originObjectKey: String(item.origin) } : {}),
   };
 }

@@ -27,6 +27,11 @@ export interface IndexEntry {
   maxTimestampSoFar: number;
   /** When the commit was made (writer's clock); deletions of index keys wait for it to age. */
   createdAt: number;
+  /**
+   * The object the batch was committed in, once a compactor moved it to another object (absent before).
+   * It keeps a retried commit recognisable as its own after a swap (isSameBatch).
+   */
+  originObjectKey?: string;
 }
 
 /**
@@ -189,13 +194,21 @@ export class IdempotencyLostError extends SluiceError {
   }
 }
 
-/** The same batch (a retry of a commit whose answer was lost), as opposed to another writer's. */
-export function isSameBatch(a: IndexEntry, b: IndexEntry): boolean {
+/**
+ * The same batch (a retry of a commit whose answer was lost), as opposed to another writer's. A compactor
+ * may have moved the committed batch to another object meanwhile (even at once, with minAgeMs 0): it keeps
+ * the object the batch was committed in as `originObjectKey`, and an object holds at most one batch per
+ * partition, so (object committed in, partition, offsets) identifies the commit.
+ */
+export function isSameBatch(existing: IndexEntry, ours: IndexEntry): boolean {
+  const committedIn = existing.originObjectKey ?? existing.objectKey;
+  const oursIn = ours.originObjectKey ?? ours.objectKey;
+  const sameBytes = existing.originObjectKey !== undefined || existing.byteOffset === ours.byteOffset;
   return (
-    a.objectKey === b.objectKey &&
-    a.byteOffset === b.byteOffset &&
-    a.baseOffset === b.baseOffset &&
-    a.lastOffset === b.lastOffset
+    committedIn === oursIn &&
+    sameBytes &&
+    existing.baseOffset === ours.baseOffset &&
+    existing.lastOffset === ours.lastOffset
   );
 }
 

@@ -285,6 +285,19 @@ describe.each(adapters)('MetadataStore maintenance contract: %s', (_name, make) 
     expect(await store.rewriteEntries({ replace: [], remove: [c] }, 1)).toBe(false);
   });
 
+  it('recognises a retried commit as its own after a compactor moved the batch', async () => {
+    const store = await make();
+    const e = entry('q', 0, 0, 3, 'committed-in');
+    await store.commit([e]);
+    const moved = { ...e, objectKey: 'compacted', byteOffset: 500, originObjectKey: 'committed-in' };
+    expect(await store.rewriteEntries({ replace: [{ old: e, next: moved }], remove: [] }, 0)).toBe(true);
+    await store.commit([e]); // the retry of an ambiguous commit: already there, so it counts as committed
+    await expect(store.commit([{ ...e, objectKey: 'someone-else' }])).rejects.toBeInstanceOf(
+      CommitConflictError,
+    );
+    expect(await store.getTail({ topicId: 'q', partition: 0 })).toEqual(moved);
+  });
+
   it('removes entries one by one, skipping the changed and the too young', async () => {
     const store = await make();
     const ref = { topicId: 'r', partition: 0 };
