@@ -5,7 +5,9 @@
  * retry middleware, so every attempt (an SDK retry too) is one request, and it sees the raw HTTP request
  * and response. For DynamoDB it buffers the response body (the deserializer accepts a byte array as well as
  * a stream) to read ConsumedCapacity and the items read, and it reads the request's JSON to compute the
- * write units and to record the produce phase's write commands for the ceiling replay.
+ * write units and to record the produce phase's write commands for the ceiling replay. Every request is also
+ * counted under a purpose (`classify`, by default Sluice's item layout: bench/purposes.ts), so a phase's
+ * units can be split by what they paid for.
  */
 import type {
   ServiceInputTypes as DdbInput,
@@ -18,7 +20,8 @@ import type {
   ServiceOutputTypes as S3Output,
 } from '@aws-sdk/client-s3';
 import type { DeserializeMiddleware } from '@smithy/types';
-import { READ_OPERATIONS, readUnitsOf, WRITE_OPERATIONS, writeUnitsOf } from './units.js';
+import { sluicePurpose } from './purposes.js';
+import { ItemImages, READ_OPERATIONS, readUnitsOf, WRITE_OPERATIONS, writeUnitsOf } from './units.js';
 
 interface RawRequest {
   headers: Record<string, string | undefined>;
@@ -185,6 +188,8 @@ export interface OperationCounts {
   reportedUnits: number;
   /** Items written (each Put of a transaction is one). */
   itemsWritten: number;
+  /** Updates and deletes of an item the client had never seen: sized as ≤ 1 KB (see ItemImages). */
+  estimatedWrites: number;
 }
 
 export interface RecordedWrite {
@@ -199,25 +204,61 @@ export interface RecordedWrite {
 const CONSUMED_CAPACITY_OPERATIONS = new Set([...WRITE_OPERATIONS, ...READ_OPERATIONS]);
 /** Errors after which AWS still bills the write (the condition was evaluated). */
 const BILLED_WRITE_ERRORS = new Set(['ConditionalCheckFailedException', 'TransactionCanceledException']);
+/** Writes sized from the stored item's image rather than from the request alone. */
+const IMAGED_WRITES = new Set(['PutItem', 'UpdateItem', 'DeleteItem']);
+
+function emptyCounts(): OperationCounts {
+  return {
+    requests: 0,
+    errors: {},
+    writeUnits: 0,
+    readUnits: 0,
+    reportedUnits: 0,
+    itemsWritten: 0,
+    estimatedWrites: 0,
+  };
+}
+
+function copyCounts(counts: Map<string, OperationCounts>): Map<string, OperationCounts> {
+  return new Map([...counts].map(([op, s]) => [op, { ...s, errors: { ...s.errors } }]));
+}
 
 export class DynamoDbCounter {
   readonly operations = new Map<string, OperationCounts>();
+  /** The same requests by `classify`'s label ("operation: purpose"). */
+  readonly purposes = new Map<string, OperationCounts>();
+  /** What a request was for, from its operation and its wire input. */
+  classify: (operation: string, input: Record<string, unknown>) => string = sluicePurpose;
+  /** Last known image of every item, to size updates and deletes as AWS bills them. */
+  readonly images = new ItemImages();
   recording = false;
   readonly recordedWrites: RecordedWrite[] = [];
   readonly writeLatenciesMs: number[] = [];
 
   stats(operation: string): OperationCounts {
-    let stats = this.operations.get(operation);
-    if (!stats) {
-      stats = { requests: 0, errors: {}, writeUnits: 0, readUnits: 0, reportedUnits: 0, itemsWritten: 0 };
-      this.operations.set(operation, stats);
-    }
-    return stats;
+    return statsIn(this.operations, operation);
+  }
+
+  purposeStats(label: string): OperationCounts {
+    return statsIn(this.purposes, label);
   }
 
   snapshot(): Map<string, OperationCounts> {
-    return new Map([...this.operations].map(([op, s]) => [op, { ...s, errors: { ...s.errors } }]));
+    return copyCounts(this.operations);
   }
+
+  purposeSnapshot(): Map<string, OperationCounts> {
+    return copyCounts(this.purposes);
+  }
+}
+
+function statsIn(map: Map<string, OperationCounts>, key: string): OperationCounts {
+  let stats = map.get(key);
+  if (!stats) {
+    stats = emptyCounts();
+    map.set(key, stats);
+  }
+  return stats;
 }
 
 /** Per operation: `after` minus `before`. */
@@ -240,6 +281,7 @@ export function difference(
       readUnits: a.readUnits - (b?.readUnits ?? 0),
       reportedUnits: a.reportedUnits - (b?.reportedUnits ?? 0),
       itemsWritten: a.itemsWritten - (b?.itemsWritten ?? 0),
+      estimatedWrites: a.estimatedWrites - (b?.estimatedWrites ?? 0),
     };
     if (d.requests > 0) out.set(op, d);
   }
@@ -300,8 +342,6 @@ export function countDynamoDb(client: DynamoDBClient, counter: DynamoDbCounter):
     const request = args.request;
     const target = isRawRequest(request) ? header(request.headers, 'x-amz-target') : undefined;
     const operation = target?.split('.')[1] ?? (context.commandName ?? 'unknown').replace(/Command$/, '');
-    const stats = counter.stats(operation);
-    stats.requests++;
     const isWrite = WRITE_OPERATIONS.has(operation);
     const isRead = READ_OPERATIONS.has(operation);
     let input: Record<string, unknown> = {};
@@ -314,6 +354,14 @@ export function countDynamoDb(client: DynamoDBClient, counter: DynamoDbCounter):
       }
       input = JSON.parse(text) as Record<string, unknown>;
     }
+    const both = [counter.stats(operation), counter.purposeStats(counter.classify(operation, input))];
+    const add = (
+      field: 'requests' | 'writeUnits' | 'readUnits' | 'reportedUnits' | 'itemsWritten' | 'estimatedWrites',
+      n: number,
+    ) => {
+      for (const s of both) s[field] += n;
+    };
+    add('requests', 1);
     const t0 = performance.now();
     const recorded: RecordedWrite | undefined =
       isWrite && counter.recording ? { t: t0, operation, input, status: 0 } : undefined;
@@ -332,21 +380,30 @@ export function countDynamoDb(client: DynamoDBClient, counter: DynamoDbCounter):
     } catch {
       output = {};
     }
-    stats.reportedUnits += sumConsumedCapacity(output);
+    add('reportedUnits', sumConsumedCapacity(output));
+    const billWrite = (failed: boolean) => {
+      if (!IMAGED_WRITES.has(operation)) return add('writeUnits', writeUnitsOf(operation, input));
+      const { units, estimated } = counter.images.write(operation, input, output, failed);
+      add('writeUnits', units);
+      if (estimated) add('estimatedWrites', 1);
+    };
     if (response.statusCode >= 300) {
       const type = String((output as { __type?: unknown }).__type ?? `HTTP ${response.statusCode}`).replace(
         /^.*#/,
         '',
       );
-      stats.errors[type] = (stats.errors[type] ?? 0) + 1;
-      if (isWrite && BILLED_WRITE_ERRORS.has(type)) stats.writeUnits += writeUnitsOf(operation, input);
+      for (const s of both) s.errors[type] = (s.errors[type] ?? 0) + 1;
+      if (isWrite && BILLED_WRITE_ERRORS.has(type)) billWrite(true);
       return result;
     }
     if (isWrite) {
-      stats.writeUnits += writeUnitsOf(operation, input);
-      stats.itemsWritten += itemsWrittenBy(operation, input);
+      billWrite(false);
+      add('itemsWritten', itemsWrittenBy(operation, input));
     }
-    if (isRead) stats.readUnits += readUnitsOf(operation, input, output);
+    if (isRead) {
+      add('readUnits', readUnitsOf(operation, input, output));
+      counter.images.observeRead(operation, input, output);
+    }
     return result;
   };
   client.middlewareStack.addRelativeTo(middleware, { ...RAW_POSITION, name: 'benchDynamoDbCounter' });

@@ -38,7 +38,25 @@ export interface ConsumeJob {
   maxBytes: number;
 }
 
-export type LoadJob = ProduceJob | E2eJob | ConsumeJob;
+/** N members of one consumer group, each looping fetch → commit until the group has committed everything. */
+export interface GroupJob {
+  role: 'group';
+  url: string;
+  token: string;
+  topic: string;
+  group: string;
+  members: number;
+  maxRecords: number;
+  maxBytes: number;
+  waitMs: number;
+  sessionTimeoutMs: number;
+  /** Per partition: the high watermark the group must commit (the topic is not written during the run). */
+  highWatermarks: number[];
+  /** Give up (and report a failure) after this many ms. */
+  maxMs: number;
+}
+
+export type LoadJob = ProduceJob | E2eJob | ConsumeJob | GroupJob;
 
 /** Sent by a load worker once it is ready; it then waits for `{ type: 'go' }`. */
 export interface ReadyMessage {
@@ -86,7 +104,50 @@ export interface ConsumeResult {
   elu: number;
 }
 
-export type LoadResult = ProduceResult | E2eResult | ConsumeResult;
+export interface GroupMemberStats {
+  /** The member's last memberId (a member that had to join again gets a new one). */
+  memberId: string;
+  records: number;
+  fetches: number;
+  commits: number;
+}
+
+export interface GroupResult {
+  type: 'group-result';
+  /** Records delivered to the members, redeliveries included. */
+  records: number;
+  /** Key + value bytes of the records delivered. */
+  bytes: number;
+  /**
+   * Per partition, the offsets delivered as sorted, merged half-open ranges [from, to): their total length
+   * is the number of distinct records delivered.
+   */
+  delivered: Record<number, Array<[number, number]>>;
+  /** HTTP calls by kind and outcome. */
+  joins: number;
+  /** Joins after an UNKNOWN_MEMBER (the member's session was gone). */
+  rejoins: number;
+  heartbeats: number;
+  fetches: number;
+  /** Fetches that returned no record (the member's partitions were all committed or being read by others). */
+  emptyFetches: number;
+  /** Fetches answered 409 REBALANCE_IN_PROGRESS. */
+  rebalances: number;
+  commits: number;
+  /** Commits answered 409 FENCED or REBALANCE_IN_PROGRESS (their records are redelivered). */
+  fencedCommits: number;
+  /** Answers 429 THROTTLED (retried). */
+  throttled: number;
+  finalGeneration: number;
+  members: GroupMemberStats[];
+  failures: number;
+  firstFailure: string | undefined;
+  startedAt: number;
+  endedAt: number;
+  elu: number;
+}
+
+export type LoadResult = ProduceResult | E2eResult | ConsumeResult | GroupResult;
 
 /** The send time the producers put into every value: `{"t":<epoch ms>,"pad":"..."}`. */
 export interface BenchValue {

@@ -3,6 +3,7 @@ import type { ReplayResult } from './ceiling.js';
 import type { OperationCounts, S3Counts } from './counting.js';
 import { totals } from './counting.js';
 import { type CpuReport, formatCpu, otherCores } from './cpu.js';
+import type { GroupResult } from './protocol.js';
 
 export const MiB = 1024 * 1024;
 
@@ -90,7 +91,57 @@ export interface BenchResult {
   };
   ceiling: ReplayResult & { unmatchedWrites: number };
   cpu: { produce: CpuReport; consume: CpuReport; replay: CpuReport };
+  /** The consumer-group phase; absent with `--group-members 0`. */
+  groups?: GroupPhaseResult;
   serverErrors: number;
+}
+
+export interface GroupPhaseResult {
+  members: number;
+  partitions: number;
+  maxRecords: number;
+  maxBytes: number;
+  waitMs: number;
+  sessionTimeoutMs: number;
+  /** Records pre-produced into the group's topic (= Σ high watermarks), and how long that took. */
+  produced: number;
+  producedBytes: number;
+  preProduceWallMs: number;
+  /** S3 objects (flushes) the pre-produced records are in: each holds batches of every partition. */
+  preProduceObjects: number;
+  /** What the members did (HTTP calls, records delivered). */
+  run: Omit<GroupResult, 'type' | 'delivered' | 'elu'>;
+  /** Distinct (partition, offset) pairs delivered. */
+  distinct: number;
+  /** From the first join to the commit that made every committed offset reach its high watermark. */
+  wallMs: number;
+  s3: S3Counts;
+  getLatency: LatencySummary;
+  ddb: Map<string, OperationCounts>;
+  /** The same requests by purpose (bench/purposes.ts). */
+  ddbPurposes: Map<string, OperationCounts>;
+  /** GET /v1/groups/{group} after the run: generation and whether every partition had lag 0. */
+  describedGeneration: number;
+  lagZero: boolean;
+  cpu: CpuReport;
+}
+
+export function deriveGroup(g: GroupPhaseResult) {
+  const t = totals(g.ddb);
+  const per1k = (n: number) => (n * 1000) / g.run.records;
+  return {
+    totals: t,
+    recordsPerSec: g.run.records / (g.wallMs / 1000),
+    mibPerSec: g.run.bytes / MiB / (g.wallMs / 1000),
+    redelivered: g.run.records - g.distinct,
+    readUnitsPer1k: per1k(t.readUnits),
+    writeUnitsPer1k: per1k(t.writeUnits),
+    s3GetsPer1k: per1k(g.s3.gets),
+    ddbRequestsPer1k: per1k(t.requests),
+    reportedUnitsPer1k: per1k(t.reportedReadUnits + t.reportedWriteUnits),
+    estimatedWrites: [...g.ddb.values()].reduce((n, s) => n + s.estimatedWrites, 0),
+    recordsPerFetch: g.run.records / Math.max(1, g.run.fetches - g.run.emptyFetches - g.run.rebalances),
+  };
 }
 
 /** AWS list prices from docs/../shared COST.md (us-east-1). */
@@ -188,6 +239,81 @@ function operationTable(ops: Map<string, OperationCounts>): string[] {
       )}${lpad(s.readUnits ? f(s.readUnits, 1) : '', 10)}${lpad(f(s.reportedUnits, 1), 11)}  ${errors || '-'}`,
     );
   }
+  return lines;
+}
+
+/** Requests and units by purpose, with each per 1,000 records delivered. */
+function purposeTable(purposes: Map<string, OperationCounts>, records: number): string[] {
+  const per1k = (n: number) => (n * 1000) / records;
+  const lines = [
+    `    ${pad('request: purpose', 44)}${lpad('requests', 9)}${lpad('WRU', 8)}${lpad('RRU', 9)}${lpad('per 1k rec:', 13)}${lpad('req', 7)}${lpad('WRU', 7)}${lpad('RRU', 7)}  errors`,
+  ];
+  const rows = [...purposes].sort(
+    (a, b) =>
+      b[1].writeUnits + b[1].readUnits - (a[1].writeUnits + a[1].readUnits) || b[1].requests - a[1].requests,
+  );
+  for (const [label, s] of rows) {
+    const errors = Object.entries(s.errors)
+      .map(([t, n]) => `${t} ${n}`)
+      .join(', ');
+    lines.push(
+      `    ${pad(label, 44)}${lpad(String(s.requests), 9)}${lpad(s.writeUnits ? f(s.writeUnits, 0) : '', 8)}${lpad(
+        s.readUnits ? f(s.readUnits, 1) : '',
+        9,
+      )}${lpad('', 13)}${lpad(f(per1k(s.requests), 2), 7)}${lpad(s.writeUnits ? f(per1k(s.writeUnits), 2) : '', 7)}${lpad(
+        s.readUnits ? f(per1k(s.readUnits), 2) : '',
+        7,
+      )}  ${errors || '-'}`,
+    );
+  }
+  return lines;
+}
+
+function formatGroups(g: GroupPhaseResult): string[] {
+  const d = deriveGroup(g);
+  const r = g.run;
+  const n = (x: number) => x.toLocaleString('en-US');
+  const lines: string[] = [];
+  lines.push(
+    `  setup:             ${n(g.produced)} records (${f(g.producedBytes / MiB, 1)} MiB) pre-produced into a new ${g.partitions}-partition topic ` +
+      `(${g.preProduceObjects} S3 objects) in ${(g.preProduceWallMs / 1000).toFixed(1)} s, not counted; read through a third, cold server instance`,
+  );
+  lines.push(
+    `  members:           ${g.members}, one group, each looping fetch (maxRecords ${g.maxRecords}, maxBytes ${f(g.maxBytes / MiB, 0)} MiB, waitMs ${g.waitMs}, cursor) → commit (last offset + 1 per partition)`,
+  );
+  lines.push(
+    `  records:           ${n(r.records)} delivered, ${n(g.distinct)} distinct` +
+      `${g.distinct === g.produced ? ' = every produced record' : ` — MISMATCH: produced ${n(g.produced)}`}` +
+      `, ${n(d.redelivered)} redelivered; ${f(r.bytes / MiB, 1)} MiB`,
+  );
+  lines.push(
+    `  throughput:        ${f(d.recordsPerSec, 0)} records/s (${f(d.mibPerSec, 2)} MiB/s) over ${(g.wallMs / 1000).toFixed(1)} s, from the first join to the commit that reached every high watermark`,
+  );
+  lines.push(
+    `  calls:             ${r.joins} joins (${r.rejoins} after UNKNOWN_MEMBER), ${r.fetches} fetches (${r.emptyFetches} empty, ${r.rebalances} REBALANCE_IN_PROGRESS; ` +
+      `${f(d.recordsPerFetch, 0)} records per fetch with records), ${r.commits} commits (${r.fencedCommits} fenced), ${r.heartbeats} heartbeats, ${r.throttled} throttled`,
+  );
+  lines.push(
+    `  end state:         generation ${g.describedGeneration}; GET /v1/groups/{group}: ${g.lagZero ? 'committed offset = high watermark (lag 0) on every partition' : 'LAG LEFT'}` +
+      `${r.failures ? `; ${r.failures} member(s) failed: ${r.firstFailure}` : ''}`,
+  );
+  lines.push(
+    `  per member:        ${r.members.map((m) => `${n(m.records)} records / ${m.fetches} fetches / ${m.commits} commits`).join('; ')}`,
+  );
+  lines.push(
+    `  per 1,000 records: ${f(d.readUnitsPer1k, 2)} RRU + ${f(d.writeUnitsPer1k, 2)} WRU (DynamoDB, ${f(d.ddbRequestsPer1k, 1)} requests), ${f(d.s3GetsPer1k, 3)} S3 GETs`,
+  );
+  lines.push(
+    `  S3:                ${g.s3.gets} GET (${f(g.s3.getBytes / MiB, 1)} MiB, p50 ${f(g.getLatency.p50Ms)} ms) for ${g.preProduceObjects} objects, ${g.s3.puts} PUT, ${g.s3.other} other, ${g.s3.errors} errors`,
+  );
+  lines.push(
+    `  DynamoDB:          ${f(d.totals.readUnits, 1)} read units, ${f(d.totals.writeUnits, 0)} write units in ${n(d.totals.requests)} requests` +
+      ` (DynamoDB Local reported ${f(d.totals.reportedReadUnits, 1)} + ${f(d.totals.reportedWriteUnits, 1)})` +
+      `${d.estimatedWrites ? `; ${d.estimatedWrites} writes to items never seen, sized as ≤ 1 KB` : ''}`,
+  );
+  lines.push(...purposeTable(g.ddbPurposes, r.records));
+  lines.push(...operationTable(g.ddb));
+  lines.push(`  CPU: ${formatCpu(g.cpu)}`);
   return lines;
 }
 
@@ -303,6 +429,15 @@ export function formatReport(r: BenchResult): string {
     `  produce: ${f(d.produceTotals.writeUnits, 0)} WRU computed vs ${f(d.produceTotals.reportedWriteUnits, 0)} reported by DynamoDB Local; ` +
       `consume: ${f(d.consumeTotals.readUnits, 1)} RRU computed vs ${f(d.consumeTotals.reportedReadUnits, 1)} reported`,
   );
+  lines.push(
+    '  updates and deletes are sized by the larger of the item before and after the write (from the last image of',
+  );
+  lines.push('  the item that the client read, wrote or got back: bench/units.ts, ItemImages)');
+
+  if (r.groups) {
+    section(`Consumer group (${r.groups.members} members over HTTP, third server instance, cold cache)`);
+    lines.push(...formatGroups(r.groups));
+  }
 
   section('Monthly cost for COST.md’s reference workload — EXTRAPOLATION, not a measurement');
   lines.push(
@@ -379,5 +514,30 @@ export function summaryJson(r: BenchResult): Record<string, unknown> {
     produceServerElu: r.cpu.produce.elu['server (main)'] ?? null,
     otherProcessesCoresDuringProduce: otherCores(r.cpu.produce) ?? null,
     replayMainElu: r.cpu.replay.elu['replay (main)'] ?? null,
+    ...(r.groups ? groupJson(r.groups) : {}),
+  };
+}
+
+function groupJson(g: GroupPhaseResult): Record<string, unknown> {
+  const d = deriveGroup(g);
+  const round = (n: number, digits = 3) => (Number.isFinite(n) ? Number(n.toFixed(digits)) : null);
+  return {
+    groupMembers: g.members,
+    groupRecordsProduced: g.produced,
+    groupRecordsDelivered: g.run.records,
+    groupDistinctRecords: g.distinct,
+    groupRedelivered: d.redelivered,
+    groupWallMs: g.wallMs,
+    groupRecordsPerSec: round(d.recordsPerSec, 0),
+    groupDdbReadUnitsPer1kRecords: round(d.readUnitsPer1k, 3),
+    groupDdbWriteUnitsPer1kRecords: round(d.writeUnitsPer1k, 3),
+    groupS3GetsPer1kRecords: round(d.s3GetsPer1k, 4),
+    groupFetches: g.run.fetches,
+    groupCommits: g.run.commits,
+    groupRebalances: g.run.rebalances,
+    groupFencedCommits: g.run.fencedCommits,
+    groupGeneration: g.describedGeneration,
+    groupLagZero: g.lagZero,
+    groupServerElu: g.cpu.elu['groups (main)'] ?? null,
   };
 }

@@ -3,7 +3,8 @@
  *
  * Starts DynamoDB Local and the S3 emulator (in a worker thread), serves the Sluice HTTP app on the main
  * thread, drives it from worker threads, counts every S3 and DynamoDB request the server makes, and replays
- * the produce phase's backend requests directly with the SDK for a ceiling. See docs/BENCHMARKS.md.
+ * the produce phase's backend requests directly with the SDK for a ceiling. Last, N members of one consumer
+ * group read a pre-produced topic over HTTP. See docs/BENCHMARKS.md.
  */
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
@@ -28,13 +29,23 @@ import type {
   ConsumeResult,
   E2eJob,
   E2eResult,
+  GroupJob,
+  GroupResult,
   LoadJob,
   LoadResult,
   ProduceJob,
   ProduceResult,
 } from './protocol.js';
 import { VALUE_OVERHEAD_BYTES } from './protocol.js';
-import { type BenchResult, formatReport, MiB, summarizeMs, summarizeUs, summaryJson } from './report.js';
+import {
+  type BenchResult,
+  formatReport,
+  type GroupPhaseResult,
+  MiB,
+  summarizeMs,
+  summarizeUs,
+  summaryJson,
+} from './report.js';
 import { isObjectWith, nextMessage, startTsWorker } from './threads.js';
 
 const HELP = `Usage: npm run bench -- [options]
@@ -50,6 +61,11 @@ const HELP = `Usage: npm run bench -- [options]
   --key-bytes N             bytes of each record's key (default 16)
   --linger N                the server's lingerMs (default ${DEFAULT_LOG_OPTIONS.lingerMs})
   --e2e-partitions LIST     partitions the end-to-end consumer follows (default 0,1)
+  --group-members N         members of the consumer group in the last phase (default 4; 0 skips the phase)
+  --group-records N         records pre-produced for the consumer group (default 200000, rounded up to
+                            whole requests of all producers)
+  --group-max-records N     maxRecords of each member fetch (default 2000)
+  --group-wait-ms N         waitMs of each member fetch (default 0)
   --help                    this text
 `;
 
@@ -74,6 +90,10 @@ function parseOptions() {
       'key-bytes': { type: 'string', default: '16' },
       linger: { type: 'string', default: String(DEFAULT_LOG_OPTIONS.lingerMs) },
       'e2e-partitions': { type: 'string', default: '0,1' },
+      'group-members': { type: 'string', default: '4' },
+      'group-records': { type: 'string', default: '200000' },
+      'group-max-records': { type: 'string', default: '2000' },
+      'group-wait-ms': { type: 'string', default: '0' },
     },
     strict: true,
     allowPositionals: false,
@@ -103,6 +123,10 @@ function parseOptions() {
     keyBytes: int('key-bytes', values['key-bytes'], 2),
     lingerMs: int('linger', values.linger, 0),
     e2ePartitions,
+    groupMembers: int('group-members', values['group-members'], 0),
+    groupRecords: int('group-records', values['group-records'], 1),
+    groupMaxRecords: int('group-max-records', values['group-max-records'], 1),
+    groupWaitMs: int('group-wait-ms', values['group-wait-ms'], 0),
   };
 }
 
@@ -559,6 +583,25 @@ async function run(options: Options, resources: Resources): Promise<BenchResult>
   );
   say(`total run time so far ${((Date.now() - started) / 1000).toFixed(0)} s`);
 
+  // ---- phase 5: a consumer group reads a pre-produced topic --------------------------------------------------------
+  const groups =
+    options.groupMembers > 0
+      ? await consumerGroupPhase(options, {
+          resources,
+          server,
+          endpoints,
+          tablePrefix,
+          bucket,
+          token,
+          logOptions,
+          topic: `${topic}.groups`,
+          group: `bench-${runId}`,
+          s3Worker,
+          javaPid: dynamo.process.pid,
+        })
+      : undefined;
+  if (groups) say(`total run time so far ${((Date.now() - started) / 1000).toFixed(0)} s`);
+
   return {
     machine: {
       cpuModel: os.cpus()[0]?.model ?? 'unknown',
@@ -602,7 +645,213 @@ async function run(options: Options, resources: Resources): Promise<BenchResult>
     consume,
     ceiling: { ...replay, unmatchedWrites },
     cpu: { produce: produceCpuReport, consume: consumeCpuReport, replay: replayCpuReport },
+    ...(groups ? { groups } : {}),
     serverErrors,
+  };
+}
+
+const GROUP_MAX_BYTES = 8 * MiB;
+const GROUP_SESSION_TIMEOUT_MS = 30_000;
+/** The members give up after this long (the phase takes seconds). */
+const GROUP_MAX_MS = 180_000;
+
+/**
+ * Pre-produces `--group-records` records into a new topic (through the first server; not counted), then
+ * runs `--group-members` members of one group against a third, cold instance until the group has committed
+ * every partition's high watermark, and counts that instance's S3 and DynamoDB requests. Fails when a
+ * produced record was not delivered, when more were, or when the group still shows lag.
+ */
+async function consumerGroupPhase(
+  options: Options,
+  ctx: {
+    resources: Resources;
+    server: Instance;
+    endpoints: { dynamodb: string; s3: string };
+    tablePrefix: string;
+    bucket: string;
+    token: string;
+    logOptions: LogOptions;
+    topic: string;
+    group: string;
+    s3Worker: Worker;
+    javaPid: number | undefined;
+  },
+): Promise<GroupPhaseResult> {
+  const { server, token, topic, group } = ctx;
+  await api(server, token, 'POST', '/v1/topics', { name: topic, partitions: options.partitions });
+
+  const perRound = options.producers * options.recordsPerRequest;
+  const requestsPerProducer = Math.max(1, Math.ceil(options.groupRecords / perRound));
+  const threads = Math.min(options.producerThreads, options.producers);
+  const jobs: ProduceJob[] = [];
+  let firstProducer = 0;
+  for (let t = 0; t < threads; t++) {
+    const producers = Math.floor(options.producers / threads) + (t < options.producers % threads ? 1 : 0);
+    jobs.push({
+      role: 'produce',
+      url: server.url,
+      token,
+      topic,
+      producers,
+      firstProducer,
+      recordsPerRequest: options.recordsPerRequest,
+      valueBytes: options.valueBytes,
+      keyBytes: options.keyBytes,
+      requestsPerProducer,
+      maxMs: GROUP_MAX_MS,
+    });
+    firstProducer += producers;
+  }
+  say(
+    `group: pre-producing ${(requestsPerProducer * perRound).toLocaleString('en-US')} records into ${topic} (not counted)…`,
+  );
+  const producers = await startLoadWorkers(jobs, ctx.resources, 'group-producer');
+  const putsBefore = server.s3Counter.counts.puts;
+  const produced = producers.map((w) => resultOf<ProduceResult>(w, 'produce-result'));
+  for (const w of producers) w.postMessage({ type: 'go' });
+  const produceResults = await Promise.all(produced);
+  await server.log.flush();
+  const preProduceObjects = server.s3Counter.counts.puts - putsBefore;
+  const failures = produceResults.reduce((n, r) => n + r.failures, 0);
+  if (failures > 0) {
+    throw new Error(
+      `group: ${failures} pre-produce requests failed: ${produceResults.find((r) => r.firstFailure)?.firstFailure}`,
+    );
+  }
+  const preProduceWallMs =
+    Math.max(...produceResults.map((r) => r.endedAt)) - Math.min(...produceResults.map((r) => r.startedAt));
+  const producedRecords = produceResults.reduce((n, r) => n + r.records, 0);
+  const producedBytes = produceResults.reduce((n, r) => n + r.bytes, 0);
+  const { partitions } = (await api(
+    server,
+    token,
+    'GET',
+    `/v1/topics/${encodeURIComponent(topic)}/partitions`,
+  )) as { partitions: Array<{ partition: number; highWatermark: number }> };
+  const highWatermarks = Array.from(
+    { length: options.partitions },
+    (_, p) => partitions.find((x) => x.partition === p)?.highWatermark ?? 0,
+  );
+  const sum = highWatermarks.reduce((n, h) => n + h, 0);
+  if (sum !== producedRecords) {
+    throw new Error(
+      `group: ${producedRecords} records acknowledged but the high watermarks add up to ${sum}`,
+    );
+  }
+  say(
+    `group: ${producedRecords.toLocaleString('en-US')} records in ${(preProduceWallMs / 1000).toFixed(1)} s; ` +
+      `starting a third, cold instance for ${options.groupMembers} members…`,
+  );
+
+  const instance = await startInstance({
+    name: 'groups',
+    endpoints: ctx.endpoints,
+    tablePrefix: ctx.tablePrefix,
+    bucket: ctx.bucket,
+    token,
+    log: ctx.logOptions,
+  });
+  ctx.resources.add('groups', () => instance.close());
+  const job: GroupJob = {
+    role: 'group',
+    url: instance.url,
+    token,
+    topic,
+    group,
+    members: options.groupMembers,
+    maxRecords: options.groupMaxRecords,
+    maxBytes: GROUP_MAX_BYTES,
+    waitMs: options.groupWaitMs,
+    sessionTimeoutMs: GROUP_SESSION_TIMEOUT_MS,
+    highWatermarks,
+    maxMs: GROUP_MAX_MS,
+  };
+  const [worker] = await startLoadWorkers([job], ctx.resources, 'group-members');
+  if (!worker) throw new Error('group: no worker');
+  const s3Before = instance.s3Counter.snapshot();
+  const ddbBefore = instance.ddbCounter.snapshot();
+  const purposesBefore = instance.ddbCounter.purposeSnapshot();
+  const getLatencyStart = instance.s3Counter.getLatenciesMs.length;
+  const done = resultOf<GroupResult>(worker, 'group-result');
+  const cpu = startCpuProbe({ 'groups (main)': 'main', 's3-emulator': ctx.s3Worker }, ctx.javaPid);
+  say(`group: ${options.groupMembers} members of '${group}' read ${topic} from the start…`);
+  worker.postMessage({ type: 'go' });
+  const result = await done;
+  const cpuReport = cpu();
+  cpuReport.elu['group-members'] = result.elu;
+  const s3After = instance.s3Counter.snapshot();
+  const ddb = difference(instance.ddbCounter.snapshot(), ddbBefore);
+  const ddbPurposes = difference(instance.ddbCounter.purposeSnapshot(), purposesBefore);
+  const getLatency = summarizeMs(instance.s3Counter.getLatenciesMs.slice(getLatencyStart));
+
+  // Checks, after the counters are read: every record exactly covered, and the group's own view says lag 0.
+  if (result.failures > 0) throw new Error(`group: a member failed: ${result.firstFailure}`);
+  let distinct = 0;
+  const holes: string[] = [];
+  highWatermarks.forEach((hwm, p) => {
+    const ranges = result.delivered[p] ?? [];
+    for (const [from, to] of ranges) distinct += to - from;
+    const whole =
+      hwm === 0 ? ranges.length === 0 : ranges.length === 1 && ranges[0]?.[0] === 0 && ranges[0][1] === hwm;
+    if (!whole)
+      holes.push(`partition ${p}: delivered ${JSON.stringify(ranges.slice(0, 4))}, high watermark ${hwm}`);
+  });
+  if (holes.length > 0 || distinct !== producedRecords) {
+    throw new Error(
+      `group: ${distinct} distinct records delivered, ${producedRecords} produced; ${holes.slice(0, 4).join('; ')}`,
+    );
+  }
+  const described = (await api(instance, token, 'GET', `/v1/groups/${encodeURIComponent(group)}`)) as {
+    generation: number;
+    offsets: Array<{
+      partition: number;
+      committedOffset: number | null;
+      highWatermark: number;
+      lag: number | null;
+    }>;
+  };
+  const lagging = described.offsets.filter(
+    (o) =>
+      o.lag !== 0 || o.committedOffset !== o.highWatermark || o.highWatermark !== highWatermarks[o.partition],
+  );
+  if (lagging.length > 0 || described.offsets.length !== options.partitions) {
+    throw new Error(`group: GET /v1/groups/${group} still shows lag: ${JSON.stringify(lagging.slice(0, 4))}`);
+  }
+  const wallMs = result.endedAt - result.startedAt;
+  say(
+    `group: ${result.records.toLocaleString('en-US')} records (${distinct.toLocaleString('en-US')} distinct) in ${(wallMs / 1000).toFixed(1)} s = ` +
+      `${Math.round(result.records / (wallMs / 1000)).toLocaleString('en-US')} records/s`,
+  );
+  const { type: _type, delivered: _delivered, elu: _elu, ...run } = result;
+  return {
+    members: options.groupMembers,
+    partitions: options.partitions,
+    maxRecords: options.groupMaxRecords,
+    maxBytes: GROUP_MAX_BYTES,
+    waitMs: options.groupWaitMs,
+    sessionTimeoutMs: GROUP_SESSION_TIMEOUT_MS,
+    produced: producedRecords,
+    producedBytes,
+    preProduceWallMs,
+    preProduceObjects,
+    run,
+    distinct,
+    wallMs,
+    s3: {
+      puts: s3After.puts - s3Before.puts,
+      putBytes: s3After.putBytes - s3Before.putBytes,
+      gets: s3After.gets - s3Before.gets,
+      getBytes: s3After.getBytes - s3Before.getBytes,
+      other: s3After.other - s3Before.other,
+      errors: s3After.errors - s3Before.errors,
+      maxPutsInFlight: 0,
+    },
+    getLatency,
+    ddb,
+    ddbPurposes,
+    describedGeneration: described.generation,
+    lagZero: true,
+    cpu: cpuReport,
   };
 }
 

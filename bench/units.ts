@@ -11,7 +11,11 @@
  * - writes: ceil(itemSize / 1 KB) per item written (at least 1); ×2 inside TransactWriteItems. A failed
  *   condition still consumes the units.
  * - reads: GetItem ceil(itemSize / 4 KB); Query and Scan ceil(Σ sizes of the items read / 4 KB); at least 1
- *   even when nothing is found; strongly consistent reads as is, eventually consistent ones half.
+ *   even when nothing is found; BatchGetItem ceil(itemSize / 4 KB) per key asked for (each rounded on its
+ *   own); strongly consistent reads as is, eventually consistent ones half.
+ * - UpdateItem, PutItem over an existing item and DeleteItem are billed by the larger of the item before
+ *   and after the write, which the request alone does not tell: `ItemImages` keeps the last image of every
+ *   item the client saw (read, written, or returned by `ReturnValues`) to size them.
  */
 
 export type WireValue = {
@@ -73,8 +77,9 @@ interface TransactWriteInput {
 }
 
 /**
- * Write units of one write request from its input. For updates and deletes the stored item is not known from
- * the request: they count as 1 unit each (Sluice's produce path only puts).
+ * Write units of one write request from its input alone. For updates and deletes the stored item is not known
+ * from the request: they count as 1 unit each here (also inside transactions). The counter sizes single
+ * PutItem, UpdateItem and DeleteItem requests with `ItemImages` instead.
  */
 export function writeUnitsOf(operation: string, input: unknown): number {
   const body = input as Record<string, unknown>;
@@ -128,7 +133,170 @@ export function readUnitsOf(operation: string, input: unknown, output: unknown):
       const bytes = (response.Items ?? []).reduce((sum, item) => sum + itemSize(item), 0);
       return factor * Math.max(1, Math.ceil(bytes / 4096));
     }
+    case 'BatchGetItem':
+      return batchGetReadUnits(input, output);
     default:
       return 0;
   }
+}
+
+interface BatchGetInput {
+  RequestItems?: Record<string, { Keys?: WireItem[]; ConsistentRead?: boolean }>;
+}
+
+interface BatchGetOutput {
+  Responses?: Record<string, WireItem[]>;
+  UnprocessedKeys?: Record<string, { Keys?: WireItem[] }>;
+}
+
+/** Per table: every key asked for and processed costs ceil(size / 4 KB) of its item, at least 1. */
+function batchGetReadUnits(input: unknown, output: unknown): number {
+  const request = input as BatchGetInput;
+  const response = (output ?? {}) as BatchGetOutput;
+  let units = 0;
+  for (const [table, ask] of Object.entries(request.RequestItems ?? {})) {
+    const factor = ask.ConsistentRead === true ? 1 : 0.5;
+    const found = response.Responses?.[table] ?? [];
+    const processed = (ask.Keys?.length ?? 0) - (response.UnprocessedKeys?.[table]?.Keys?.length ?? 0);
+    for (const item of found) units += factor * Math.max(1, Math.ceil(itemSize(item) / 4096));
+    units += factor * Math.max(0, processed - found.length);
+  }
+  return units;
+}
+
+// ---- item images: sizes for updates and deletes ------------------------------------------------------------
+
+/** Sluice's tables (lib/metadata/dynamodb-schema.ts) are all keyed by `pk` and `sk`. */
+const KEY_ATTRIBUTES = ['pk', 'sk'] as const;
+
+interface WriteRequest {
+  TableName?: string;
+  Key?: WireItem;
+  Item?: WireItem;
+  UpdateExpression?: string;
+  ExpressionAttributeNames?: Record<string, string>;
+  ExpressionAttributeValues?: WireItem;
+  ReturnValues?: string;
+}
+
+export interface WriteUnits {
+  units: number;
+  /** True when neither the item before nor the item after the write was known (counted as ≤ 1 KB). */
+  estimated: boolean;
+}
+
+/**
+ * The last image of every item a client saw, by table and key, so that writes whose billing depends on the
+ * stored item (UpdateItem, DeleteItem, PutItem over an item) can be sized as AWS sizes them: by the larger
+ * of the item before and after the write.
+ *
+ * Images come from GetItem/BatchGetItem/Query responses, PutItem requests, `ReturnValues` of updates
+ * (`ALL_NEW`), the old item returned on a failed condition (`ReturnValuesOnConditionCheckFailure`), and
+ * for an update that returns nothing, the image before with the update's top-level `SET name = :value` and
+ * `REMOVE name` clauses applied (a clause of another shape keeps the attribute's old value: the size of a
+ * number barely changes).
+ */
+export class ItemImages {
+  private readonly images = new Map<string, WireItem>();
+
+  private keyOf(table: string | undefined, item: WireItem | undefined): string | undefined {
+    if (!table || !item) return undefined;
+    const parts: string[] = [table];
+    for (const name of KEY_ATTRIBUTES) {
+      const value = item[name];
+      if (value === undefined) return undefined;
+      parts.push(value.S ?? value.N ?? value.B ?? '');
+    }
+    return parts.join('\u0000');
+  }
+
+  get size(): number {
+    return this.images.size;
+  }
+
+  /** Remembers the items a successful read returned. */
+  observeRead(operation: string, input: unknown, output: unknown): void {
+    const request = input as { TableName?: string };
+    const response = (output ?? {}) as { Item?: WireItem; Items?: WireItem[] } & BatchGetOutput;
+    if (operation === 'GetItem' && response.Item) this.remember(request.TableName, response.Item);
+    if (operation === 'Query' || operation === 'Scan') {
+      for (const item of response.Items ?? []) this.remember(request.TableName, item);
+    }
+    if (operation === 'BatchGetItem') {
+      for (const [table, items] of Object.entries(response.Responses ?? {})) {
+        for (const item of items) this.remember(table, item);
+      }
+    }
+  }
+
+  /**
+   * Write units of a PutItem, UpdateItem or DeleteItem from the images before and after it, and remembers
+   * the image after. `failed`: its condition failed (billed by the item as it is; nothing changes).
+   */
+  write(operation: string, input: unknown, output: unknown, failed: boolean): WriteUnits {
+    const request = input as WriteRequest;
+    const response = (output ?? {}) as { Attributes?: WireItem; Item?: WireItem };
+    const key = this.keyOf(request.TableName, operation === 'PutItem' ? request.Item : request.Key);
+    // A failed condition with ReturnValuesOnConditionCheckFailure ALL_OLD hands back the item as it is.
+    if (failed && response.Item && key) this.images.set(key, response.Item);
+    const before = key ? this.images.get(key) : undefined;
+    if (failed) {
+      // Billed by the item as it is; without an image, a failed put is sized by what it tried to write.
+      if (before) return { units: Math.max(1, Math.ceil(itemSize(before) / 1024)), estimated: false };
+      if (operation === 'PutItem') return { units: writeUnits(request.Item), estimated: false };
+      return { units: 1, estimated: true };
+    }
+    const returnedNew =
+      operation === 'UpdateItem' && request.ReturnValues === 'ALL_NEW' && response.Attributes;
+    let after: WireItem | undefined;
+    if (operation === 'PutItem') after = request.Item;
+    else if (operation === 'UpdateItem') {
+      after = returnedNew ? response.Attributes : applyUpdate(before ?? { ...(request.Key ?? {}) }, request);
+    }
+    if (key) {
+      if (operation === 'DeleteItem') this.images.delete(key);
+      else if (after) this.images.set(key, after);
+    }
+    const size = Math.max(before ? itemSize(before) : 0, after ? itemSize(after) : 0);
+    return {
+      units: Math.max(1, Math.ceil(size / 1024)),
+      estimated: before === undefined && operation !== 'PutItem' && !returnedNew,
+    };
+  }
+
+  private remember(table: string | undefined, item: WireItem): void {
+    const key = this.keyOf(table, item);
+    if (key) this.images.set(key, item);
+  }
+}
+
+/** The item after an update's top-level `SET name = :value` and `REMOVE name` clauses (others: unchanged). */
+function applyUpdate(before: WireItem, request: WriteRequest): WireItem {
+  const after: WireItem = { ...before };
+  const names = request.ExpressionAttributeNames ?? {};
+  const values = request.ExpressionAttributeValues ?? {};
+  const nameOf = (token: string): string | undefined => {
+    const t = token.trim();
+    if (t.includes('.') || t.includes('[')) return undefined;
+    return t.startsWith('#') ? names[t] : t;
+  };
+  const expression = request.UpdateExpression ?? '';
+  // Clauses: SET …, REMOVE …, ADD …, DELETE … (keywords are case-insensitive).
+  const clauses = expression.split(/\b(SET|REMOVE|ADD|DELETE)\b/i);
+  for (let i = 1; i < clauses.length; i += 2) {
+    const keyword = (clauses[i] ?? '').toUpperCase();
+    const body = clauses[i + 1] ?? '';
+    for (const action of body.split(',')) {
+      if (keyword === 'SET') {
+        const [left, right] = action.split('=');
+        const name = left === undefined ? undefined : nameOf(left);
+        const value = right?.trim();
+        if (name && value && /^:[A-Za-z0-9_]+$/.test(value) && values[value]) after[name] = values[value];
+      } else if (keyword === 'REMOVE') {
+        const name = nameOf(action);
+        if (name) delete after[name];
+      }
+    }
+  }
+  return after;
 }
