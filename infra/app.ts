@@ -11,4 +11,5 @@ new SluiceStack(app, context.stackName, {
   description: 'Sluice: a serverless, Kafka-style event log on S3 and DynamoDB',
   tablePrefix: context.tablePrefix,
   removalPolicy: context.removalPolicy,
+  maintenanceRates: context.maintenanceRates,
 });

@@ -4,6 +4,8 @@ import {
   CfnParameter,
   Duration,
   aws_dynamodb as dynamodb,
+  aws_events as events,
+  aws_events_targets as eventsTargets,
   aws_iam as iam,
   aws_lambda as lambda,
   aws_logs as logs,
@@ -14,7 +16,9 @@ import {
 } from 'aws-cdk-lib';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { Construct } from 'constructs';
+import { MAINTENANCE_JOBS, type MaintenanceJob } from '../lib/maintenance/report.js';
 import { TTL_ATTRIBUTE, tableNames } from '../lib/metadata/dynamodb-schema.js';
+import type { MaintenanceRates } from './context.js';
 
 /** The project root: infra/ points at handler files by path and never imports them. */
 const PROJECT_ROOT = resolve(import.meta.dirname, '..');
@@ -26,19 +30,68 @@ const PROJECT_ROOT = resolve(import.meta.dirname, '..');
 const ESM_REQUIRE_BANNER =
   "import { createRequire as __sluiceCreateRequire } from 'node:module'; const require = __sluiceCreateRequire(import.meta.url);";
 
-/** Native addons the function loads: kept out of the bundle and installed for linux-arm64-gnu. */
+/** Native addons the functions load: kept out of the bundle and installed for linux-arm64-gnu. */
 export const NATIVE_MODULES = ['@node-rs/crc32', '@mongodb-js/zstd'];
+
+/** The DynamoDB actions a role may call on each table; S3 and log access are the same for every role. */
+interface TableAccess {
+  index: readonly string[];
+  metadata: readonly string[];
+}
+
+/**
+ * The API function: produce, fetch, topics, keys, consumer groups, and `POST /v1/admin/maintenance/{job}`,
+ * which runs maintenance passes in this function too (hence Scan on the index, for GC).
+ */
+const API_ACCESS: TableAccess = {
+  index: [
+    'dynamodb:GetItem',
+    'dynamodb:PutItem',
+    'dynamodb:UpdateItem',
+    'dynamodb:DeleteItem',
+    'dynamodb:Query',
+    'dynamodb:Scan',
+  ],
+  metadata: [
+    'dynamodb:GetItem',
+    'dynamodb:PutItem',
+    'dynamodb:UpdateItem',
+    'dynamodb:DeleteItem',
+    'dynamodb:Query',
+    // Consumer groups also read partition leases in batches and reset offsets in a transaction that
+    // checks the group's generation (lib/groups/dynamodb-group-store.ts).
+    'dynamodb:BatchGetItem',
+    'dynamodb:ConditionCheckItem',
+  ],
+};
+
+/** The maintenance function: compaction, retention and GC passes only (lib/maintenance/maintenance.ts). */
+const MAINTENANCE_ACCESS: TableAccess = {
+  // No GetItem or UpdateItem: maintenance reads the index with Query and Scan only, and changes it with
+  // (transactional) conditional Puts and Deletes.
+  index: ['dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:Query', 'dynamodb:Scan'],
+  metadata: [
+    'dynamodb:GetItem',
+    'dynamodb:PutItem',
+    'dynamodb:UpdateItem',
+    'dynamodb:DeleteItem',
+    'dynamodb:Query',
+  ],
+};
 
 export interface SluiceStackProps extends StackProps {
   /** Prefix of the DynamoDB table names (`<prefix>metadata`, `<prefix>index`). */
   tablePrefix: string;
-  /** What happens to the bucket, the tables and the log group when the stack is deleted. */
+  /** What happens to the bucket, the tables and the log groups when the stack is deleted. */
   removalPolicy: RemovalPolicy;
+  /** How often each maintenance job runs; the defaults live in ./context.ts. */
+  maintenanceRates: MaintenanceRates;
 }
 
 /**
- * Sluice in one stack: the segment bucket, the metadata and index tables, and the HTTP API as one Lambda
- * function behind a function URL. The function's role is granted exactly the calls the code makes.
+ * Sluice in one stack: the segment bucket, the metadata and index tables, the HTTP API as one Lambda
+ * function behind a function URL, and the maintenance jobs (compaction, retention, GC) as a second function
+ * that EventBridge schedules start. Each function's role is granted the calls its code makes.
  */
 export class SluiceStack extends Stack {
   readonly bucket: s3.Bucket;
@@ -46,10 +99,12 @@ export class SluiceStack extends Stack {
   readonly indexTable: dynamodb.Table;
   readonly apiFunction: NodejsFunction;
   readonly apiUrl: lambda.FunctionUrl;
+  readonly maintenanceFunction: NodejsFunction;
+  readonly maintenanceSchedules: Record<MaintenanceJob, events.Rule>;
 
   constructor(scope: Construct, id: string, props: SluiceStackProps) {
     super(scope, id, props);
-    const { removalPolicy, tablePrefix } = props;
+    const { removalPolicy, tablePrefix, maintenanceRates } = props;
     const destroy = removalPolicy === RemovalPolicy.DESTROY;
 
     // Segments are create-only objects at unique keys, so versioning would only keep garbage. The lifecycle
@@ -85,34 +140,127 @@ export class SluiceStack extends Stack {
       description: 'Bearer token for the admin API (at least 16 characters)',
     });
 
-    const logGroup = new logs.LogGroup(this, 'ApiLogs', {
-      retention: logs.RetentionDays.ONE_MONTH,
+    this.apiFunction = this.nodeFunction('Api', {
+      description: 'Sluice API function',
+      entry: 'functions/lambda.ts',
+      timeout: Duration.seconds(30),
+      environment: {
+        SLUICE_BUCKET: this.bucket.bucketName,
+        SLUICE_TABLE_PREFIX: tablePrefix,
+        SLUICE_ADMIN_TOKEN: adminToken.valueAsString,
+      },
+      access: API_ACCESS,
       removalPolicy,
+    });
+
+    // Auth NONE: the app checks bearer tokens itself. RESPONSE_STREAM: the handler streams its responses
+    // (hono's streamHandle), so live tails (SSE) reach clients as records are committed; a stream lasts at
+    // most the function timeout (the app ends it 10 s before, and clients resume with Last-Event-ID).
+    this.apiUrl = this.apiFunction.addFunctionUrl({
+      authType: lambda.FunctionUrlAuthType.NONE,
+      invokeMode: lambda.InvokeMode.RESPONSE_STREAM,
+    });
+
+    // One bounded pass per invocation (its work budget, maxRunMs, is 10 minutes; the rest of the 15 is
+    // margin for the partition it was in when the budget ran out). It needs no admin token.
+    //
+    // No reserved concurrency (a limit of 1 would serialise passes) because passes may safely race: every
+    // index change a pass makes is conditional (a compaction swap only if each entry still points at the
+    // bytes it read, a removal only if the entry is unchanged and old enough, the log start only forwards),
+    // a lost swap leaves an orphan object that GC collects, and GC deletes only objects that stayed
+    // unreferenced for a grace period. A limit would also not exclude the passes the API function runs for
+    // `POST /v1/admin/maintenance/{job}`, and it would make a long compaction pass throttle the retention
+    // and GC events, which then wait in Lambda's async queue and run late, back to back.
+    //
+    // No automatic retries (Lambda's default for async invocations is two): the next scheduled pass is the
+    // retry, resuming from the job's saved cursor; retrying a pass that timed out would only stack another
+    // 15-minute pass on top of the schedule.
+    this.maintenanceFunction = this.nodeFunction('Maintenance', {
+      description: 'Sluice maintenance function (compaction, retention, GC)',
+      entry: 'functions/maintenance.ts',
+      timeout: Duration.minutes(15),
+      environment: {
+        SLUICE_BUCKET: this.bucket.bucketName,
+        SLUICE_TABLE_PREFIX: tablePrefix,
+      },
+      access: MAINTENANCE_ACCESS,
+      removalPolicy,
+      retryAttempts: 0,
+    });
+
+    // One schedule per job; the event names the job (functions/maintenance.ts). Rates: ./context.ts.
+    const ruleIds: Record<MaintenanceJob, string> = {
+      compact: 'CompactSchedule',
+      retention: 'RetentionSchedule',
+      gc: 'GcSchedule',
+    };
+    const schedules: Partial<Record<MaintenanceJob, events.Rule>> = {};
+    for (const job of MAINTENANCE_JOBS) {
+      schedules[job] = new events.Rule(this, ruleIds[job], {
+        description: `Sluice maintenance: one ${job} pass`,
+        schedule: events.Schedule.rate(maintenanceRates[job]),
+        targets: [
+          new eventsTargets.LambdaFunction(this.maintenanceFunction, {
+            event: events.RuleTargetInput.fromObject({ job }),
+          }),
+        ],
+      });
+    }
+    this.maintenanceSchedules = schedules as Record<MaintenanceJob, events.Rule>;
+
+    new CfnOutput(this, 'ApiUrl', { value: this.apiUrl.url, description: 'Base URL of the Sluice API' });
+    new CfnOutput(this, 'BucketName', { value: this.bucket.bucketName, description: 'Segment bucket' });
+    new CfnOutput(this, 'MetadataTableName', { value: this.metadataTable.tableName });
+    new CfnOutput(this, 'IndexTableName', { value: this.indexTable.tableName });
+    new CfnOutput(this, 'MaintenanceFunctionName', {
+      value: this.maintenanceFunction.functionName,
+      description: 'Runs one maintenance pass: invoke with {"job": "compact" | "retention" | "gc"}',
+    });
+  }
+
+  /**
+   * A function built the way every Sluice function is: Node 22 on ARM, an ESM bundle with the pinned AWS
+   * SDK and the native modules installed for Lambda's platform, its own role and its own log group (kept a
+   * month), and the role granted `access` (see grantAccess). Construct ids: `<id>`, `<id>Role`, `<id>Logs`.
+   */
+  private nodeFunction(
+    id: string,
+    options: {
+      description: string;
+      /** The handler file, relative to the project root; it must export `handler`. */
+      entry: string;
+      timeout: Duration;
+      environment: Record<string, string>;
+      access: TableAccess;
+      removalPolicy: RemovalPolicy;
+      retryAttempts?: number;
+    },
+  ): NodejsFunction {
+    const logGroup = new logs.LogGroup(this, `${id}Logs`, {
+      retention: logs.RetentionDays.ONE_MONTH,
+      removalPolicy: options.removalPolicy,
     });
 
     // An explicit role instead of the default one, which would carry AWSLambdaBasicExecutionRole
     // (logs:CreateLogGroup on every log group): this one may only write to its own log group.
-    const role = new iam.Role(this, 'ApiRole', {
+    const role = new iam.Role(this, `${id}Role`, {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description: 'Sluice API function',
+      description: options.description,
     });
 
-    this.apiFunction = new NodejsFunction(this, 'Api', {
-      entry: resolve(PROJECT_ROOT, 'functions/lambda.ts'),
+    const fn = new NodejsFunction(this, id, {
+      entry: resolve(PROJECT_ROOT, options.entry),
       handler: 'handler',
       projectRoot: PROJECT_ROOT,
       depsLockFilePath: resolve(PROJECT_ROOT, 'package-lock.json'),
       runtime: lambda.Runtime.NODEJS_22_X,
       architecture: lambda.Architecture.ARM_64,
       memorySize: 1024,
-      timeout: Duration.seconds(30),
+      timeout: options.timeout,
       role,
       logGroup,
-      environment: {
-        SLUICE_BUCKET: this.bucket.bucketName,
-        SLUICE_TABLE_PREFIX: tablePrefix,
-        SLUICE_ADMIN_TOKEN: adminToken.valueAsString,
-      },
+      environment: options.environment,
+      ...(options.retryAttempts !== undefined ? { retryAttempts: options.retryAttempts } : {}),
       bundling: {
         format: OutputFormat.ESM,
         mainFields: ['module', 'main'],
@@ -136,20 +284,8 @@ export class SluiceStack extends Stack {
       },
     });
 
-    this.grantAccess(role, logGroup);
-
-    // Auth NONE: the app checks bearer tokens itself. RESPONSE_STREAM: the handler streams its responses
-    // (hono's streamHandle), so live tails (SSE) reach clients as records are committed; a stream lasts at
-    // most the function timeout (the app ends it 10 s before, and clients resume with Last-Event-ID).
-    this.apiUrl = this.apiFunction.addFunctionUrl({
-      authType: lambda.FunctionUrlAuthType.NONE,
-      invokeMode: lambda.InvokeMode.RESPONSE_STREAM,
-    });
-
-    new CfnOutput(this, 'ApiUrl', { value: this.apiUrl.url, description: 'Base URL of the Sluice API' });
-    new CfnOutput(this, 'BucketName', { value: this.bucket.bucketName, description: 'Segment bucket' });
-    new CfnOutput(this, 'MetadataTableName', { value: this.metadataTable.tableName });
-    new CfnOutput(this, 'IndexTableName', { value: this.indexTable.tableName });
+    this.grantAccess(role, logGroup, options.access);
+    return fn;
   }
 
   private table(
@@ -171,19 +307,31 @@ export class SluiceStack extends Stack {
   }
 
   /**
-   * Exactly the calls the code makes, no wildcard actions. `bucket.grantReadWrite` is not used because it
-   * grants `s3:GetObject*`, `s3:List*`, `s3:DeleteObject*` and `s3:Abort*`.
+   * The calls the code makes, no wildcard actions, every resource scoped to the bucket, a table or the
+   * function's log group. `bucket.grantReadWrite` is not used because it grants `s3:GetObject*`, `s3:List*`,
+   * `s3:DeleteObject*` and `s3:Abort*`.
    *
-   * - S3 (lib/storage/s3-segment-store.ts): PutObject, GetObject (ranged), DeleteObjects (authorised per key
-   *   as s3:DeleteObject), ListObjectsV2 (s3:ListBucket, on the bucket rather than its objects).
-   * - DynamoDB (lib/metadata/dynamodb-metadata-store.ts, lib/groups/dynamodb-group-store.ts): Get, Put,
-   *   Update, Delete and Query on both tables; BatchGetItem and ConditionCheckItem on the metadata table
-   *   only (group leases; the admin offset reset). IAM has no TransactWriteItems action: each item of a
-   *   transaction is authorised as the PutItem, UpdateItem or DeleteItem it performs, and a `ConditionCheck`
-   *   item as dynamodb:ConditionCheckItem.
+   * - S3 (lib/storage/s3-segment-store.ts), the same for both functions: PutObject (produce; compaction),
+   *   GetObject (ranged reads), DeleteObjects (GC; authorised per key as s3:DeleteObject), ListObjectsV2
+   *   (GC; s3:ListBucket, on the bucket rather than its objects).
+   * - DynamoDB (lib/metadata/dynamodb-metadata-store.ts, lib/metadata/dynamodb-key-store.ts,
+   *   lib/groups/dynamodb-group-store.ts), per function (API_ACCESS, MAINTENANCE_ACCESS):
+   *   - API, index table: Put (commits), Query (tails, fetches), and for maintenance passes run through
+   *     `POST /v1/admin/maintenance/{job}` Delete (retention, compaction swaps) and Scan (GC's mark phase).
+   *     GetItem and UpdateItem are granted as before, though no current call on this table uses them.
+   *   - API, metadata table: Get, Put, Update, Delete and Query (topics, idempotency records, API keys,
+   *     groups, maintenance cursors and GC candidates), BatchGetItem (group leases), ConditionCheckItem
+   *     (the admin offset reset's generation check).
+   *   - Maintenance, index table: Query (listing a partition's entries), Scan (GC: which objects the index
+   *     references), Put and Delete (compaction's conditional swap transaction; retention's removals).
+   *   - Maintenance, metadata table: Get (topics, cursors), Query (topics, deleted topics, GC candidates),
+   *     Update (advancing a partition's logStartOffset), Put (cursors, GC candidates), Delete (cursors, GC
+   *     candidates, forgotten deleted topics).
+   *   IAM has no TransactWriteItems action: each item of a transaction is authorised as the PutItem,
+   *   UpdateItem or DeleteItem it performs, and a `ConditionCheck` item as dynamodb:ConditionCheckItem.
    * - CloudWatch Logs: CreateLogStream and PutLogEvents on the function's own log group.
    */
-  private grantAccess(role: iam.IRole, logGroup: logs.ILogGroup): void {
+  private grantAccess(role: iam.IRole, logGroup: logs.ILogGroup, access: TableAccess): void {
     logGroup.grantWrite(role);
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
@@ -199,26 +347,17 @@ export class SluiceStack extends Stack {
         resources: [this.bucket.bucketArn],
       }),
     );
-    const itemActions = [
-      'dynamodb:GetItem',
-      'dynamodb:PutItem',
-      'dynamodb:UpdateItem',
-      'dynamodb:DeleteItem',
-      'dynamodb:Query',
-    ];
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'OffsetIndex',
-        actions: itemActions,
+        actions: [...access.index],
         resources: [this.indexTable.tableArn],
       }),
     );
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'MetadataTable',
-        // Consumer groups also read partition leases in batches and reset offsets in a transaction that
-        // checks the group's generation (lib/groups/dynamodb-group-store.ts).
-        actions: [...itemActions, 'dynamodb:BatchGetItem', 'dynamodb:ConditionCheckItem'],
+        actions: [...access.metadata],
         resources: [this.metadataTable.tableArn],
       }),
     );
