@@ -14,6 +14,9 @@ const MaintenanceBody = z
   .strict()
   .openapi('MaintenanceRun');
 
+/** How long one pass run through the API may take before it stops (and records where). */
+export const ADMIN_PASS_MAX_MS = 20_000;
+
 const Counts = z.object({ read: z.number(), written: z.number(), deleted: z.number() });
 
 const MaintenanceReportSchema = z

@@ -318,7 +318,7 @@ export class GroupCoordinator {
     }
     const keys = await Promise.all(
       request.offsets.map(async (o) => {
-        const marks = await this.log.watermarks(o.topic, o.partition);
+        const marks = await this.log.watermarks(o.topic, o.partition, o.offset);
         if (marks.topicId !== state.topics[o.topic]?.topicId) {
           // The topic was deleted and re-created after this generation began: the next call rebalances.
           throw new RebalanceInProgressError(group, state.generation + 1);

@@ -7,7 +7,6 @@ import {
   BatchGetCommand,
   DynamoDBDocumentClient,
   GetCommand,
-  PutCommand,
   paginateQuery,
   TransactWriteCommand,
   UpdateCommand,
@@ -102,22 +101,26 @@ export class DynamoDbGroupStore implements GroupStore {
   ): Promise<GroupState | undefined> {
     const { next } = change;
     if (!previous) {
-      // The registry entry first: harmless if the create below then loses, and the group is listable as
-      // soon as it exists.
-      await this.doc.send(
-        new PutCommand({ TableName: this.table, Item: { pk: REGISTRY_PK, sk: next.group } }),
-      );
+      // The state and the registry entry (which makes the group listable) in one transaction: once per group.
       try {
         await this.doc.send(
-          new PutCommand({
-            TableName: this.table,
-            Item: stateToItem(next),
-            ConditionExpression: 'attribute_not_exists(pk)',
+          new TransactWriteCommand({
+            TransactItems: [
+              {
+                Put: {
+                  TableName: this.table,
+                  Item: stateToItem(next),
+                  ConditionExpression: 'attribute_not_exists(pk)',
+                },
+              },
+              { Put: { TableName: this.table, Item: { pk: REGISTRY_PK, sk: next.group } } },
+            ],
           }),
         );
         return next;
       } catch (error) {
-        if (error instanceof ConditionalCheckFailedException) return undefined;
+        // Lost to another create (its condition), or collided with it (TransactionConflict): re-read.
+        if (error instanceof TransactionCanceledException) return undefined;
         throw error;
       }
     }
@@ -353,12 +356,8 @@ export class DynamoDbGroupStore implements GroupStore {
           }),
         );
       } catch (error) {
-        if (
-          error instanceof TransactionCanceledException &&
-          error.CancellationReasons?.[0]?.Code === 'ConditionalCheckFailed'
-        ) {
-          return false;
-        }
+        // The group changed (its generation check failed) or a concurrent write collided: nothing written.
+        if (error instanceof TransactionCanceledException) return false;
         throw error;
       }
     }

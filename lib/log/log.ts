@@ -9,7 +9,12 @@ import {
 } from '../errors.js';
 import type { Limits } from '../limits.js';
 import { Maintenance, type MaintenanceHooks, type MaintenanceOptions } from '../maintenance/maintenance.js';
-import type { IndexEntry, MetadataStore, PartitionRef } from '../metadata/metadata-store.js';
+import {
+  type IndexEntry,
+  type MetadataStore,
+  type PartitionRef,
+  partitionKey,
+} from '../metadata/metadata-store.js';
 import { StickyPartitioner } from '../partitioner.js';
 import type { SegmentStore } from '../storage/segment-store.js';
 import type { Compression, FetchedRecord, Topic } from '../types.js';
@@ -117,6 +122,59 @@ export interface PartitionInfo {
   sizeBytes: number;
 }
 
+/**
+ * What this process has learned about partitions, to save reads: the highest high watermark it saw (a high
+ * watermark only grows, so it is a safe lower bound), how many records a batch holds lately (to size index
+ * queries), and the last entry a read stopped inside (for at most 30 s: a compaction may replace it, and
+ * its old object stays readable for GC's grace period, far longer). Bounded: cleared at 10,000 partitions.
+ */
+class KnownPartitions {
+  private readonly marks = new Map<string, number>();
+  private readonly perEntry = new Map<string, number>();
+  private readonly lastEntries = new Map<string, { entry: IndexEntry; at: number }>();
+
+  observeHighWatermark(ref: PartitionRef, highWatermark: number): void {
+    const key = partitionKey(ref);
+    if (this.marks.size > 10_000) this.marks.clear();
+    if ((this.marks.get(key) ?? -1) < highWatermark) this.marks.set(key, highWatermark);
+  }
+
+  highWatermark(ref: PartitionRef): number | undefined {
+    return this.marks.get(partitionKey(ref));
+  }
+
+  observeEntries(ref: PartitionRef, entries: readonly IndexEntry[], now: number): void {
+    const key = partitionKey(ref);
+    if (this.perEntry.size > 10_000) this.perEntry.clear();
+    if (this.lastEntries.size > 10_000) this.lastEntries.clear();
+    const records = entries.reduce((sum, e) => sum + (e.lastOffset - e.baseOffset + 1), 0);
+    if (entries.length > 0) this.perEntry.set(key, Math.max(1, records / entries.length));
+    const last = entries[entries.length - 1];
+    if (last) this.lastEntries.set(key, { entry: last, at: now });
+  }
+
+  recordsPerEntry(ref: PartitionRef): number {
+    return this.perEntry.get(partitionKey(ref)) ?? 1;
+  }
+
+  lastEntry(ref: PartitionRef): IndexEntry | undefined {
+    return this.lastEntries.get(partitionKey(ref))?.entry;
+  }
+
+  forgetEntry(ref: PartitionRef): void {
+    this.lastEntries.delete(partitionKey(ref));
+  }
+
+  entryContaining(ref: PartitionRef, offset: number, now: number): IndexEntry | undefined {
+    const held = this.lastEntries.get(partitionKey(ref));
+    if (!held || now - held.at > 30_000) return undefined;
+    const { entry } = held;
+    return entry.baseOffset <= offset && offset <= entry.lastOffset && offset > entry.baseOffset
+      ? entry
+      : undefined;
+  }
+}
+
 /** How many index entries one fetch asks DynamoDB for at a time. */
 const ENTRIES_PER_QUERY = 50;
 
@@ -133,6 +191,7 @@ export class Log {
   private readonly reader: SegmentReader;
   private readonly watcher = new PartitionWatcher();
   private readonly recent: RecentEntries;
+  private readonly known = new KnownPartitions();
   private readonly sticky = new StickyPartitioner();
   private readonly metadata: MetadataStore;
   private readonly clock: Clock;
@@ -177,7 +236,10 @@ export class Log {
       { compression: deps.options.compression, ...deps.maintenance },
     );
     this.recent = new RecentEntries(deps.clock, { maxPerPartition: 64, ttlMs: RECENT_ENTRIES_TTL_MS });
-    this.appender.onCommitted((entry) => this.recent.add(entry));
+    this.appender.onCommitted((entry) => {
+      this.recent.add(entry);
+      this.known.observeHighWatermark(entry, entry.lastOffset + 1);
+    });
     this.batcher =
       deps.options.lingerMs > 0
         ? new ProduceBatcher(this.appender, {
@@ -377,14 +439,23 @@ export class Log {
     return states.map(({ ref: _ref, ...result }) => result);
   }
 
-  /** A partition's log start and high watermark (strongly consistent). */
+  /**
+   * A partition's log start and high watermark (strongly consistent). With `atLeast`, a high watermark this
+   * process already saw at or above it is answered without a read: a high watermark only ever grows, so it
+   * is a true lower bound (what a commit's range check needs).
+   */
   async watermarks(
     topicName: string,
     partition: number,
+    atLeast?: number,
   ): Promise<{ topicId: string; logStartOffset: number; highWatermark: number }> {
     const topic = await this.topics.get(topicName);
     const ref = this.refOf(topic, partition);
     const logStartOffset = topic.logStartOffsets[partition] ?? 0;
+    const known = this.known.highWatermark(ref);
+    if (atLeast !== undefined && known !== undefined && known >= atLeast) {
+      return { topicId: topic.topicId, logStartOffset, highWatermark: known };
+    }
     return {
       topicId: topic.topicId,
       logStartOffset,
@@ -455,9 +526,21 @@ export class Log {
     let bytes = 0;
     let next = offset;
     outer: while (next < highWatermark) {
-      const want = Math.min(ENTRIES_PER_QUERY, maxRecords);
-      const entries = this.recent.run(ref, next, want) ?? (await this.metadata.findEntries(ref, next, want));
+      // Ask for about as many entries as the records still wanted need (from this partition's recent
+      // records per batch), not a fixed page: an index item is ~250 bytes and a query pays for all it reads.
+      const perEntry = this.known.recordsPerEntry(ref);
+      const want = Math.max(
+        1,
+        Math.min(
+          ENTRIES_PER_QUERY,
+          maxRecords - records.length,
+          Math.ceil((maxRecords - records.length) / perEntry) + 1,
+        ),
+      );
+      const entries =
+        this.recent.run(ref, next, want) ?? (await this.findEntries(ref, next, want, highWatermark));
       if (entries.length === 0) break;
+      this.known.observeEntries(ref, entries, this.clock.now());
       const batches = await this.reader.read(entries);
       for (let i = 0; i < entries.length; i++) {
         const entry = entries[i] as IndexEntry;
@@ -485,7 +568,24 @@ export class Log {
         next = Math.max(next, entry.lastOffset + 1);
       }
     }
+    // Where the next read starts mid-batch (a quota ended inside it), remember that batch's entry: the
+    // next read then needs one query from the following batch boundary instead of two.
+    const last = this.known.lastEntry(ref);
+    if (!last || last.lastOffset < next) this.known.forgetEntry(ref);
     return { records, nextOffset: next, bytes };
+  }
+
+  /** Index entries from `offset`, using the remembered batch when `offset` falls inside it. */
+  private async findEntries(
+    ref: PartitionRef,
+    offset: number,
+    want: number,
+    highWatermark: number,
+  ): Promise<IndexEntry[]> {
+    const held = this.known.entryContaining(ref, offset, this.clock.now());
+    if (!held) return this.metadata.findEntries(ref, offset, want);
+    if (want <= 1 || held.lastOffset + 1 >= highWatermark) return [held];
+    return [held, ...(await this.metadata.findEntries(ref, held.lastOffset + 1, want - 1))];
   }
 
   /** Long-poll over several partitions: returns once any has a record past its position, or at the deadline. */
@@ -542,7 +642,9 @@ export class Log {
 
   private async highWatermark(ref: PartitionRef, logStartOffset: number): Promise<number> {
     const tail = await this.metadata.getTail(ref);
-    return Math.max(tail ? tail.lastOffset + 1 : 0, logStartOffset);
+    const highWatermark = Math.max(tail ? tail.lastOffset + 1 : 0, logStartOffset);
+    this.known.observeHighWatermark(ref, highWatermark);
+    return highWatermark;
   }
 
   /** Long-poll: returns the high watermark once it passes `offset`, or when the wait ends. */

@@ -42,6 +42,15 @@ export interface MaintenanceHooks {
   onReport?: (report: MaintenanceReport) => void;
 }
 
+/** Per-pass overrides: the admin endpoint's minAgeMs, and a shorter time budget for passes run in the API. */
+export interface PassOverride {
+  minAgeMs?: number;
+  maxRunMs?: number;
+}
+
+/** A pass records where it is every this many partitions (one small write each time). */
+const SAVE_CURSOR_EVERY = 25;
+
 /** A transaction holds at most 100 items; a compaction run swaps at most this many entries at once. */
 const MAX_RUN_ENTRIES = 100;
 
@@ -92,11 +101,12 @@ export class Maintenance {
    * per-partition object, and for topics with cleanupPolicy `compact` keeps only the latest record per key.
    * Offsets, keys, values, headers and timestamps are unchanged; each swap is one conditional transaction.
    */
-  async compact(override: { minAgeMs?: number } = {}): Promise<MaintenanceReport> {
+  async compact(override: PassOverride = {}): Promise<MaintenanceReport> {
     const minAgeMs = override.minAgeMs ?? this.options.minAgeMs;
     const report = new ReportBuilder('compact', this.deps.clock.now());
-    const complete = await this.forEachPartition('compact', report, (topic, partition) =>
-      this.compactPartition(topic, partition, report, minAgeMs),
+    const deadline = this.deps.clock.now() + (override.maxRunMs ?? this.options.maxRunMs);
+    const complete = await this.forEachPartition('compact', report, deadline, (topic, partition) =>
+      this.compactPartition(topic, partition, report, minAgeMs, deadline),
     );
     return report.finish(this.deps.clock.now(), complete);
   }
@@ -106,6 +116,7 @@ export class Maintenance {
     partition: number,
     report: ReportBuilder,
     minAgeMs: number,
+    deadline: number,
   ): Promise<number> {
     const { metadata, store, clock } = this.deps;
     const ref = { topicId: topic.topicId, partition };
@@ -180,6 +191,8 @@ export class Maintenance {
     if (run.length > 0) runs.push(run);
 
     for (const group of runs) {
+      // A huge partition must not carry the pass past its deadline: the rest waits for the next pass.
+      if (clock.now() > deadline) break;
       await read(group);
       const kept: Array<{ entry: IndexEntry; input: BatchInput }> = [];
       const emptied: IndexEntry[] = [];
@@ -289,9 +302,10 @@ export class Maintenance {
    * timestamp) or beyond retentionBytes (oldest first), then removes index entries below it once their
    * keys are old enough to delete (§4.4). Also removes the data of deleted topics.
    */
-  async retention(): Promise<MaintenanceReport> {
+  async retention(override: PassOverride = {}): Promise<MaintenanceReport> {
     const report = new ReportBuilder('retention', this.deps.clock.now());
-    const complete = await this.forEachPartition('retention', report, (topic, partition) =>
+    const deadline = this.deps.clock.now() + (override.maxRunMs ?? this.options.maxRunMs);
+    const complete = await this.forEachPartition('retention', report, deadline, (topic, partition) =>
       this.retainPartition(topic, partition, report),
     );
     await this.removeDeletedTopics(report);
@@ -383,7 +397,7 @@ export class Maintenance {
    * sees it so, and is deleted by the first pass at least gcGraceMs later that still finds it unreferenced.
    * An object referenced again (a produce's late commit) stops being a candidate.
    */
-  async gc(): Promise<MaintenanceReport> {
+  async gc(override: PassOverride = {}): Promise<MaintenanceReport> {
     const { metadata, store, clock } = this.deps;
     const report = new ReportBuilder('gc', clock.now());
     // The index first, then the objects: an object created after the scan began is either referenced by
@@ -397,7 +411,7 @@ export class Maintenance {
     const toClear: string[] = [];
     const toDelete: Array<{ key: string; size: number }> = [];
     const listed = new Set<string>();
-    const deadline = now + this.options.maxRunMs;
+    const deadline = report.current.startedAt + (override.maxRunMs ?? this.options.maxRunMs);
     let complete = true;
     for await (const object of store.list(SEGMENT_PREFIX)) {
       listed.add(object.key);
@@ -443,10 +457,10 @@ export class Maintenance {
   private async forEachPartition(
     job: MaintenanceJob,
     report: ReportBuilder,
+    deadline: number,
     visit: (topic: Topic, partition: number) => Promise<number>,
   ): Promise<boolean> {
     const { metadata, clock } = this.deps;
-    const deadline = clock.now() + this.options.maxRunMs;
     const cursor = await metadata.getMaintenanceCursor(job);
     report.itemsRead(1);
     const names = (await metadata.listTopics()).map((t) => t.name).sort();
@@ -472,9 +486,14 @@ export class Maintenance {
         bytes += await visit(topic, partition);
         report.current.partitions += 1;
         stoppedAt = position;
+        // Saved now and then, so that a pass killed by a timeout does not start over.
+        if (report.current.partitions % SAVE_CURSOR_EVERY === 0) {
+          await metadata.setMaintenanceCursor(job, stoppedAt);
+          report.itemsWritten(1);
+        }
       }
     }
-    if (cursor !== undefined) {
+    if (cursor !== undefined || report.current.partitions >= SAVE_CURSOR_EVERY) {
       await metadata.setMaintenanceCursor(job, undefined);
       report.itemsWritten(1);
     }

@@ -494,12 +494,8 @@ export class DynamoDbMetadataStore implements MetadataStore {
       await this.doc.send(new TransactWriteCommand({ TransactItems: items }));
       return true;
     } catch (error) {
-      if (
-        error instanceof TransactionCanceledException &&
-        (error.CancellationReasons ?? []).some((r) => r.Code === 'ConditionalCheckFailed')
-      ) {
-        return false;
-      }
+      // A condition failed, or a concurrent write to one of the items collided: nothing was written.
+      if (error instanceof TransactionCanceledException) return false;
       throw error;
     }
   }

@@ -335,3 +335,52 @@ describe('topics', () => {
     expect(parts.every((p) => p.sizeBytes > 0)).toBe(true);
   });
 });
+
+describe('index reads a reader does not pay for twice', () => {
+  function counting() {
+    const metadata = new MemoryMetadataStore();
+    const calls = { findEntries: 0, getTail: 0, limits: [] as number[] };
+    const findEntries = metadata.findEntries.bind(metadata);
+    const getTail = metadata.getTail.bind(metadata);
+    metadata.findEntries = async (ref, offset, limit) => {
+      calls.findEntries++;
+      calls.limits.push(limit);
+      return findEntries(ref, offset, limit);
+    };
+    metadata.getTail = async (ref) => {
+      calls.getTail++;
+      return getTail(ref);
+    };
+    return { metadata, calls };
+  }
+
+  it('continues inside a batch without asking the index again, and sizes queries by records per batch', async () => {
+    const { metadata, calls } = counting();
+    const { log } = makeLog({}, { metadata });
+    await log.topics.create({ name: 't', partitions: 1 });
+    for (let b = 0; b < 4; b++) {
+      await log.produce('t', { records: Array.from({ length: 10 }, (_, i) => ({ value: b * 10 + i })) });
+    }
+    const first = await log.fetch('t', 0, { offset: 0, maxRecords: 25, maxBytes: 1 << 20, waitMs: 0 });
+    expect(first.nextOffset).toBe(25);
+    calls.findEntries = 0;
+    calls.limits = [];
+    const second = await log.fetch('t', 0, { offset: 25, maxRecords: 10, maxBytes: 1 << 20, waitMs: 0 });
+    expect(second.records.map((r) => r.offset)).toEqual([25, 26, 27, 28, 29, 30, 31, 32, 33, 34]);
+    // The batch holding offset 25 is known; one query from the next batch boundary, sized for 10 records.
+    expect(calls.findEntries).toBe(1);
+    expect(calls.limits[0]).toBeLessThanOrEqual(2);
+  });
+
+  it("answers a commit's range check from a high watermark this process already saw", async () => {
+    const { metadata, calls } = counting();
+    const { log } = makeLog({}, { metadata });
+    await log.topics.create({ name: 't', partitions: 1 });
+    await log.produce('t', { records: [{ value: 1 }, { value: 2 }] });
+    calls.getTail = 0;
+    expect((await log.watermarks('t', 0, 2)).highWatermark).toBe(2);
+    expect(calls.getTail).toBe(0); // known from this process's own commit
+    expect((await log.watermarks('t', 0, 3)).highWatermark).toBe(2);
+    expect(calls.getTail).toBe(1); // above what it knows: it asks
+  });
+});
