@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../lib/clock.js';
+import { decodeBatches } from '../../lib/segment/format.js';
 import { SEGMENT_PREFIX } from '../../lib/storage/segment-store.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
@@ -211,6 +212,76 @@ describe('small-segment compaction', () => {
     expect(remaining.has(orphans[0] as string)).toBe(false);
     for (const key of objectsBefore) expect(remaining.has(key)).toBe(true); // referenced: never deleted
     expect(await readAll(topic, 0)).toEqual(before);
+  });
+});
+
+describe('readers and crashed producers around compaction and GC', () => {
+  it('a reader holding an index entry from before a swap still reads its bytes until the grace period ends', async () => {
+    const topic = await newTopic(1);
+    for (let i = 0; i < 3; i++) await produce(topic, [{ key: `k${i}`, value: i }]);
+    const t = await server.metadata.getTopic(topic, { consistent: true });
+    const ref = { topicId: t?.topicId ?? '', partition: 0 };
+    const held = await server.metadata.findEntries(ref, 0, 10); // a fetch looked these up …
+    await run('compact', { minAgeMs: 0 }); // … and then the compactor swapped them
+    expect((await server.metadata.findEntries(ref, 0, 10))[0]?.objectKey).not.toBe(held[0]?.objectKey);
+    await runToEnd('gc'); // the old objects are now candidates, not yet deleted
+    for (const entry of held) {
+      const bytes = await server.store.getRange(entry.objectKey, entry.byteOffset, entry.byteLength);
+      const [batch] = await decodeBatches(bytes);
+      expect(batch?.records.map((r) => r.key?.toString())).toEqual([`k${entry.baseOffset}`]);
+    }
+    clock.advance(GRACE + 1);
+    await runToEnd('gc');
+    const left = await objectKeys();
+    for (const entry of held) expect(left.has(entry.objectKey)).toBe(false);
+  });
+
+  it('deletes the orphan of a produce that crashed between its S3 put and its commit, after the grace period', async () => {
+    let crash = false;
+    const crashing = await startTestServer({
+      clock,
+      ownBucket: true,
+      log: { topicCacheTtlMs: 0, lingerMs: 0 },
+      maintenance: { gcGraceMs: GRACE },
+      hooks: {
+        afterSegmentPut: () => {
+          if (crash) throw new Error('injected crash after the segment put');
+        },
+      },
+    });
+    try {
+      const api = crashing.api;
+      expect((await api('POST', '/v1/topics', { body: { name: 'orphans', partitions: 1 } })).status).toBe(
+        201,
+      );
+      expect(
+        (await api('POST', '/v1/topics/orphans/records', { body: { records: [{ value: 1 }] } })).status,
+      ).toBe(200);
+      const committed = new Set<string>();
+      for await (const o of crashing.store.list(SEGMENT_PREFIX)) committed.add(o.key);
+      crash = true;
+      expect(
+        (await api('POST', '/v1/topics/orphans/records', { body: { records: [{ value: 2 }] } })).status,
+      ).toBe(500);
+      crash = false;
+      const all: string[] = [];
+      for await (const o of crashing.store.list(SEGMENT_PREFIX)) all.push(o.key);
+      const orphan = all.find((k) => !committed.has(k));
+      expect(orphan).toBeDefined();
+      const gc = async () => (await api('POST', '/v1/admin/maintenance/gc')).json;
+      expect((await gc()).details.orphansMarked).toBe(1);
+      clock.advance(GRACE - 1);
+      expect((await gc()).objects.deleted).toBe(0);
+      clock.advance(2);
+      expect((await gc()).objects.deleted).toBe(1);
+      const left: string[] = [];
+      for await (const o of crashing.store.list(SEGMENT_PREFIX)) left.push(o.key);
+      expect(left.sort()).toEqual([...committed].sort());
+      const read = await api('GET', '/v1/topics/orphans/partitions/0/records');
+      expect(read.json.records.map((r: any) => r.value)).toEqual([1]);
+    } finally {
+      await crashing.close();
+    }
   });
 });
 

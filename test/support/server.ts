@@ -11,6 +11,7 @@ import type { AppenderHooks } from '../../lib/log/appender.js';
 import { DEFAULT_LOG_OPTIONS, type Log, type LogOptions } from '../../lib/log/log.js';
 import type { MaintenanceHooks, MaintenanceOptions } from '../../lib/maintenance/maintenance.js';
 import { DynamoDbKeyStore } from '../../lib/metadata/dynamodb-key-store.js';
+import { DynamoDbMetadataStore } from '../../lib/metadata/dynamodb-metadata-store.js';
 import { ensureTables } from '../../lib/metadata/dynamodb-schema.js';
 import { S3SegmentStore } from '../../lib/storage/s3-segment-store.js';
 import { makeDynamoClient, makeS3Client, testEndpoints, uniquePrefix } from './env.js';
@@ -19,6 +20,8 @@ export interface TestServer {
   url: string;
   /** The segment store the server writes (to look at objects directly). */
   store: S3SegmentStore;
+  /** The server's metadata (topics, index), read directly (to hold an index entry across a swap). */
+  metadata: DynamoDbMetadataStore;
   token: string;
   log: Log;
   /** The app the server serves (to drive it through another adapter, e.g. hono/aws-lambda's streamHandle). */
@@ -99,6 +102,7 @@ export async function startTestServer(
   return {
     url,
     store,
+    metadata: new DynamoDbMetadataStore(dynamodb, tables),
     token,
     log,
     app,
