@@ -36,6 +36,8 @@ const EnvSchema = z.object({
   SLUICE_MAX_REQUEST_BYTES: int(DEFAULT_LIMITS.maxRequestBytes, 1024),
   /** How long a warm instance trusts an API key it read: revocation takes effect within it. */
   SLUICE_KEY_CACHE_TTL_MS: int(5_000),
+  /** Key material for sealing webhook secrets at rest (≥ 16 characters); defaults to the admin token. */
+  SLUICE_WEBHOOK_SECRET_KEY: z.string().min(16).optional(),
   /** Local server: run compaction, retention and GC every this many ms (0: never; tests, benchmarks). */
   SLUICE_MAINTENANCE_INTERVAL_MS: int(60_000),
   SLUICE_COMPACT_MIN_AGE_MS: int(DEFAULT_MAINTENANCE_OPTIONS.minAgeMs),
@@ -63,6 +65,8 @@ export interface Config {
   limits: Limits;
   /** Bound on how long a revoked API key keeps working on a warm instance (SLUICE_KEY_CACHE_TTL_MS). */
   keyCacheTtlMs: number;
+  /** Seals webhook secrets at rest (SLUICE_WEBHOOK_SECRET_KEY); undefined: derived from the admin token. */
+  webhookSecretKey: string | undefined;
   /** Period of the local server's maintenance timers; 0 turns them off. */
   maintenanceIntervalMs: number;
   maintenance: Partial<MaintenanceOptions>;
@@ -109,6 +113,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     limits: { ...DEFAULT_LIMITS, maxRequestBytes: e.SLUICE_MAX_REQUEST_BYTES },
     keyCacheTtlMs: e.SLUICE_KEY_CACHE_TTL_MS,
+    webhookSecretKey: e.SLUICE_WEBHOOK_SECRET_KEY,
     maintenanceIntervalMs: e.SLUICE_MAINTENANCE_INTERVAL_MS,
     maintenance: {
       minAgeMs: e.SLUICE_COMPACT_MIN_AGE_MS,

@@ -14,6 +14,7 @@ import { ensureTables, tableNames } from '../lib/metadata/dynamodb-schema.js';
 import { FsSegmentStore } from '../lib/storage/fs-segment-store.js';
 import { S3SegmentStore } from '../lib/storage/s3-segment-store.js';
 import type { SegmentStore } from '../lib/storage/segment-store.js';
+import { DynamoDbWebhookSourceStore } from '../lib/webhooks/dynamodb-source-store.js';
 import type { Config } from './config.js';
 import { startDynamoDbLocal } from './local/dynamodb-local.js';
 import { removePidFile, stopStaleProcess, writePidFile } from './local/pidfile.js';
@@ -95,6 +96,13 @@ export function createLog(options: {
 /** The API key store: items of the `<prefix>metadata` table. */
 export function createKeyStore(options: { dynamodb: DynamoDBClient; tablePrefix: string }): DynamoDbKeyStore {
   return new DynamoDbKeyStore(options.dynamodb, tableNames(options.tablePrefix));
+}
+
+export function createWebhookStore(options: {
+  dynamodb: DynamoDBClient;
+  tablePrefix: string;
+}): DynamoDbWebhookSourceStore {
+  return new DynamoDbWebhookSourceStore(options.dynamodb, tableNames(options.tablePrefix));
 }
 
 export function createGroupStore(options: {

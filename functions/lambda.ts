@@ -1,7 +1,7 @@
 import { streamHandle } from 'hono/aws-lambda';
 import { S3SegmentStore } from '../lib/storage/s3-segment-store.js';
 import { loadConfig } from './config.js';
-import { createAwsClients, createGroupStore, createKeyStore, createLog } from './deps.js';
+import { createAwsClients, createGroupStore, createKeyStore, createLog, createWebhookStore } from './deps.js';
 import { createApp } from './http/app.js';
 import { lambdaStreamBudget } from './http/sse.js';
 
@@ -34,6 +34,8 @@ const app = createApp({
   adminToken: config.adminToken,
   keys: createKeyStore({ dynamodb: clients.dynamodb, tablePrefix: config.tablePrefix }),
   groups: createGroupStore({ dynamodb: clients.dynamodb, tablePrefix: config.tablePrefix }),
+  webhooks: createWebhookStore({ dynamodb: clients.dynamodb, tablePrefix: config.tablePrefix }),
+  webhookSecretKey: config.webhookSecretKey,
   keyCacheTtlMs: config.keyCacheTtlMs,
   limits: config.limits,
   // A live tail ends cleanly 10 s before the invocation would time out; the client resumes with

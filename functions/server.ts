@@ -3,7 +3,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { serve } from '@hono/node-server';
 import { loadConfig } from './config.js';
-import { createGroupStore, createKeyStore, createRuntime } from './deps.js';
+import { createGroupStore, createKeyStore, createRuntime, createWebhookStore } from './deps.js';
 import { createApp } from './http/app.js';
 import { startMaintenanceTimer } from './local/maintenance-timer.js';
 
@@ -27,6 +27,8 @@ async function main(): Promise<void> {
     adminToken,
     keys: createKeyStore({ dynamodb: runtime.clients.dynamodb, tablePrefix: config.tablePrefix }),
     groups: createGroupStore({ dynamodb: runtime.clients.dynamodb, tablePrefix: config.tablePrefix }),
+    webhooks: createWebhookStore({ dynamodb: runtime.clients.dynamodb, tablePrefix: config.tablePrefix }),
+    webhookSecretKey: config.webhookSecretKey,
     keyCacheTtlMs: config.keyCacheTtlMs,
     limits: config.limits,
   });

@@ -10,6 +10,9 @@ import type { Limits } from '../../lib/limits.js';
 import type { FetchResult, Log } from '../../lib/log/log.js';
 import type { KeyStore } from '../../lib/metadata/key-store.js';
 import type { Topic } from '../../lib/types.js';
+import { WebhookIngestor } from '../../lib/webhooks/ingest.js';
+import { SecretBox } from '../../lib/webhooks/secrets.js';
+import type { WebhookSourceStore } from '../../lib/webhooks/source-store.js';
 import { registerAdminRoutes } from './admin-routes.js';
 import { authenticate, bearerToken, principalOf, requireAnyPermission, requirePermission } from './auth.js';
 import { problem, problemResponse, toProblem } from './errors.js';
@@ -34,6 +37,7 @@ import {
 } from './schemas.js';
 import { serializeFetchResult } from './serialize.js';
 import { DEFAULT_SSE_HEARTBEAT_MS, type SseMaxDuration, streamRecords, wantsEventStream } from './sse.js';
+import { isWebhookDelivery, registerWebhookRoutes } from './webhooks-routes.js';
 
 export interface AppDeps {
   log: Log;
@@ -53,6 +57,10 @@ export interface AppDeps {
   sseMaxDurationMs?: SseMaxDuration;
   /** Live tails (SSE): abort it on shutdown to end every open stream cleanly (the Node server's Ctrl-C). */
   sseCloseSignal?: AbortSignal;
+  /** Webhook sources (`/v1/webhooks`). */
+  webhooks: WebhookSourceStore;
+  /** Key material for sealing webhook secrets; defaults to the admin token (SLUICE_WEBHOOK_SECRET_KEY). */
+  webhookSecretKey?: string | undefined;
   /** Consumer-group state (`/v1/groups`). */
   groups: GroupStore;
   /** Consumer-group tuning (the skew allowance on session expiry); defaults otherwise. */
@@ -105,7 +113,9 @@ export function createApp(deps: AppDeps): OpenAPIHono {
     deps.clock ?? systemClock,
     deps.keyCacheTtlMs !== undefined ? { cacheTtlMs: deps.keyCacheTtlMs } : {},
   );
-  app.use('/v1/*', authenticate({ adminToken: deps.adminToken, keys: keyAuthenticator }));
+  // Webhook deliveries carry no bearer token: their signature is checked by the route itself.
+  const auth = authenticate({ adminToken: deps.adminToken, keys: keyAuthenticator });
+  app.use('/v1/*', (c, next) => (isWebhookDelivery(c) ? next() : auth(c, next)));
   const keyStillAllowed = async (token: string | undefined, topic: string): Promise<boolean> => {
     const again = token === undefined ? undefined : await keyAuthenticator.authenticate(token);
     return again !== undefined && authorize(again, 'consume', topic);
@@ -125,7 +135,7 @@ export function createApp(deps: AppDeps): OpenAPIHono {
     // A request without a body (a heartbeat) needs no content type.
     const hasBody =
       (c.req.header('content-length') ?? '0') !== '0' || c.req.header('transfer-encoding') !== undefined;
-    if (hasBody && ['POST', 'PUT', 'PATCH'].includes(c.req.method)) {
+    if (hasBody && ['POST', 'PUT', 'PATCH'].includes(c.req.method) && !isWebhookDelivery(c)) {
       const type = c.req.header('content-type') ?? '';
       if (!/^application\/([\w.+-]+\+)?json\b/i.test(type)) {
         return problemResponse(
@@ -143,6 +153,14 @@ export function createApp(deps: AppDeps): OpenAPIHono {
 
   registerKeyRoutes(app, { keys: deps.keys, clock: deps.clock ?? systemClock });
   registerAdminRoutes(app, log);
+  const box = new SecretBox(deps.webhookSecretKey ?? deps.adminToken);
+  const ingestor = new WebhookIngestor({
+    log,
+    sources: deps.webhooks,
+    box,
+    clock: deps.clock ?? systemClock,
+  });
+  registerWebhookRoutes(app, { sources: deps.webhooks, ingestor, box, clock: deps.clock ?? systemClock });
   registerGroupRoutes(
     app,
     new GroupCoordinator(deps.groups, log, deps.clock ?? systemClock, deps.groupOptions),

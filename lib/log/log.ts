@@ -261,7 +261,16 @@ export class Log {
   async produce(
     topicName: string,
     input: ProduceInput,
-    options: { idempotency?: { scope: string; key: string } } = {},
+    options: {
+      idempotency?: {
+        scope: string;
+        key: string;
+        /** What "the same request" means; default: the topic, format and records as parsed. */
+        bodyHash?: string;
+        /** How long the key is remembered; default 24 h (IDEMPOTENCY_WINDOW_MS). */
+        windowMs?: number;
+      };
+    } = {},
   ): Promise<{ offsets: ProduceOffsets; replayed: boolean }> {
     const topic = await this.topics.get(topicName);
     const prepared = prepareProduce(topic, input, this.limits, this.sticky, this.clock.now());
@@ -284,10 +293,11 @@ export class Log {
       const now = this.clock.now();
       const state = await this.metadata.claimIdempotencyKey(
         {
-          ...idempotency,
-          bodyHash: produceBodyHash(topicName, input),
+          scope: idempotency.scope,
+          key: idempotency.key,
+          bodyHash: idempotency.bodyHash ?? produceBodyHash(topicName, input),
           leaseUntil: now + IDEMPOTENCY_LEASE_MS,
-          expiresAt: now + IDEMPOTENCY_WINDOW_MS,
+          expiresAt: now + (idempotency.windowMs ?? IDEMPOTENCY_WINDOW_MS),
         },
         now,
       );
@@ -299,7 +309,7 @@ export class Log {
       }
       if (state.state === 'committed') return { offsets: decodeProduceResult(state.result), replayed: true };
       attemptId = state.attemptId;
-      const claimed = { ...idempotency, attemptId };
+      const claimed = { scope: idempotency.scope, key: idempotency.key, attemptId };
       prepared.request.completion = {
         ...claimed,
         result: (bases) => encodeProduceResult(offsetsFrom(bases)),

@@ -1,7 +1,7 @@
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { handle, type LambdaEvent } from 'hono/aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createGroupStore, createKeyStore, createLog } from '../../functions/deps.js';
+import { createGroupStore, createWebhookStore, createKeyStore, createLog } from '../../functions/deps.js';
 import { createApp } from '../../functions/http/app.js';
 import { DEFAULT_LIMITS } from '../../lib/limits.js';
 import { DEFAULT_LOG_OPTIONS } from '../../lib/log/log.js';
@@ -31,6 +31,7 @@ beforeAll(async () => {
       adminToken: token,
       keys,
       groups: createGroupStore({ dynamodb, tablePrefix: prefix }),
+      webhooks: createWebhookStore({ dynamodb, tablePrefix: prefix }),
       limits: DEFAULT_LIMITS,
     }),
   );

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../functions/config.js';
-import { createGroupStore, createKeyStore, createRuntime } from '../../functions/deps.js';
+import { createGroupStore, createWebhookStore, createKeyStore, createRuntime } from '../../functions/deps.js';
 import { createApp } from '../../functions/http/app.js';
 import { testEndpoints, uniquePrefix } from '../support/env.js';
 
@@ -27,6 +27,7 @@ describe('runtime on configured endpoints', () => {
         adminToken: 'runtime-endpoints-test-token',
         keys: createKeyStore({ dynamodb: runtime.clients.dynamodb, tablePrefix: config.tablePrefix }),
         groups: createGroupStore({ dynamodb: runtime.clients.dynamodb, tablePrefix: config.tablePrefix }),
+        webhooks: createWebhookStore({ dynamodb: runtime.clients.dynamodb, tablePrefix: config.tablePrefix }),
         limits: config.limits,
       });
       const headers = {

@@ -14,6 +14,7 @@ import { DynamoDbKeyStore } from '../../lib/metadata/dynamodb-key-store.js';
 import { DynamoDbMetadataStore } from '../../lib/metadata/dynamodb-metadata-store.js';
 import { ensureTables } from '../../lib/metadata/dynamodb-schema.js';
 import { S3SegmentStore } from '../../lib/storage/s3-segment-store.js';
+import { DynamoDbWebhookSourceStore } from '../../lib/webhooks/dynamodb-source-store.js';
 import { makeDynamoClient, makeS3Client, testEndpoints, uniquePrefix } from './env.js';
 
 export interface TestServer {
@@ -89,6 +90,7 @@ export async function startTestServer(
     adminToken: token,
     keys: new DynamoDbKeyStore(dynamodb, tables),
     groups: new DynamoDbGroupStore(dynamodb, tables),
+    webhooks: new DynamoDbWebhookSourceStore(dynamodb, tables),
     ...(options.groupOptions ? { groupOptions: options.groupOptions } : {}),
     limits,
     logError: () => undefined,
@@ -110,9 +112,12 @@ export async function startTestServer(
       const headers: Record<string, string> = { ...opts.headers };
       const auth = opts.auth === undefined ? token : opts.auth;
       if (auth !== null) headers.authorization = `Bearer ${auth}`;
-      let body: string | undefined;
+      let body: string | Uint8Array | undefined;
       if (opts.body !== undefined) {
-        body = typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
+        body =
+          typeof opts.body === 'string' || opts.body instanceof Uint8Array
+            ? opts.body
+            : JSON.stringify(opts.body);
         headers['content-type'] ??= 'application/json';
       }
       const response = await fetch(`${url}${path}`, {

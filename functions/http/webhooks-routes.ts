@@ -1,0 +1,273 @@
+import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import type { Clock } from '../../lib/clock.js';
+import { InvalidRequestError } from '../../lib/errors.js';
+import type { WebhookIngestor } from '../../lib/webhooks/ingest.js';
+import type { SecretBox } from '../../lib/webhooks/secrets.js';
+import {
+  WebhookNotFoundError,
+  type WebhookSource,
+  type WebhookSourceStore,
+} from '../../lib/webhooks/source-store.js';
+import { requirePermission } from './auth.js';
+import { authResponses, problemDoc } from './schemas.js';
+
+const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
+
+export const WEBHOOK_SOURCE_PATTERN = /^[a-zA-Z0-9._-]{1,128}$/;
+const DAY = 24 * 60 * 60 * 1000;
+
+const SourceParam = z.object({
+  source: z
+    .string()
+    .regex(WEBHOOK_SOURCE_PATTERN, 'a source name is 1–128 of [a-zA-Z0-9._-]')
+    .openapi({ param: { name: 'source', in: 'path' }, example: 'github-main' }),
+});
+
+const HeaderName = z
+  .string()
+  .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$/, 'not an HTTP header name')
+  .transform((s) => s.toLowerCase());
+
+const PutSourceBody = z
+  .object({
+    topic: z.string().regex(/^[a-zA-Z0-9._-]{1,249}$/, 'not a topic name'),
+    verify: z
+      .object({
+        scheme: z.enum(['standard-webhooks', 'github', 'stripe', 'hmac-sha256', 'none']),
+        secret: z
+          .union([z.string().min(1).max(1024), z.array(z.string().min(1).max(1024)).min(1).max(2)])
+          .optional()
+          .openapi({ description: 'The signing secret, or two of them while rotating (either verifies)' }),
+        header: HeaderName.optional().openapi({ description: "hmac-sha256: the signature's header" }),
+        toleranceSec: z.number().int().min(1).max(3600).default(300),
+      })
+      .strict(),
+    key: z
+      .string()
+      .regex(
+        /^(header:[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}|json:[^.\s]+(\.[^.\s]+)*)$/,
+        'key is header:<name> or json:<dot.path>',
+      )
+      .optional(),
+    headers: z
+      .array(HeaderName)
+      .max(20)
+      .default([])
+      .openapi({ description: 'Request headers copied onto records' }),
+    dedupeWindowMs: z
+      .number()
+      .int()
+      .min(60 * 60 * 1000)
+      .max(30 * DAY)
+      .default(3 * DAY)
+      .openapi({
+        description: 'How long a delivery id is remembered (default 3 days: senders retry for days)',
+      }),
+  })
+  .strict()
+  .openapi('WebhookSourceConfig');
+
+const CountersSchema = z.object({
+  accepted: z.number().int(),
+  duplicate: z.number().int(),
+  rejected: z.record(z.string(), z.number().int()),
+});
+
+const SourceView = z
+  .object({
+    source: z.string(),
+    topic: z.string(),
+    verify: z.object({
+      scheme: z.string(),
+      header: z.string().optional(),
+      toleranceSec: z.number().int(),
+      secrets: z.number().int().openapi({ description: 'How many secrets are configured (never shown)' }),
+    }),
+    key: z.string().optional(),
+    headers: z.array(z.string()),
+    dedupeWindowMs: z.number().int(),
+    createdAt: z.number().int(),
+    updatedAt: z.number().int(),
+    counters: CountersSchema,
+  })
+  .openapi('WebhookSource');
+
+const DeliveryResult = z
+  .object({
+    duplicate: z.boolean().optional(),
+    topic: z.string(),
+    partition: z.number().int(),
+    offset: z.number().int(),
+  })
+  .openapi('WebhookDelivery');
+
+/** Is this the unauthenticated delivery route (no bearer token; any content type)? */
+export function isWebhookDelivery(c: Context): boolean {
+  return c.req.method === 'POST' && /^\/v1\/webhooks\/[^/]+\/?$/.test(c.req.path);
+}
+
+/** `/v1/webhooks/{source}`: configuration (admin on the target topic) and deliveries (signed, no token). */
+export function registerWebhookRoutes(
+  app: OpenAPIHono,
+  deps: { sources: WebhookSourceStore; ingestor: WebhookIngestor; box: SecretBox; clock: Clock },
+): void {
+  const { sources, ingestor, box, clock } = deps;
+
+  app.openapi(
+    createRoute({
+      method: 'put',
+      path: '/v1/webhooks/{source}',
+      summary: 'Configure a webhook source: target topic, signature scheme and secret(s), key, headers',
+      request: { params: SourceParam, body: { ...json(PutSourceBody), required: true } },
+      responses: {
+        ...authResponses,
+        200: { description: 'The source (secrets are never shown)', ...json(SourceView) },
+        400: problemDoc('INVALID_REQUEST'),
+      },
+    }),
+    async (c) => {
+      const { source } = c.req.valid('param');
+      const body = c.req.valid('json');
+      requirePermission(c, 'admin', body.topic);
+      const previous = await sources.get(source);
+      if (previous) requirePermission(c, 'admin', previous.topic);
+      const secrets = body.verify.secret === undefined ? [] : [body.verify.secret].flat();
+      if (body.verify.scheme === 'none' && secrets.length > 0) {
+        throw new InvalidRequestError("verify.secret: scheme 'none' takes no secret");
+      }
+      if (body.verify.scheme !== 'none' && secrets.length === 0) {
+        throw new InvalidRequestError(`verify.secret: scheme '${body.verify.scheme}' needs a secret`);
+      }
+      if (body.verify.scheme === 'hmac-sha256' && body.verify.header === undefined) {
+        throw new InvalidRequestError(
+          "verify.header: scheme 'hmac-sha256' needs the signature's header name",
+        );
+      }
+      if (body.verify.scheme === 'standard-webhooks') {
+        for (const secret of secrets) {
+          const raw = secret.startsWith('whsec_') ? secret.slice(6) : secret;
+          if (!/^[A-Za-z0-9+/]+={0,2}$/.test(raw) || Buffer.from(raw, 'base64').length < 16) {
+            throw new InvalidRequestError(
+              'verify.secret: a Standard Webhooks secret is whsec_ + base64 of ≥ 16 bytes',
+            );
+          }
+        }
+      }
+      const now = clock.now();
+      const config: WebhookSource = {
+        source,
+        topic: body.topic,
+        scheme: body.verify.scheme,
+        sealedSecrets: secrets.map((s) => box.seal(s)),
+        ...(body.verify.header !== undefined ? { header: body.verify.header } : {}),
+        toleranceSec: body.verify.toleranceSec,
+        ...(body.key !== undefined ? { key: body.key } : {}),
+        passHeaders: body.headers,
+        dedupeWindowMs: body.dedupeWindowMs,
+        createdAt: previous?.createdAt ?? now,
+        updatedAt: now,
+      };
+      await sources.put(config);
+      ingestor.invalidate(source);
+      const stored = await sources.get(source);
+      if (!stored) throw new WebhookNotFoundError(source);
+      return c.json(view(stored), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/webhooks/{source}',
+      summary: 'A webhook source: configuration without secrets, and its counters',
+      request: { params: SourceParam },
+      responses: {
+        ...authResponses,
+        200: { description: 'The source', ...json(SourceView) },
+        404: problemDoc('WEBHOOK_NOT_FOUND'),
+      },
+    }),
+    async (c) => {
+      const { source } = c.req.valid('param');
+      const stored = await sources.get(source);
+      if (!stored) throw new WebhookNotFoundError(source);
+      requirePermission(c, 'admin', stored.topic);
+      return c.json(view(stored), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'delete',
+      path: '/v1/webhooks/{source}',
+      summary: 'Remove a webhook source (its records stay in the topic)',
+      request: { params: SourceParam },
+      responses: { ...authResponses, 204: { description: 'Removed' }, 404: problemDoc('WEBHOOK_NOT_FOUND') },
+    }),
+    async (c) => {
+      const { source } = c.req.valid('param');
+      const stored = await sources.get(source);
+      if (!stored) throw new WebhookNotFoundError(source);
+      requirePermission(c, 'admin', stored.topic);
+      await sources.delete(source);
+      ingestor.invalidate(source);
+      return c.body(null, 204);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/v1/webhooks/{source}',
+      summary: 'A delivery from the third party (no bearer token: the signature is the authentication)',
+      description:
+        'The body is any content type and is verified over its raw bytes. 202 once the record is durable; ' +
+        '200 with duplicate: true for a delivery id seen before (the original offset; nothing appended).',
+      security: [],
+      request: { params: SourceParam },
+      responses: {
+        200: { description: 'A duplicate delivery: the offset of the first', ...json(DeliveryResult) },
+        202: { description: 'Accepted and durable', ...json(DeliveryResult) },
+        401: problemDoc('WEBHOOK_SIGNATURE_INVALID'),
+        404: problemDoc('WEBHOOK_NOT_FOUND, or TOPIC_NOT_FOUND when the target topic was deleted'),
+        413: problemDoc('REQUEST_TOO_LARGE'),
+      },
+    }),
+    async (c) => {
+      const { source } = c.req.valid('param');
+      const body = Buffer.from(await c.req.arrayBuffer());
+      const headers: Record<string, string> = {};
+      c.req.raw.headers.forEach((value, name) => {
+        headers[name.toLowerCase()] = value;
+      });
+      const result = await ingestor.deliver(source, headers, body);
+      if (result.duplicate) return c.json(result, 200);
+      const { duplicate: _d, ...accepted } = result;
+      return c.json(accepted, 202);
+    },
+  );
+}
+
+function view(
+  stored: WebhookSource & {
+    counters: { accepted: number; duplicate: number; rejected: Record<string, number> };
+  },
+) {
+  return {
+    source: stored.source,
+    topic: stored.topic,
+    verify: {
+      scheme: stored.scheme,
+      ...(stored.header !== undefined ? { header: stored.header } : {}),
+      toleranceSec: stored.toleranceSec,
+      secrets: stored.sealedSecrets.length,
+    },
+    ...(stored.key !== undefined ? { key: stored.key } : {}),
+    headers: stored.passHeaders,
+    dedupeWindowMs: stored.dedupeWindowMs,
+    createdAt: stored.createdAt,
+    updatedAt: stored.updatedAt,
+    counters: stored.counters,
+  };
+}
