@@ -6,6 +6,7 @@
  * Protocol: posts `{ type: 'ready' }`, waits for `{ type: 'go' }`, runs, posts its result. The e2e consumer
  * runs until it gets `{ type: 'stop' }`.
  */
+import { createHash } from 'node:crypto';
 import { Agent, request } from 'node:http';
 import { parentPort, workerData } from 'node:worker_threads';
 import {
@@ -35,7 +36,14 @@ interface HttpAnswer {
 }
 
 interface FetchBody {
-  records: Array<{ partition: number; offset: number; key: string | null; value: BenchValue }>;
+  records: Array<{
+    partition: number;
+    offset: number;
+    timestamp?: number;
+    key: string | null;
+    value: BenchValue;
+    headers?: Record<string, string>;
+  }>;
   nextOffset: number;
   highWatermark: number;
 }
@@ -200,9 +208,12 @@ async function consume(job: ConsumeJob, startedAt: number): Promise<ConsumeResul
   let failures = 0;
   let firstFailure: string | undefined;
   const reached: Record<number, number> = {};
+  const digests: Record<number, string> = {};
   await Promise.all(
     job.partitions.map(async (partition) => {
       const base = `/v1/topics/${encodeURIComponent(job.topic)}/partitions/${partition}/records`;
+      const hash = job.digest ? createHash('sha256') : undefined;
+      let expected = 0;
       let offset = 0;
       for (let attempt = 0; attempt < 100_000; attempt++) {
         const url = new URL(
@@ -225,6 +236,17 @@ async function consume(job: ConsumeJob, startedAt: number): Promise<ConsumeResul
           break;
         }
         for (const record of result.records) {
+          if (hash) {
+            // Offsets must be dense: the topic is not key-compacted, so a gap is a lost record.
+            if (record.offset !== expected) {
+              failures++;
+              firstFailure ??= `partition ${partition}: offset ${record.offset} where ${expected} was expected`;
+            }
+            expected = record.offset + 1;
+            hash.update(
+              `${record.offset}\t${record.timestamp}\t${record.key}\t${JSON.stringify(record.value)}\t${JSON.stringify(record.headers ?? {})}\n`,
+            );
+          }
           records++;
           // Exact stored size of this shape of value (ASCII, 13-digit timestamp), without re-serialising it.
           bytes += (record.key?.length ?? 0) + VALUE_OVERHEAD_BYTES + record.value.pad.length;
@@ -233,6 +255,7 @@ async function consume(job: ConsumeJob, startedAt: number): Promise<ConsumeResul
         if (result.nextOffset >= result.highWatermark || result.records.length === 0) break;
       }
       reached[partition] = offset;
+      if (hash) digests[partition] = hash.digest('hex');
     }),
   );
   return {
@@ -241,6 +264,7 @@ async function consume(job: ConsumeJob, startedAt: number): Promise<ConsumeResul
     bytes,
     requests,
     reached,
+    ...(job.digest ? { digests } : {}),
     failures,
     firstFailure,
     startedAt,

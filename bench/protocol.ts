@@ -36,6 +36,12 @@ export interface ConsumeJob {
   partitions: number[];
   maxRecords: number;
   maxBytes: number;
+  /**
+   * Also hash every record read (offset, timestamp, key, value, headers) into one SHA-256 per partition, and
+   * count a failure when a partition's offsets are not exactly 0, 1, 2, … (the compaction phase compares
+   * the digests of its reads before and after compaction).
+   */
+  digest?: boolean;
 }
 
 /** N members of one consumer group, each looping fetch → commit until the group has committed everything. */
@@ -97,6 +103,8 @@ export interface ConsumeResult {
   requests: number;
   /** Per partition: the offset reached (the high watermark at the end). */
   reached: Record<number, number>;
+  /** Per partition, with `digest`: SHA-256 (hex) of its records in order (see ConsumeJob.digest). */
+  digests?: Record<number, string>;
   failures: number;
   firstFailure: string | undefined;
   startedAt: number;

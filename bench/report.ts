@@ -3,6 +3,7 @@ import type { ReplayResult } from './ceiling.js';
 import type { OperationCounts, S3Counts } from './counting.js';
 import { totals } from './counting.js';
 import { type CpuReport, formatCpu, otherCores } from './cpu.js';
+import type { MaintenanceReport } from '../lib/maintenance/report.js';
 import type { GroupResult } from './protocol.js';
 
 export const MiB = 1024 * 1024;
@@ -93,6 +94,8 @@ export interface BenchResult {
   cpu: { produce: CpuReport; consume: CpuReport; replay: CpuReport };
   /** The consumer-group phase; absent with `--group-members 0`. */
   groups?: GroupPhaseResult;
+  /** The compaction phase; absent with `--compaction-records 0`. */
+  compaction?: CompactionPhaseResult;
   serverErrors: number;
 }
 
@@ -124,6 +127,160 @@ export interface GroupPhaseResult {
   describedGeneration: number;
   lagZero: boolean;
   cpu: CpuReport;
+}
+
+/** One partition of `GET /v1/topics/{t}/partitions`. */
+export interface PartitionListing {
+  partition: number;
+  highWatermark: number;
+  /** Distinct S3 objects behind the partition's live range. */
+  segments: number;
+  sizeBytes: number;
+}
+
+/** A cold full read of a topic (every partition from 0 to its high watermark) through a fresh instance. */
+export interface ColdRead {
+  records: number;
+  /** Key + value bytes of the records read. */
+  bytes: number;
+  /** Fetch requests. */
+  requests: number;
+  wallMs: number;
+  s3: S3Counts;
+  getLatency: LatencySummary;
+  ddb: Map<string, OperationCounts>;
+  ddbPurposes: Map<string, OperationCounts>;
+  cpu: CpuReport;
+}
+
+export interface CompactionPhaseResult {
+  partitions: number;
+  producers: number;
+  recordsPerRequest: number;
+  produced: number;
+  producedBytes: number;
+  produceRequests: number;
+  produceWallMs: number;
+  produceLatency: LatencySummary;
+  /** The writer instance's requests while the topic was written. */
+  produceS3: S3Counts;
+  produceDdb: Map<string, OperationCounts>;
+  before: { listing: PartitionListing[]; read: ColdRead };
+  /** The admin endpoint's report of each pass, in order (the last says complete). */
+  passes: MaintenanceReport[];
+  /** From the first pass's request to the last pass's answer. */
+  compactWallMs: number;
+  /** The compactor instance's requests during the passes (counted by the middleware). */
+  compactS3: S3Counts;
+  compactDdb: Map<string, OperationCounts>;
+  compactPurposes: Map<string, OperationCounts>;
+  compactCpu: CpuReport;
+  after: { listing: PartitionListing[]; read: ColdRead };
+  /** Both reads returned the same records (per partition SHA-256 of offset, timestamp, key, value, headers). */
+  identical: boolean;
+}
+
+function deriveRead(r: ColdRead) {
+  const t = totals(r.ddb);
+  const mib = r.bytes / MiB;
+  return {
+    totals: t,
+    mib,
+    mibPerSec: mib / (r.wallMs / 1000),
+    recordsPerSec: r.records / (r.wallMs / 1000),
+    getsPerMiB: r.s3.gets / mib,
+    getBytesPerMiB: r.s3.getBytes / MiB / mib,
+    readUnitsPerMiB: t.readUnits / mib,
+    ddbRequestsPerMiB: t.requests / mib,
+    costUsd: (r.s3.gets * PRICES.s3GetPer1k) / 1000 + (t.readUnits * PRICES.ddbPerMillionRru) / 1e6,
+  };
+}
+
+function segmentStats(listing: PartitionListing[]) {
+  const segments = listing.map((p) => p.segments);
+  const total = segments.reduce((n, x) => n + x, 0);
+  return {
+    total,
+    mean: total / Math.max(1, segments.length),
+    min: Math.min(...segments),
+    max: Math.max(...segments),
+    sizeBytes: listing.reduce((n, p) => n + p.sizeBytes, 0),
+  };
+}
+
+/** Sums of the passes' own reports. */
+function sumPasses(passes: MaintenanceReport[]) {
+  const sum = {
+    partitions: 0,
+    durationMs: 0,
+    batches: { read: 0, written: 0, deleted: 0 },
+    objects: { read: 0, written: 0, deleted: 0 },
+    bytes: { read: 0, written: 0, deleted: 0 },
+    dynamodb: { readUnits: 0, writeUnits: 0 },
+    details: {} as Record<string, number>,
+  };
+  for (const p of passes) {
+    sum.partitions += p.partitions;
+    sum.durationMs += p.durationMs;
+    for (const k of ['read', 'written', 'deleted'] as const) {
+      sum.batches[k] += p.batches[k];
+      sum.objects[k] += p.objects[k];
+      sum.bytes[k] += p.bytes[k];
+    }
+    sum.dynamodb.readUnits += p.dynamodb.readUnits;
+    sum.dynamodb.writeUnits += p.dynamodb.writeUnits;
+    for (const [k, v] of Object.entries(p.details)) sum.details[k] = (sum.details[k] ?? 0) + v;
+  }
+  return sum;
+}
+
+export function deriveCompaction(c: CompactionPhaseResult) {
+  const before = deriveRead(c.before.read);
+  const after = deriveRead(c.after.read);
+  const compact = totals(c.compactDdb);
+  const produce = totals(c.produceDdb);
+  const producedMiB = c.producedBytes / MiB;
+  // What compaction itself cost, at COST.md's prices (the requests counted by the middleware).
+  const cost = {
+    s3Put: (c.compactS3.puts * PRICES.s3PutPer1k) / 1000,
+    s3Get: (c.compactS3.gets * PRICES.s3GetPer1k) / 1000,
+    ddbWrite: (compact.writeUnits * PRICES.ddbPerMillionWru) / 1e6,
+    ddbRead: (compact.readUnits * PRICES.ddbPerMillionRru) / 1e6,
+  };
+  const costUsd = cost.s3Put + cost.s3Get + cost.ddbWrite + cost.ddbRead;
+  const savedPerReadUsd = before.costUsd - after.costUsd;
+  const segmentsBefore = segmentStats(c.before.listing);
+  const segmentsAfter = segmentStats(c.after.listing);
+  return {
+    before,
+    after,
+    producedMiB,
+    produce: {
+      totals: produce,
+      objects: c.produceS3.puts,
+      /** Index items the produce commits wrote: one per partition-batch. */
+      indexEntries: [...c.produceDdb.values()].reduce((n, x) => n + x.itemsWritten, 0),
+      avgObjectBytes: c.produceS3.putBytes / Math.max(1, c.produceS3.puts),
+      recordsPerRequest: c.recordsPerRequest,
+      putsPerMiB: c.produceS3.puts / producedMiB,
+      writeUnitsPerMiB: produce.writeUnits / producedMiB,
+      recordsPerSec: c.produced / (c.produceWallMs / 1000),
+    },
+    segmentsBefore,
+    segmentsAfter,
+    passes: sumPasses(c.passes),
+    compact,
+    cost,
+    costUsd,
+    savedPerReadUsd,
+    /** Full cold reads of the topic after which compaction has paid for itself (undefined: never). */
+    paybackReads: savedPerReadUsd > 0 ? costUsd / savedPerReadUsd : undefined,
+    /**
+     * GETs a cold full read would make if every partition were read by a separate instance (each instance
+     * GETs each object its partition has batches in once): Σ segments over the partitions.
+     */
+    perPartitionReaderGets: { before: segmentsBefore.total, after: segmentsAfter.total },
+  };
 }
 
 export function deriveGroup(g: GroupPhaseResult) {
@@ -317,6 +474,96 @@ function formatGroups(g: GroupPhaseResult): string[] {
   return lines;
 }
 
+function formatCompaction(c: CompactionPhaseResult): string[] {
+  const d = deriveCompaction(c);
+  const n = (x: number) => x.toLocaleString('en-US');
+  const mib = (bytes: number) => f(bytes / MiB, 1);
+  const lines: string[] = [];
+  lines.push(
+    `  setup:             ${n(c.produced)} records (${f(d.producedMiB, 1)} MiB) written by ${c.producers} producers in ${n(c.produceRequests)} requests of ` +
+      `${c.recordsPerRequest} records, in ${(c.produceWallMs / 1000).toFixed(1)} s (${f(d.produce.recordsPerSec, 0)} records/s, produce p50 ${f(c.produceLatency.p50Ms)} ms), ` +
+      `into a new ${c.partitions}-partition topic in tables of its own`,
+  );
+  lines.push(
+    `  objects:           ${n(d.produce.objects)} S3 objects (flushes) of ${f(d.produce.avgObjectBytes / 1024, 1)} KiB on average; writing cost ` +
+      `${f(d.produce.putsPerMiB, 2)} PUTs and ${f(d.produce.writeUnitsPerMiB, 1)} WRU per MiB`,
+  );
+  const segLine = (label: string, s: ReturnType<typeof segmentStats>, listing: PartitionListing[]) =>
+    `  ${label}mean ${f(s.mean, 1)} (min ${s.min}, max ${s.max}), Σ ${n(s.total)}; by partition: ${listing.map((p) => p.segments).join(' ')}`;
+  lines.push(segLine('segments before:   ', d.segmentsBefore, c.before.listing));
+  lines.push(
+    `  batches:           ${n(d.produce.indexEntries)} index entries (one per partition per flush): ${f(c.produced / Math.max(1, d.produce.indexEntries), 1)} records and ` +
+      `${f(d.segmentsBefore.sizeBytes / Math.max(1, d.produce.indexEntries) / 1024, 1)} KiB per batch on average`,
+  );
+  lines.push('  cold full read (every partition from 0 to its high watermark, fresh instance, 16 at once):');
+  lines.push(`    ${pad('', 30)}${lpad('before', 14)}${lpad('after', 14)}`);
+  const row = (label: string, a: string, b: string) => lines.push(`    ${pad(label, 30)}${lpad(a, 14)}${lpad(b, 14)}`);
+  const b = d.before;
+  const a = d.after;
+  const rb = c.before.read;
+  const ra = c.after.read;
+  row('records', n(rb.records), n(ra.records));
+  row('MiB read (key + value)', f(b.mib, 1), f(a.mib, 1));
+  row('wall time, s', f(rb.wallMs / 1000, 2), f(ra.wallMs / 1000, 2));
+  row('MiB/s', f(b.mibPerSec, 2), f(a.mibPerSec, 2));
+  row('fetches', n(rb.requests), n(ra.requests));
+  row('S3 GETs', n(rb.s3.gets), n(ra.s3.gets));
+  row('S3 GET MiB', mib(rb.s3.getBytes), mib(ra.s3.getBytes));
+  row('S3 GETs per MiB read', f(b.getsPerMiB, 2), f(a.getsPerMiB, 2));
+  row('GET MiB per MiB read', f(b.getBytesPerMiB, 3), f(a.getBytesPerMiB, 3));
+  row('S3 GET p50, ms', f(rb.getLatency.p50Ms), f(ra.getLatency.p50Ms));
+  row('DynamoDB requests', n(b.totals.requests), n(a.totals.requests));
+  row('DynamoDB RRU', f(b.totals.readUnits, 1), f(a.totals.readUnits, 1));
+  row('DynamoDB RRU per MiB read', f(b.readUnitsPerMiB, 2), f(a.readUnitsPerMiB, 2));
+  row('S3 errors / other requests', `${rb.s3.errors} / ${rb.s3.other}`, `${ra.s3.errors} / ${ra.s3.other}`);
+  row('cost of the read (COST.md)', `$${f(b.costUsd * 1000, 4)}m`, `$${f(a.costUsd * 1000, 4)}m`);
+  lines.push('    ($…m = thousandths of a dollar: S3 GETs at $0.0004 per 1,000 plus RRU at $0.125 per million)');
+  lines.push('    DynamoDB by purpose, before:');
+  lines.push(...purposeTable(rb.ddbPurposes, rb.records).map((l) => `  ${l}`));
+  lines.push('    DynamoDB by purpose, after:');
+  lines.push(...purposeTable(ra.ddbPurposes, ra.records).map((l) => `  ${l}`));
+  lines.push(`    CPU before: ${formatCpu(rb.cpu)}`);
+  lines.push(`    CPU after:  ${formatCpu(ra.cpu)}`);
+
+  const p = d.passes;
+  lines.push(
+    `  compaction:        ${c.passes.length} pass${c.passes.length === 1 ? '' : 'es'} of POST /v1/admin/maintenance/compact {"minAgeMs":0} until complete, ` +
+      `${(c.compactWallMs / 1000).toFixed(1)} s (durations ${c.passes.map((x) => (x.durationMs / 1000).toFixed(1)).join(' + ')} s), ${p.partitions} partitions visited`,
+  );
+  lines.push(
+    `  its reports:       batches ${n(p.batches.read)} read, ${n(p.batches.written)} written, ${n(p.batches.deleted)} deleted; ` +
+      `objects ${n(p.objects.read)} read, ${n(p.objects.written)} written; bytes ${mib(p.bytes.read)} MiB read, ${mib(p.bytes.written)} MiB written; ` +
+      `DynamoDB ${f(p.dynamodb.readUnits, 1)} RRU, ${f(p.dynamodb.writeUnits, 0)} WRU (the passes' own estimate)` +
+      `${Object.keys(p.details).length ? `; ${Object.entries(p.details).map(([k, v]) => `${k} ${n(v)}`).join(', ')}` : ''}`,
+  );
+  lines.push(
+    `  counted requests:  S3 ${c.compactS3.puts} PUT (${mib(c.compactS3.putBytes)} MiB), ${c.compactS3.gets} GET (${mib(c.compactS3.getBytes)} MiB), ` +
+      `${c.compactS3.other} other, ${c.compactS3.errors} errors; DynamoDB ${n(d.compact.requests)} requests, ` +
+      `${f(d.compact.readUnits, 1)} RRU, ${f(d.compact.writeUnits, 0)} WRU (DynamoDB Local reported ${f(d.compact.reportedReadUnits, 1)} + ${f(d.compact.reportedWriteUnits, 1)})`,
+  );
+  lines.push(...purposeTable(c.compactPurposes, c.produced));
+  lines.push(...operationTable(c.compactDdb));
+  lines.push(`  CPU: ${formatCpu(c.compactCpu)}`);
+  lines.push(segLine('segments after:    ', d.segmentsAfter, c.after.listing));
+  const moved = c.after.listing.some((x, i) => x.highWatermark !== c.before.listing[i]?.highWatermark);
+  lines.push(
+    `  verification:      ${c.identical ? 'the records read after compaction are identical to those read before' : 'RECORDS DIFFER'} ` +
+      `(per partition SHA-256 of offset, timestamp, key, value, headers; offsets dense from 0; ${n(rb.records)} = ${n(ra.records)} = ${n(c.produced)} produced); ` +
+      `high watermarks ${moved ? 'CHANGED' : 'unchanged'}`,
+  );
+  lines.push(
+    `  cost (COST.md):    compaction $${f(d.costUsd * 1000, 4)}m = PUT $${f(d.cost.s3Put * 1000, 4)}m + GET $${f(d.cost.s3Get * 1000, 4)}m + ` +
+      `WRU $${f(d.cost.ddbWrite * 1000, 4)}m + RRU $${f(d.cost.ddbRead * 1000, 4)}m; one cold full read saves $${f(d.savedPerReadUsd * 1000, 4)}m ` +
+      `(${n(rb.s3.gets - ra.s3.gets)} GETs, ${f(b.totals.readUnits - a.totals.readUnits, 1)} RRU)`,
+  );
+  lines.push(
+    `  pays for itself:   ${d.paybackReads === undefined ? 'never (a read after compaction costs no less)' : `after ${f(d.paybackReads, 1)} cold full reads of the topic by one instance`}; ` +
+      `if each partition were read by its own instance, a full read would make ${n(d.perPartitionReaderGets.before)} GETs before and ` +
+      `${n(d.perPartitionReaderGets.after)} after (Σ segments)`,
+  );
+  return lines;
+}
+
 export const UNITS_METHOD =
   'computed per AWS billing rules from the wire requests/responses (DynamoDB Local returns ConsumedCapacity, ' +
   'but under-reports TransactWriteItems, so its figures are shown for comparison only)';
@@ -439,6 +686,11 @@ export function formatReport(r: BenchResult): string {
     lines.push(...formatGroups(r.groups));
   }
 
+  if (r.compaction) {
+    section('Compaction (a topic written in small batches, read cold before and after compaction)');
+    lines.push(...formatCompaction(r.compaction));
+  }
+
   section('Monthly cost for COST.md’s reference workload — EXTRAPOLATION, not a measurement');
   lines.push(
     '  RW = 1 MiB/s produced, 16 partitions, two consumer groups, 30-day month; request counts per MiB as measured above,',
@@ -515,6 +767,52 @@ export function summaryJson(r: BenchResult): Record<string, unknown> {
     otherProcessesCoresDuringProduce: otherCores(r.cpu.produce) ?? null,
     replayMainElu: r.cpu.replay.elu['replay (main)'] ?? null,
     ...(r.groups ? groupJson(r.groups) : {}),
+    ...(r.compaction ? compactionJson(r.compaction) : {}),
+  };
+}
+
+function compactionJson(c: CompactionPhaseResult): Record<string, unknown> {
+  const d = deriveCompaction(c);
+  const round = (n: number, digits = 3) => (Number.isFinite(n) ? Number(n.toFixed(digits)) : null);
+  return {
+    compactionRecords: c.produced,
+    compactionMiB: round(d.producedMiB, 2),
+    compactionRecordsPerRequest: c.recordsPerRequest,
+    compactionObjectsWritten: d.produce.objects,
+    compactionAvgObjectBytes: round(d.produce.avgObjectBytes, 0),
+    compactionSegmentsPerPartitionBefore: round(d.segmentsBefore.mean, 2),
+    compactionSegmentsPerPartitionAfter: round(d.segmentsAfter.mean, 2),
+    compactionSegmentsTotalBefore: d.segmentsBefore.total,
+    compactionSegmentsTotalAfter: d.segmentsAfter.total,
+    compactionGetsPerMiBBefore: round(d.before.getsPerMiB, 3),
+    compactionGetsPerMiBAfter: round(d.after.getsPerMiB, 3),
+    compactionGetsBefore: c.before.read.s3.gets,
+    compactionGetsAfter: c.after.read.s3.gets,
+    compactionGetBytesBefore: c.before.read.s3.getBytes,
+    compactionGetBytesAfter: c.after.read.s3.getBytes,
+    compactionRruPerMiBBefore: round(d.before.readUnitsPerMiB, 3),
+    compactionRruPerMiBAfter: round(d.after.readUnitsPerMiB, 3),
+    compactionReadMBpsBefore: round(d.before.mibPerSec),
+    compactionReadMBpsAfter: round(d.after.mibPerSec),
+    compactionPasses: c.passes.length,
+    compactionWallMs: c.compactWallMs,
+    compactionObjectsRead: d.passes.objects.read,
+    compactionObjectsCompacted: d.passes.objects.written,
+    compactionBytesRead: d.passes.bytes.read,
+    compactionBytesWritten: d.passes.bytes.written,
+    compactionBatchesRewritten: d.passes.batches.written,
+    compactionReportedRru: round(d.passes.dynamodb.readUnits, 1),
+    compactionReportedWru: round(d.passes.dynamodb.writeUnits, 1),
+    compactionS3Puts: c.compactS3.puts,
+    compactionS3Gets: c.compactS3.gets,
+    compactionS3Other: c.compactS3.other,
+    compactionDdbRequests: d.compact.requests,
+    compactionDdbRru: round(d.compact.readUnits, 1),
+    compactionDdbWru: round(d.compact.writeUnits, 1),
+    compactionCostUsd: round(d.costUsd, 6),
+    compactionSavedPerReadUsd: round(d.savedPerReadUsd, 7),
+    compactionPaybackReads: d.paybackReads === undefined ? null : round(d.paybackReads, 1),
+    compactionRecordsIdentical: c.identical,
   };
 }
 

@@ -3,8 +3,9 @@
  *
  * Starts DynamoDB Local and the S3 emulator (in a worker thread), serves the Sluice HTTP app on the main
  * thread, drives it from worker threads, counts every S3 and DynamoDB request the server makes, and replays
- * the produce phase's backend requests directly with the SDK for a ceiling. Last, N members of one consumer
- * group read a pre-produced topic over HTTP. See docs/BENCHMARKS.md.
+ * the produce phase's backend requests directly with the SDK for a ceiling. Then N members of one consumer
+ * group read a pre-produced topic over HTTP. Last, a topic written in small batches is read cold before and
+ * after compaction (run through the admin endpoint). See docs/BENCHMARKS.md.
  */
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
@@ -14,7 +15,7 @@ import type { Worker } from 'node:worker_threads';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { serve } from '@hono/node-server';
-import { createAwsClients, createGroupStore, createKeyStore, createLog } from '../functions/deps.js';
+import { createAwsClients, createGroupStore, createWebhookStore, createKeyStore, createLog } from '../functions/deps.js';
 import { createApp } from '../functions/http/app.js';
 import { type DynamoDbLocal, startDynamoDbLocal } from '../functions/local/dynamodb-local.js';
 import { DEFAULT_LIMITS } from '../lib/limits.js';
@@ -22,7 +23,14 @@ import { DEFAULT_LOG_OPTIONS, type Log, type LogOptions } from '../lib/log/log.j
 import { ensureTables } from '../lib/metadata/dynamodb-schema.js';
 import { S3SegmentStore } from '../lib/storage/s3-segment-store.js';
 import { groupFlushes, replayFlushes } from './ceiling.js';
-import { countDynamoDb, countS3, DynamoDbCounter, difference, S3Counter } from './counting.js';
+import {
+  countDynamoDb,
+  countS3,
+  DynamoDbCounter,
+  difference,
+  S3Counter,
+  type S3Counts,
+} from './counting.js';
 import { startCpuProbe } from './cpu.js';
 import type {
   ConsumeJob,
@@ -37,11 +45,15 @@ import type {
   ProduceResult,
 } from './protocol.js';
 import { VALUE_OVERHEAD_BYTES } from './protocol.js';
+import type { MaintenanceReport } from '../lib/maintenance/report.js';
 import {
   type BenchResult,
+  type ColdRead,
+  type CompactionPhaseResult,
   formatReport,
   type GroupPhaseResult,
   MiB,
+  type PartitionListing,
   summarizeMs,
   summarizeUs,
   summaryJson,
@@ -66,6 +78,11 @@ const HELP = `Usage: npm run bench -- [options]
                             whole requests of all producers)
   --group-max-records N     maxRecords of each member fetch (default 2000)
   --group-wait-ms N         waitMs of each member fetch (default 0)
+  --compaction-records N    records written in small batches for the compaction phase, read cold before and
+                            after compaction (default 20000, rounded up to whole requests; 0 skips the phase)
+  --compaction-records-per-request N
+                            keyed records per produce request in the compaction phase (default 2)
+  --compaction-producers N  concurrent producers in the compaction phase (default 32)
   --help                    this text
 `;
 
@@ -94,6 +111,9 @@ function parseOptions() {
       'group-records': { type: 'string', default: '200000' },
       'group-max-records': { type: 'string', default: '2000' },
       'group-wait-ms': { type: 'string', default: '0' },
+      'compaction-records': { type: 'string', default: '20000' },
+      'compaction-records-per-request': { type: 'string', default: '2' },
+      'compaction-producers': { type: 'string', default: '32' },
     },
     strict: true,
     allowPositionals: false,
@@ -127,6 +147,13 @@ function parseOptions() {
     groupRecords: int('group-records', values['group-records'], 1),
     groupMaxRecords: int('group-max-records', values['group-max-records'], 1),
     groupWaitMs: int('group-wait-ms', values['group-wait-ms'], 0),
+    compactionRecords: int('compaction-records', values['compaction-records'], 0),
+    compactionRecordsPerRequest: int(
+      'compaction-records-per-request',
+      values['compaction-records-per-request'],
+      1,
+    ),
+    compactionProducers: int('compaction-producers', values['compaction-producers'], 1),
   };
 }
 
@@ -232,6 +259,7 @@ async function startInstance(options: {
     adminToken: options.token,
     keys: createKeyStore({ dynamodb, tablePrefix: options.tablePrefix }),
     groups: createGroupStore({ dynamodb, tablePrefix: options.tablePrefix }),
+    webhooks: createWebhookStore({ dynamodb, tablePrefix: options.tablePrefix }),
     limits: DEFAULT_LIMITS,
     logError: (error, ctx) => {
       serverErrors++;
@@ -602,6 +630,25 @@ async function run(options: Options, resources: Resources): Promise<BenchResult>
       : undefined;
   if (groups) say(`total run time so far ${((Date.now() - started) / 1000).toFixed(0)} s`);
 
+  // ---- phase 6: a topic written in small batches, read cold before and after compaction ------------------------
+  const compaction =
+    options.compactionRecords > 0
+      ? await compactionPhase(options, {
+          resources,
+          admin: admin.dynamodb,
+          endpoints,
+          // Its own tables: a compaction pass visits every topic of the deployment, and must see only this one.
+          tablePrefix: `bench_${runId}c_`,
+          bucket,
+          token,
+          logOptions,
+          topic: `${topic}.compaction`,
+          s3Worker,
+          javaPid: dynamo.process.pid,
+        })
+      : undefined;
+  if (compaction) say(`total run time so far ${((Date.now() - started) / 1000).toFixed(0)} s`);
+
   return {
     machine: {
       cpuModel: os.cpus()[0]?.model ?? 'unknown',
@@ -646,6 +693,7 @@ async function run(options: Options, resources: Resources): Promise<BenchResult>
     ceiling: { ...replay, unmatchedWrites },
     cpu: { produce: produceCpuReport, consume: consumeCpuReport, replay: replayCpuReport },
     ...(groups ? { groups } : {}),
+    ...(compaction ? { compaction } : {}),
     serverErrors,
   };
 }
@@ -852,6 +900,323 @@ async function consumerGroupPhase(
     describedGeneration: described.generation,
     lagZero: true,
     cpu: cpuReport,
+  };
+}
+
+/** The compaction phase's producers give up after this long (the phase takes seconds). */
+const COMPACTION_MAX_MS = 180_000;
+/** Compaction passes through the admin endpoint before the phase gives up (each stops within 20 s). */
+const COMPACTION_MAX_PASSES = 30;
+const COLD_READ_MAX_RECORDS = 10_000;
+const COLD_READ_MAX_BYTES = 8 * MiB;
+
+async function listPartitions(instance: Instance, token: string, topic: string): Promise<PartitionListing[]> {
+  const { partitions } = (await api(
+    instance,
+    token,
+    'GET',
+    `/v1/topics/${encodeURIComponent(topic)}/partitions`,
+  )) as { partitions: PartitionListing[] };
+  return [...partitions]
+    .map(({ partition, highWatermark, segments, sizeBytes }) => ({
+      partition,
+      highWatermark,
+      segments,
+      sizeBytes,
+    }))
+    .sort((a, b) => a.partition - b.partition);
+}
+
+/**
+ * Reads every partition of `topic` from offset 0 to its high watermark through a new Sluice instance (cold
+ * caches, fresh counters), 16 partitions at once from two worker threads as in the consume phase, hashing
+ * every record; counts that instance's requests.
+ */
+async function coldRead(
+  name: string,
+  ctx: {
+    resources: Resources;
+    endpoints: { dynamodb: string; s3: string };
+    tablePrefix: string;
+    bucket: string;
+    token: string;
+    logOptions: LogOptions;
+    topic: string;
+    partitions: number;
+    s3Worker: Worker;
+    javaPid: number | undefined;
+  },
+): Promise<{ read: ColdRead; digests: Record<number, string>; reached: Record<number, number> }> {
+  const instance = await startInstance({
+    name,
+    endpoints: ctx.endpoints,
+    tablePrefix: ctx.tablePrefix,
+    bucket: ctx.bucket,
+    token: ctx.token,
+    log: ctx.logOptions,
+  });
+  ctx.resources.add(name, () => instance.close());
+  const partitions = Array.from({ length: ctx.partitions }, (_, p) => p);
+  const jobs: ConsumeJob[] = split(partitions, 2).map((ps) => ({
+    role: 'consume',
+    url: instance.url,
+    token: ctx.token,
+    topic: ctx.topic,
+    partitions: ps,
+    maxRecords: COLD_READ_MAX_RECORDS,
+    maxBytes: COLD_READ_MAX_BYTES,
+    digest: true,
+  }));
+  const workers = await startLoadWorkers(jobs, ctx.resources, `${name}-consumer`);
+  const s3Before = instance.s3Counter.snapshot();
+  const ddbBefore = instance.ddbCounter.snapshot();
+  const purposesBefore = instance.ddbCounter.purposeSnapshot();
+  const getLatencyStart = instance.s3Counter.getLatenciesMs.length;
+  const done = workers.map((w) => resultOf<ConsumeResult>(w, 'consume-result'));
+  const cpu = startCpuProbe({ [`${name} (main)`]: 'main', 's3-emulator': ctx.s3Worker }, ctx.javaPid);
+  for (const w of workers) w.postMessage({ type: 'go' });
+  const results = await Promise.all(done);
+  const cpuReport = cpu();
+  results.forEach((r, i) => {
+    cpuReport.elu[`consumers-${i}`] = r.elu;
+  });
+  const s3After = instance.s3Counter.snapshot();
+  const failures = results.reduce((n, r) => n + r.failures, 0);
+  if (failures > 0) {
+    throw new Error(
+      `compaction: the ${name} read failed ${failures} times: ${results.find((r) => r.firstFailure)?.firstFailure}`,
+    );
+  }
+  const read: ColdRead = {
+    records: results.reduce((n, r) => n + r.records, 0),
+    bytes: results.reduce((n, r) => n + r.bytes, 0),
+    requests: results.reduce((n, r) => n + r.requests, 0),
+    wallMs: Math.max(...results.map((r) => r.endedAt)) - Math.min(...results.map((r) => r.startedAt)),
+    s3: s3Difference(s3After, s3Before),
+    getLatency: summarizeMs(instance.s3Counter.getLatenciesMs.slice(getLatencyStart)),
+    ddb: difference(instance.ddbCounter.snapshot(), ddbBefore),
+    ddbPurposes: difference(instance.ddbCounter.purposeSnapshot(), purposesBefore),
+    cpu: cpuReport,
+  };
+  const digests: Record<number, string> = {};
+  const reached: Record<number, number> = {};
+  for (const r of results) {
+    Object.assign(digests, r.digests ?? {});
+    Object.assign(reached, r.reached);
+  }
+  say(
+    `compaction: ${name}: ${read.records.toLocaleString('en-US')} records, ${read.s3.gets} GETs, ` +
+      `${(read.bytes / MiB / (read.wallMs / 1000)).toFixed(2)} MiB/s`,
+  );
+  return { read, digests, reached };
+}
+
+function s3Difference(after: S3Counts, before: S3Counts): S3Counts {
+  return {
+    puts: after.puts - before.puts,
+    putBytes: after.putBytes - before.putBytes,
+    gets: after.gets - before.gets,
+    getBytes: after.getBytes - before.getBytes,
+    other: after.other - before.other,
+    errors: after.errors - before.errors,
+    maxPutsInFlight: after.maxPutsInFlight,
+  };
+}
+
+/**
+ * Writes `--compaction-records` records in small produce requests into a new topic (in tables of its own),
+ * reads it cold, compacts it through `POST /v1/admin/maintenance/compact` (`minAgeMs: 0`, repeated until a
+ * pass answers `complete: true`) on an instance of its own whose requests are counted, and reads it cold
+ * again. Fails unless both reads return exactly the produced records, with identical offsets, timestamps,
+ * keys, values and headers.
+ */
+async function compactionPhase(
+  options: Options,
+  ctx: {
+    resources: Resources;
+    admin: DynamoDBClient;
+    endpoints: { dynamodb: string; s3: string };
+    tablePrefix: string;
+    bucket: string;
+    token: string;
+    logOptions: LogOptions;
+    topic: string;
+    s3Worker: Worker;
+    javaPid: number | undefined;
+  },
+): Promise<CompactionPhaseResult> {
+  const { token, topic } = ctx;
+  await ensureTables(ctx.admin, ctx.tablePrefix);
+  const writer = await startInstance({
+    name: 'compaction-writer',
+    endpoints: ctx.endpoints,
+    tablePrefix: ctx.tablePrefix,
+    bucket: ctx.bucket,
+    token,
+    log: ctx.logOptions,
+  });
+  ctx.resources.add('compaction-writer', () => writer.close());
+  await api(writer, token, 'POST', '/v1/topics', { name: topic, partitions: options.partitions });
+
+  // ---- write in small batches -------------------------------------------------------------------------------
+  const producerCount = options.compactionProducers;
+  const perRound = producerCount * options.compactionRecordsPerRequest;
+  const requestsPerProducer = Math.max(1, Math.ceil(options.compactionRecords / perRound));
+  const threads = Math.min(options.producerThreads, producerCount);
+  const jobs: ProduceJob[] = [];
+  let firstProducer = 0;
+  for (let t = 0; t < threads; t++) {
+    const producers = Math.floor(producerCount / threads) + (t < producerCount % threads ? 1 : 0);
+    jobs.push({
+      role: 'produce',
+      url: writer.url,
+      token,
+      topic,
+      producers,
+      firstProducer,
+      recordsPerRequest: options.compactionRecordsPerRequest,
+      valueBytes: options.valueBytes,
+      keyBytes: options.keyBytes,
+      requestsPerProducer,
+      maxMs: COMPACTION_MAX_MS,
+    });
+    firstProducer += producers;
+  }
+  say(
+    `compaction: writing ${(requestsPerProducer * perRound).toLocaleString('en-US')} records into ${topic}, ` +
+      `${producerCount} producers × ${requestsPerProducer} requests of ${options.compactionRecordsPerRequest} records…`,
+  );
+  const producerWorkers = await startLoadWorkers(jobs, ctx.resources, 'compaction-producer');
+  const writerS3Before = writer.s3Counter.snapshot();
+  const writerDdbBefore = writer.ddbCounter.snapshot();
+  writer.s3Counter.resetMaxInFlight();
+  const produced = producerWorkers.map((w) => resultOf<ProduceResult>(w, 'produce-result'));
+  for (const w of producerWorkers) w.postMessage({ type: 'go' });
+  const produceResults = await Promise.all(produced);
+  await writer.log.flush();
+  const produceS3 = s3Difference(writer.s3Counter.snapshot(), writerS3Before);
+  const produceDdb = difference(writer.ddbCounter.snapshot(), writerDdbBefore);
+  const produceFailures = produceResults.reduce((n, r) => n + r.failures, 0);
+  if (produceFailures > 0) {
+    throw new Error(
+      `compaction: ${produceFailures} produce requests failed: ${produceResults.find((r) => r.firstFailure)?.firstFailure}`,
+    );
+  }
+  const producedRecords = produceResults.reduce((n, r) => n + r.records, 0);
+  const produceWallMs =
+    Math.max(...produceResults.map((r) => r.endedAt)) - Math.min(...produceResults.map((r) => r.startedAt));
+  const produceLatency = summarizeUs(concatFloat64(produceResults.map((r) => r.latenciesUs)));
+  const listingBefore = await listPartitions(writer, token, topic);
+  const sum = listingBefore.reduce((n, p) => n + p.highWatermark, 0);
+  if (sum !== producedRecords) {
+    throw new Error(`compaction: ${producedRecords} records acknowledged but the high watermarks add up to ${sum}`);
+  }
+  say(
+    `compaction: ${producedRecords.toLocaleString('en-US')} records in ${(produceWallMs / 1000).toFixed(1)} s, ` +
+      `${produceS3.puts} objects; segments per partition: ${listingBefore.map((p) => p.segments).join(' ')}`,
+  );
+
+  const readCtx = { ...ctx, partitions: options.partitions };
+  const checkRead = (label: string, r: { read: ColdRead; reached: Record<number, number> }) => {
+    const short = listingBefore.filter((p) => r.reached[p.partition] !== p.highWatermark);
+    if (r.read.records !== producedRecords || short.length > 0) {
+      throw new Error(
+        `compaction: the ${label} read returned ${r.read.records} records of ${producedRecords}; ` +
+          short
+            .slice(0, 4)
+            .map((p) => `partition ${p.partition} reached ${r.reached[p.partition]} of ${p.highWatermark}`)
+            .join('; '),
+      );
+    }
+  };
+
+  // ---- cold read before ----------------------------------------------------------------------------------------
+  say('compaction: cold read before compaction…');
+  const before = await coldRead('read-before', readCtx);
+  checkRead('before', before);
+
+  // ---- compaction through the admin endpoint, on an instance of its own ------------------------------------
+  const compactor = await startInstance({
+    name: 'compactor',
+    endpoints: ctx.endpoints,
+    tablePrefix: ctx.tablePrefix,
+    bucket: ctx.bucket,
+    token,
+    log: ctx.logOptions,
+  });
+  ctx.resources.add('compactor', () => compactor.close());
+  const s3Before = compactor.s3Counter.snapshot();
+  const ddbBefore = compactor.ddbCounter.snapshot();
+  const purposesBefore = compactor.ddbCounter.purposeSnapshot();
+  compactor.s3Counter.resetMaxInFlight();
+  const passes: MaintenanceReport[] = [];
+  say('compaction: POST /v1/admin/maintenance/compact {"minAgeMs":0} until complete…');
+  const cpu = startCpuProbe({ 'compactor (main)': 'main', 's3-emulator': ctx.s3Worker }, ctx.javaPid);
+  const compactStarted = Date.now();
+  for (;;) {
+    const report = (await api(compactor, token, 'POST', '/v1/admin/maintenance/compact', {
+      minAgeMs: 0,
+    })) as MaintenanceReport;
+    passes.push(report);
+    say(
+      `compaction: pass ${passes.length}: ${report.partitions} partitions, ${report.objects.read} objects read, ` +
+        `${report.objects.written} written, complete ${report.complete} (${(report.durationMs / 1000).toFixed(1)} s)`,
+    );
+    if (report.complete) break;
+    if (passes.length >= COMPACTION_MAX_PASSES) {
+      throw new Error(`compaction: still not complete after ${passes.length} passes`);
+    }
+  }
+  const compactWallMs = Date.now() - compactStarted;
+  const compactCpu = cpu();
+  const compactS3 = s3Difference(compactor.s3Counter.snapshot(), s3Before);
+  const compactDdb = difference(compactor.ddbCounter.snapshot(), ddbBefore);
+  const compactPurposes = difference(compactor.ddbCounter.purposeSnapshot(), purposesBefore);
+  const listingAfter = await listPartitions(writer, token, topic);
+  const moved = listingAfter.filter((p, i) => p.highWatermark !== listingBefore[i]?.highWatermark);
+  if (moved.length > 0) {
+    throw new Error(`compaction: high watermarks changed: ${JSON.stringify(moved.slice(0, 4))}`);
+  }
+  say(`compaction: segments per partition after: ${listingAfter.map((p) => p.segments).join(' ')}`);
+
+  // ---- cold read after, and the comparison ---------------------------------------------------------------
+  say('compaction: cold read after compaction…');
+  const after = await coldRead('read-after', readCtx);
+  checkRead('after', after);
+  const differing = listingBefore
+    .map((p) => p.partition)
+    .filter((p) => before.digests[p] === undefined || before.digests[p] !== after.digests[p]);
+  if (differing.length > 0) {
+    throw new Error(
+      `compaction: the records read after compaction differ from those read before in partitions ${differing.join(', ')} ` +
+        `(SHA-256 of offset, timestamp, key, value, headers per record)`,
+    );
+  }
+  say(
+    `compaction: GETs per MiB ${(before.read.s3.gets / (before.read.bytes / MiB)).toFixed(2)} → ` +
+      `${(after.read.s3.gets / (after.read.bytes / MiB)).toFixed(2)}; records identical`,
+  );
+
+  return {
+    partitions: options.partitions,
+    producers: producerCount,
+    recordsPerRequest: options.compactionRecordsPerRequest,
+    produced: producedRecords,
+    producedBytes: produceResults.reduce((n, r) => n + r.bytes, 0),
+    produceRequests: produceResults.reduce((n, r) => n + r.requests, 0),
+    produceWallMs,
+    produceLatency,
+    produceS3,
+    produceDdb,
+    before: { listing: listingBefore, read: before.read },
+    passes,
+    compactWallMs,
+    compactS3,
+    compactDdb,
+    compactPurposes,
+    compactCpu,
+    after: { listing: listingAfter, read: after.read },
+    identical: true,
   };
 }
 
