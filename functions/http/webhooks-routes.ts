@@ -9,6 +9,7 @@ import {
   type WebhookSource,
   type WebhookSourceStore,
 } from '../../lib/webhooks/source-store.js';
+import { secretProblem } from '../../lib/webhooks/verify.js';
 import { requirePermission } from './auth.js';
 import { authResponses, problemDoc } from './schemas.js';
 
@@ -144,15 +145,9 @@ export function registerWebhookRoutes(
           "verify.header: scheme 'hmac-sha256' needs the signature's header name",
         );
       }
-      if (body.verify.scheme === 'standard-webhooks') {
-        for (const secret of secrets) {
-          const raw = secret.startsWith('whsec_') ? secret.slice(6) : secret;
-          if (!/^[A-Za-z0-9+/]+={0,2}$/.test(raw) || Buffer.from(raw, 'base64').length < 16) {
-            throw new InvalidRequestError(
-              'verify.secret: a Standard Webhooks secret is whsec_ + base64 of ≥ 16 bytes',
-            );
-          }
-        }
+      for (const secret of secrets) {
+        const problem = secretProblem(body.verify.scheme, secret);
+        if (problem) throw new InvalidRequestError(`verify.secret: ${problem}`);
       }
       const now = clock.now();
       const config: WebhookSource = {
