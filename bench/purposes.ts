@@ -56,6 +56,8 @@ export function sluicePurpose(operation: string, rawInput: Record<string, unknow
         return label(groupItemPurpose(sk, input.UpdateExpression ?? ''));
       }
       if (pk.startsWith('idempotency/')) return label('idempotency record');
+      if (pk === 'maintenance') return label('maintenance cursor');
+      if (pk === 'gc-candidate') return label('GC candidate');
       if (pk === 'key') return label('API key');
       return label('other');
     }
@@ -75,7 +77,11 @@ export function sluicePurpose(operation: string, rawInput: Record<string, unknow
       return label('other');
     }
     case 'TransactWriteItems':
-      return label(isIndexTable(firstTable(rawInput)) ? 'produce commit' : 'transaction');
+      if (!isIndexTable(firstTable(rawInput))) return label('transaction');
+      // The compactor's swap puts each entry on the condition that it still points at the old bytes.
+      return label(
+        firstCondition(rawInput)?.startsWith('objectKey = ') ? 'compaction swap' : 'produce commit',
+      );
     default:
       return label('-');
   }
@@ -86,4 +92,11 @@ function firstTable(input: Record<string, unknown>): string | undefined {
   const first = items?.[0];
   if (!first) return undefined;
   return Object.values(first)[0]?.TableName;
+}
+
+function firstCondition(input: Record<string, unknown>): string | undefined {
+  const items = input.TransactItems as Array<Record<string, { ConditionExpression?: string }>> | undefined;
+  const first = items?.[0];
+  if (!first) return undefined;
+  return Object.values(first)[0]?.ConditionExpression;
 }

@@ -1,9 +1,9 @@
 import { build } from 'hdr-histogram-js';
+import type { MaintenanceReport } from '../lib/maintenance/report.js';
 import type { ReplayResult } from './ceiling.js';
 import type { OperationCounts, S3Counts } from './counting.js';
 import { totals } from './counting.js';
 import { type CpuReport, formatCpu, otherCores } from './cpu.js';
-import type { MaintenanceReport } from '../lib/maintenance/report.js';
 import type { GroupResult } from './protocol.js';
 
 export const MiB = 1024 * 1024;
@@ -175,6 +175,8 @@ export interface CompactionPhaseResult {
   compactDdb: Map<string, OperationCounts>;
   compactPurposes: Map<string, OperationCounts>;
   compactCpu: CpuReport;
+  /** One more pass right after the complete one, with nothing left to compact (same instance). */
+  repeat: { report: MaintenanceReport; wallMs: number; s3: S3Counts; ddb: Map<string, OperationCounts> };
   after: { listing: PartitionListing[]; read: ColdRead };
   /** Both reads returned the same records (per partition SHA-256 of offset, timestamp, key, value, headers). */
   identical: boolean;
@@ -280,6 +282,13 @@ export function deriveCompaction(c: CompactionPhaseResult) {
      * GETs each object its partition has batches in once): Σ segments over the partitions.
      */
     perPartitionReaderGets: { before: segmentsBefore.total, after: segmentsAfter.total },
+    /** The same payback for such readers (their index reads taken as measured). */
+    paybackReadsPerPartitionReaders: (() => {
+      const saved =
+        ((segmentsBefore.total - segmentsAfter.total) * PRICES.s3GetPer1k) / 1000 +
+        ((before.totals.readUnits - after.totals.readUnits) * PRICES.ddbPerMillionRru) / 1e6;
+      return saved > 0 ? costUsd / saved : undefined;
+    })(),
   };
 }
 
@@ -495,9 +504,12 @@ function formatCompaction(c: CompactionPhaseResult): string[] {
     `  batches:           ${n(d.produce.indexEntries)} index entries (one per partition per flush): ${f(c.produced / Math.max(1, d.produce.indexEntries), 1)} records and ` +
       `${f(d.segmentsBefore.sizeBytes / Math.max(1, d.produce.indexEntries) / 1024, 1)} KiB per batch on average`,
   );
-  lines.push('  cold full read (every partition from 0 to its high watermark, fresh instance, 16 at once):');
+  lines.push(
+    `  cold full read (every partition from 0 to its high watermark, a fresh instance each time, all ${c.partitions} at once):`,
+  );
   lines.push(`    ${pad('', 30)}${lpad('before', 14)}${lpad('after', 14)}`);
-  const row = (label: string, a: string, b: string) => lines.push(`    ${pad(label, 30)}${lpad(a, 14)}${lpad(b, 14)}`);
+  const row = (label: string, a: string, b: string) =>
+    lines.push(`    ${pad(label, 30)}${lpad(a, 14)}${lpad(b, 14)}`);
   const b = d.before;
   const a = d.after;
   const rb = c.before.read;
@@ -517,7 +529,9 @@ function formatCompaction(c: CompactionPhaseResult): string[] {
   row('DynamoDB RRU per MiB read', f(b.readUnitsPerMiB, 2), f(a.readUnitsPerMiB, 2));
   row('S3 errors / other requests', `${rb.s3.errors} / ${rb.s3.other}`, `${ra.s3.errors} / ${ra.s3.other}`);
   row('cost of the read (COST.md)', `$${f(b.costUsd * 1000, 4)}m`, `$${f(a.costUsd * 1000, 4)}m`);
-  lines.push('    ($…m = thousandths of a dollar: S3 GETs at $0.0004 per 1,000 plus RRU at $0.125 per million)');
+  lines.push(
+    '    ($…m = thousandths of a dollar: S3 GETs at $0.0004 per 1,000 plus RRU at $0.125 per million)',
+  );
   lines.push('    DynamoDB by purpose, before:');
   lines.push(...purposeTable(rb.ddbPurposes, rb.records).map((l) => `  ${l}`));
   lines.push('    DynamoDB by purpose, after:');
@@ -534,7 +548,13 @@ function formatCompaction(c: CompactionPhaseResult): string[] {
     `  its reports:       batches ${n(p.batches.read)} read, ${n(p.batches.written)} written, ${n(p.batches.deleted)} deleted; ` +
       `objects ${n(p.objects.read)} read, ${n(p.objects.written)} written; bytes ${mib(p.bytes.read)} MiB read, ${mib(p.bytes.written)} MiB written; ` +
       `DynamoDB ${f(p.dynamodb.readUnits, 1)} RRU, ${f(p.dynamodb.writeUnits, 0)} WRU (the passes' own estimate)` +
-      `${Object.keys(p.details).length ? `; ${Object.entries(p.details).map(([k, v]) => `${k} ${n(v)}`).join(', ')}` : ''}`,
+      `${
+        Object.keys(p.details).length
+          ? `; ${Object.entries(p.details)
+              .map(([k, v]) => `${k} ${n(v)}`)
+              .join(', ')}`
+          : ''
+      }`,
   );
   lines.push(
     `  counted requests:  S3 ${c.compactS3.puts} PUT (${mib(c.compactS3.putBytes)} MiB), ${c.compactS3.gets} GET (${mib(c.compactS3.getBytes)} MiB), ` +
@@ -544,6 +564,15 @@ function formatCompaction(c: CompactionPhaseResult): string[] {
   lines.push(...purposeTable(c.compactPurposes, c.produced));
   lines.push(...operationTable(c.compactDdb));
   lines.push(`  CPU: ${formatCpu(c.compactCpu)}`);
+  const rep = c.repeat;
+  const repTotals = totals(rep.ddb);
+  lines.push(
+    `  a further pass:    right after, nothing left to compact: ${(rep.wallMs / 1000).toFixed(1)} s, complete ${rep.report.complete}; ` +
+      `its report: batches ${n(rep.report.batches.read)} read, ${n(rep.report.batches.written)} written, objects ${n(rep.report.objects.read)} read, ` +
+      `${n(rep.report.objects.written)} written, ${mib(rep.report.bytes.read)} MiB read; ` +
+      `counted: S3 ${rep.s3.gets} GET (${mib(rep.s3.getBytes)} MiB), ${rep.s3.puts} PUT; DynamoDB ${n(repTotals.requests)} requests, ` +
+      `${f(repTotals.readUnits, 1)} RRU, ${f(repTotals.writeUnits, 0)} WRU`,
+  );
   lines.push(segLine('segments after:    ', d.segmentsAfter, c.after.listing));
   const moved = c.after.listing.some((x, i) => x.highWatermark !== c.before.listing[i]?.highWatermark);
   lines.push(
@@ -559,7 +588,8 @@ function formatCompaction(c: CompactionPhaseResult): string[] {
   lines.push(
     `  pays for itself:   ${d.paybackReads === undefined ? 'never (a read after compaction costs no less)' : `after ${f(d.paybackReads, 1)} cold full reads of the topic by one instance`}; ` +
       `if each partition were read by its own instance, a full read would make ${n(d.perPartitionReaderGets.before)} GETs before and ` +
-      `${n(d.perPartitionReaderGets.after)} after (Σ segments)`,
+      `${n(d.perPartitionReaderGets.after)} after (Σ segments), and compaction would pay for itself after ` +
+      `${d.paybackReadsPerPartitionReaders === undefined ? 'never' : f(d.paybackReadsPerPartitionReaders, 1)} such reads`,
   );
   return lines;
 }
@@ -812,7 +842,11 @@ function compactionJson(c: CompactionPhaseResult): Record<string, unknown> {
     compactionCostUsd: round(d.costUsd, 6),
     compactionSavedPerReadUsd: round(d.savedPerReadUsd, 7),
     compactionPaybackReads: d.paybackReads === undefined ? null : round(d.paybackReads, 1),
+    compactionPaybackReadsPerPartitionReaders:
+      d.paybackReadsPerPartitionReaders === undefined ? null : round(d.paybackReadsPerPartitionReaders, 1),
     compactionRecordsIdentical: c.identical,
+    compactionRepeatPassS3Gets: c.repeat.s3.gets,
+    compactionRepeatPassObjectsWritten: c.repeat.report.objects.written,
   };
 }
 
