@@ -51,9 +51,6 @@ export interface PassOverride {
 /** A pass records where it is every this many partitions (one small write each time). */
 const SAVE_CURSOR_EVERY = 25;
 
-/** A transaction holds at most 100 items; a compaction run swaps at most this many entries at once. */
-const MAX_RUN_ENTRIES = 100;
-
 /**
  * The three background jobs (docs/ARCHITECTURE.md §10): small-segment and key compaction, retention
  * (including the data of deleted topics), and garbage collection of unreferenced objects. Each pass does a
@@ -142,7 +139,7 @@ export class Maintenance {
         if (batch) decoded.set(e.baseOffset, batch);
       });
       report.current.batches.read += missing.length;
-      report.current.objects.read += new Set(missing.map((e) => e.objectKey)).size;
+      report.objectsRead(missing.map((e) => e.objectKey));
       const bytes = missing.reduce((sum, e) => sum + e.byteLength, 0);
       report.current.bytes.read += bytes;
       bytesRead += bytes;
@@ -163,10 +160,14 @@ export class Maintenance {
       (!keyed ||
         (now - e.createdAt >= config.minCompactionLagMs &&
           now - e.maxTimestamp >= config.minCompactionLagMs));
+    // Batches still in the (multi-partition) object they were produced in, and batches in compaction
+    // outputs under half the target size, are merged; an output that reached half the target is done, so
+    // a moving log start or a new batch never makes a pass rewrite it again.
     const candidate = (e: IndexEntry) =>
-      oldEnough(e) && (keyed || e.objectSize < this.options.targetObjectBytes);
+      oldEnough(e) &&
+      (keyed || e.originObjectKey === undefined || e.objectSize < this.options.targetObjectBytes / 2);
 
-    // Runs of consecutive candidates, each at most the target size and one transaction.
+    // Runs of consecutive candidates, each at most the target size.
     const runs: IndexEntry[][] = [];
     let run: IndexEntry[] = [];
     let runBytes = 0;
@@ -177,10 +178,7 @@ export class Maintenance {
         runBytes = 0;
         continue;
       }
-      if (
-        run.length > 0 &&
-        (run.length >= MAX_RUN_ENTRIES || runBytes + entry.byteLength > this.options.targetObjectBytes)
-      ) {
+      if (run.length > 0 && runBytes + entry.byteLength > this.options.targetObjectBytes) {
         runs.push(run);
         run = [];
         runBytes = 0;
@@ -193,6 +191,8 @@ export class Maintenance {
     for (const group of runs) {
       // A huge partition must not carry the pass past its deadline: the rest waits for the next pass.
       if (clock.now() > deadline) break;
+      // Without key compaction, a run already in one object has nothing to gain: skip it unread.
+      if (!keyed && new Set(group.map((e) => e.objectKey)).size < 2) continue;
       await read(group);
       const kept: Array<{ entry: IndexEntry; input: BatchInput }> = [];
       const emptied: IndexEntry[] = [];
@@ -277,18 +277,16 @@ export class Maintenance {
           };
         });
       }
-      const swapped = await metadata.rewriteEntries(
-        { replace, remove: removable },
-        now - INDEX_KEY_REUSE_GUARD_MS,
-      );
-      report.itemsWritten(replace.length + removable.length, true);
-      if (!swapped) {
-        // A concurrent compactor, retention or produce-side change won: our object is an orphan for GC.
-        report.count('swapsLost');
-        continue;
-      }
-      report.current.batches.written += replace.length;
-      report.current.batches.deleted += removable.length;
+      // Each entry is swapped by its own conditional put: a partial swap (another compactor or retention
+      // won some entries) is safe, as both objects hold the same records; the loser's object, wholly or
+      // partly unreferenced, is left to GC. One write unit per entry, half a transaction's price.
+      const replaced = await metadata.replaceEntries(replace);
+      report.itemsWritten(replace.length);
+      const removed = await metadata.removeEntries(removable, now - INDEX_KEY_REUSE_GUARD_MS);
+      report.itemsWritten(removable.length);
+      if (replaced < replace.length || removed < removable.length) report.count('swapsLost');
+      report.current.batches.written += replaced;
+      report.current.batches.deleted += removed;
       report.count('recordsDropped', dropped);
       report.count('runsCompacted');
     }

@@ -22,7 +22,6 @@ import type { Topic, TopicConfig } from '../types.js';
 import type { TableNames } from './dynamodb-schema.js';
 import {
   CommitConflictError,
-  type EntryRewrite,
   type IdempotencyClaim,
   type IdempotencyCompletion,
   IdempotencyLostError,
@@ -466,38 +465,24 @@ export class DynamoDbMetadataStore implements MetadataStore {
     }
   }
 
-  async rewriteEntries(rewrite: EntryRewrite, removableBefore: number): Promise<boolean> {
-    const items = [
-      ...rewrite.replace.map(({ old, next }) => ({
-        Put: {
-          TableName: this.tables.index,
-          Item: entryToItem(next),
-          ConditionExpression: 'objectKey = :key AND byteOffset = :at',
-          ExpressionAttributeValues: { ':key': old.objectKey, ':at': old.byteOffset },
-        },
-      })),
-      ...rewrite.remove.map((entry) => ({
-        Delete: {
-          TableName: this.tables.index,
-          Key: { pk: partitionKey(entry), sk: entry.baseOffset },
-          ConditionExpression: 'objectKey = :key AND byteOffset = :at AND createdAt < :before',
-          ExpressionAttributeValues: {
-            ':key': entry.objectKey,
-            ':at': entry.byteOffset,
-            ':before': removableBefore,
-          },
-        },
-      })),
-    ];
-    if (items.length === 0) return true;
-    try {
-      await this.doc.send(new TransactWriteCommand({ TransactItems: items }));
-      return true;
-    } catch (error) {
-      // A condition failed, or a concurrent write to one of the items collided: nothing was written.
-      if (error instanceof TransactionCanceledException) return false;
-      throw error;
-    }
+  async replaceEntries(replacements: ReadonlyArray<{ old: IndexEntry; next: IndexEntry }>): Promise<number> {
+    let replaced = 0;
+    await inChunks(replacements, 16, async ({ old, next }) => {
+      try {
+        await this.doc.send(
+          new PutCommand({
+            TableName: this.tables.index,
+            Item: entryToItem(next),
+            ConditionExpression: 'objectKey = :key AND byteOffset = :at',
+            ExpressionAttributeValues: { ':key': old.objectKey, ':at': old.byteOffset },
+          }),
+        );
+        replaced++;
+      } catch (error) {
+        if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      }
+    });
+    return replaced;
   }
 
   async removeEntries(entries: readonly IndexEntry[], removableBefore: number): Promise<number> {

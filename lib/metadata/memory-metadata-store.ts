@@ -3,7 +3,6 @@ import { InvalidRequestError, TopicExistsError, TopicNotFoundError } from '../er
 import type { Topic } from '../types.js';
 import {
   CommitConflictError,
-  type EntryRewrite,
   type IdempotencyClaim,
   type IdempotencyCompletion,
   IdempotencyLostError,
@@ -196,24 +195,17 @@ export class MemoryMetadataStore implements MetadataStore {
     return true;
   }
 
-  async rewriteEntries(rewrite: EntryRewrite, removableBefore: number): Promise<boolean> {
-    const current = (e: IndexEntry) =>
-      this.index.get(partitionKey(e))?.find((x) => x.baseOffset === e.baseOffset);
-    for (const { old } of rewrite.replace) {
-      const stored = current(old);
-      if (!stored || !samePlace(stored, old)) return false;
-    }
-    for (const entry of rewrite.remove) {
-      const stored = current(entry);
-      if (!stored || !samePlace(stored, entry) || stored.createdAt >= removableBefore) return false;
-    }
-    for (const { old, next } of rewrite.replace) {
+  async replaceEntries(replacements: ReadonlyArray<{ old: IndexEntry; next: IndexEntry }>): Promise<number> {
+    let replaced = 0;
+    for (const { old, next } of replacements) {
       const list = this.index.get(partitionKey(old)) ?? [];
       const i = list.findIndex((x) => x.baseOffset === old.baseOffset);
+      const stored = list[i];
+      if (!stored || !samePlace(stored, old)) continue;
       list[i] = { ...next };
+      replaced++;
     }
-    for (const entry of rewrite.remove) this.removeEntry(entry);
-    return true;
+    return replaced;
   }
 
   async removeEntries(entries: readonly IndexEntry[], removableBefore: number): Promise<number> {

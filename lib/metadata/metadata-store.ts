@@ -139,12 +139,11 @@ export interface MetadataStore {
    */
   advanceLogStartOffset(name: string, topicId: string, partition: number, offset: number): Promise<boolean>;
   /**
-   * Points entries at new bytes and removes emptied ones, all or nothing (at most 100 items). An entry is
-   * replaced only if it still points where `old` does, and removed only if it still points where it did,
-   * is not younger than `removableBefore` (its createdAt) — see INDEX_KEY_REUSE_GUARD_MS. Returns false,
-   * writing nothing, when any of those conditions failed (a concurrent compactor, retention or GC won).
+   * Points entries at new bytes (a compactor's swap), each with its own conditional put: an entry is
+   * replaced only if it still points where `old` does. Returns how many were replaced; the others lost to a
+   * concurrent compactor or retention (their content is the same either way, so a partial swap is safe).
    */
-  rewriteEntries(rewrite: EntryRewrite, removableBefore: number): Promise<boolean>;
+  replaceEntries(replacements: ReadonlyArray<{ old: IndexEntry; next: IndexEntry }>): Promise<number>;
   /**
    * Removes entries one by one (retention, deleted topics), each only if it still points where it did and
    * was created before `removableBefore`. Returns how many were removed.
@@ -159,12 +158,6 @@ export interface MetadataStore {
   /** Where a maintenance job stopped, so that the next run resumes there (undefined: from the start). */
   getMaintenanceCursor(job: string): Promise<string | undefined>;
   setMaintenanceCursor(job: string, cursor: string | undefined): Promise<void>;
-}
-
-/** One atomic change of a partition's index by a compactor. */
-export interface EntryRewrite {
-  replace: ReadonlyArray<{ old: IndexEntry; next: IndexEntry }>;
-  remove: readonly IndexEntry[];
 }
 
 /** A commit lost the race for one or more partitions' log end. Carries what is now there when known. */

@@ -248,41 +248,33 @@ describe.each(adapters)('MetadataStore maintenance contract: %s', (_name, make) 
     expect((await store.getTopic('ret', { consistent: true }))?.logStartOffsets).toEqual({ 1: 5 });
   });
 
-  it('rewrites entries all or nothing, and only those still where the compactor read them', async () => {
+  it('swaps entries one by one, only those still where the compactor read them', async () => {
     const store = await make();
     const a = entry('t', 0, 0, 2, 'old-1');
     const b = entry('t', 0, 2, 2, 'old-2');
     const c = entry('t', 0, 4, 1, 'old-3');
-    await store.commit([a]);
-    await store.commit([b]);
-    await store.commit([c]);
+    for (const e of [a, b, c]) await store.commit([e]);
     const moved = (e: IndexEntry, key: string) => ({
       ...e,
       objectKey: key,
       byteOffset: 8 + e.baseOffset * 10,
+      originObjectKey: e.objectKey,
     });
-    // b emptied and old enough to remove; a moved.
-    expect(await store.rewriteEntries({ replace: [{ old: a, next: moved(a, 'new') }], remove: [b] }, 2)).toBe(
-      true,
-    );
+    expect(await store.replaceEntries([{ old: a, next: moved(a, 'new') }])).toBe(1);
     const ref = { topicId: 't', partition: 0 };
-    expect(await store.findEntries(ref, 0, 10)).toEqual([moved(a, 'new'), c]);
-    // A second compactor that read a before the swap loses, and writes nothing (c stays as it was).
+    // A second compactor that read a before the swap loses a, and still swaps c.
     expect(
-      await store.rewriteEntries(
-        {
-          replace: [
-            { old: c, next: moved(c, 'other') },
-            { old: a, next: moved(a, 'other') },
-          ],
-          remove: [],
-        },
-        2,
-      ),
-    ).toBe(false);
-    expect(await store.findEntries(ref, 0, 10)).toEqual([moved(a, 'new'), c]);
-    // A removal of an entry too young for its key to be deleted is refused.
-    expect(await store.rewriteEntries({ replace: [], remove: [c] }, 1)).toBe(false);
+      await store.replaceEntries([
+        { old: a, next: moved(a, 'other') },
+        { old: c, next: moved(c, 'other') },
+      ]),
+    ).toBe(1);
+    expect(await store.findEntries(ref, 0, 10)).toEqual([moved(a, 'new'), b, moved(c, 'other')]);
+    // A swap never creates an entry that is not there.
+    expect(
+      await store.replaceEntries([{ old: entry('t', 0, 9, 1, 'x'), next: entry('t', 0, 9, 1, 'y') }]),
+    ).toBe(0);
+    expect(await store.findEntries(ref, 0, 10)).toHaveLength(3);
   });
 
   it('recognises a retried commit as its own after a compactor moved the batch', async () => {
@@ -290,7 +282,7 @@ describe.each(adapters)('MetadataStore maintenance contract: %s', (_name, make) 
     const e = entry('q', 0, 0, 3, 'committed-in');
     await store.commit([e]);
     const moved = { ...e, objectKey: 'compacted', byteOffset: 500, originObjectKey: 'committed-in' };
-    expect(await store.rewriteEntries({ replace: [{ old: e, next: moved }], remove: [] }, 0)).toBe(true);
+    expect(await store.replaceEntries([{ old: e, next: moved }])).toBe(1);
     await store.commit([e]); // the retry of an ambiguous commit: already there, so it counts as committed
     await expect(store.commit([{ ...e, objectKey: 'someone-else' }])).rejects.toBeInstanceOf(
       CommitConflictError,

@@ -1,7 +1,7 @@
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { handle, type LambdaEvent } from 'hono/aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createGroupStore, createWebhookStore, createKeyStore, createLog } from '../../functions/deps.js';
+import { createGroupStore, createKeyStore, createLog, createWebhookStore } from '../../functions/deps.js';
 import { createApp } from '../../functions/http/app.js';
 import { DEFAULT_LIMITS } from '../../lib/limits.js';
 import { DEFAULT_LOG_OPTIONS } from '../../lib/log/log.js';

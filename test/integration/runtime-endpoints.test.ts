@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../functions/config.js';
-import { createGroupStore, createWebhookStore, createKeyStore, createRuntime } from '../../functions/deps.js';
+import { createGroupStore, createKeyStore, createRuntime, createWebhookStore } from '../../functions/deps.js';
 import { createApp } from '../../functions/http/app.js';
 import { testEndpoints, uniquePrefix } from '../support/env.js';
 

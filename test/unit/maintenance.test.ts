@@ -64,7 +64,27 @@ describe('maintenance work partitioning', () => {
       batches: { read: 3, written: 3, deleted: 0 },
       objects: { read: 3, written: 1, deleted: 0 },
     });
-    expect(report.dynamodb.writeUnits).toBe(6); // three entries swapped in one transaction
+    expect(report.dynamodb.writeUnits).toBe(3); // three entries swapped, one conditional put each
+  });
+});
+
+describe('compaction levels', () => {
+  it('merges small objects into outputs near the target, then leaves them alone when the log start moves', async () => {
+    const { log, metadata } = makeLog({ targetObjectBytes: 4096 });
+    await log.topics.create({ name: 't', partitions: 1 });
+    for (let i = 0; i < 60; i++) await log.produce('t', { records: [{ value: 'x'.repeat(200) }] });
+    const first = await log.maintenance.compact();
+    expect(first.objects.written).toBeGreaterThan(1);
+    const segments = (await log.partitions('t'))[0]?.segments ?? 0;
+    expect(segments).toBeLessThan(10);
+    const topic = await log.topics.getFresh('t');
+    await metadata.advanceLogStartOffset('t', topic.topicId, 0, 7);
+    const again = await log.maintenance.compact();
+    expect(again.objects.written).toBeLessThanOrEqual(1); // at most the small tail output merges
+    expect(again.batches.read).toBeLessThan(20);
+    const third = await log.maintenance.compact();
+    expect(third.objects.written).toBe(0);
+    expect(third.batches.read).toBe(0); // nothing to gain: nothing read
   });
 });
 
