@@ -132,6 +132,8 @@ class KnownPartitions {
   private readonly marks = new Map<string, number>();
   private readonly perEntry = new Map<string, number>();
   private readonly lastEntries = new Map<string, { entry: IndexEntry; at: number }>();
+  /** The entries the current read of a partition got, until `settle`. */
+  private readonly seen = new Map<string, { entries: readonly IndexEntry[]; at: number }>();
 
   observeHighWatermark(ref: PartitionRef, highWatermark: number): void {
     const key = partitionKey(ref);
@@ -147,22 +149,24 @@ class KnownPartitions {
     const key = partitionKey(ref);
     if (this.perEntry.size > 10_000) this.perEntry.clear();
     if (this.lastEntries.size > 10_000) this.lastEntries.clear();
+    if (this.seen.size > 10_000) this.seen.clear();
     const records = entries.reduce((sum, e) => sum + (e.lastOffset - e.baseOffset + 1), 0);
     if (entries.length > 0) this.perEntry.set(key, Math.max(1, records / entries.length));
-    const last = entries[entries.length - 1];
-    if (last) this.lastEntries.set(key, { entry: last, at: now });
+    this.seen.set(key, { entries, at: now });
+  }
+
+  /** After a read: keep the entry the next read starts inside (if it stopped mid-batch), else nothing. */
+  settle(ref: PartitionRef, next: number): void {
+    const key = partitionKey(ref);
+    const seen = this.seen.get(key);
+    this.seen.delete(key);
+    const inside = seen?.entries.find((e) => e.baseOffset < next && next <= e.lastOffset);
+    if (inside && seen) this.lastEntries.set(key, { entry: inside, at: seen.at });
+    else this.lastEntries.delete(key);
   }
 
   recordsPerEntry(ref: PartitionRef): number {
     return this.perEntry.get(partitionKey(ref)) ?? 1;
-  }
-
-  lastEntry(ref: PartitionRef): IndexEntry | undefined {
-    return this.lastEntries.get(partitionKey(ref))?.entry;
-  }
-
-  forgetEntry(ref: PartitionRef): void {
-    this.lastEntries.delete(partitionKey(ref));
   }
 
   entryContaining(ref: PartitionRef, offset: number, now: number): IndexEntry | undefined {
@@ -548,7 +552,8 @@ export class Log {
         ),
       );
       const entries =
-        this.recent.run(ref, next, want) ?? (await this.findEntries(ref, next, want, highWatermark));
+        this.recent.run(ref, next, want) ??
+        (await this.findEntries(ref, next, want, highWatermark, maxRecords - records.length));
       if (entries.length === 0) break;
       this.known.observeEntries(ref, entries, this.clock.now());
       const batches = await this.reader.read(entries);
@@ -580,8 +585,7 @@ export class Log {
     }
     // Where the next read starts mid-batch (a quota ended inside it), remember that batch's entry: the
     // next read then needs one query from the following batch boundary instead of two.
-    const last = this.known.lastEntry(ref);
-    if (!last || last.lastOffset < next) this.known.forgetEntry(ref);
+    this.known.settle(ref, next);
     return { records, nextOffset: next, bytes };
   }
 
@@ -591,10 +595,12 @@ export class Log {
     offset: number,
     want: number,
     highWatermark: number,
+    recordsWanted: number,
   ): Promise<IndexEntry[]> {
     const held = this.known.entryContaining(ref, offset, this.clock.now());
     if (!held) return this.metadata.findEntries(ref, offset, want);
-    if (want <= 1 || held.lastOffset + 1 >= highWatermark) return [held];
+    const enough = held.lastOffset - offset + 1 >= recordsWanted;
+    if (want <= 1 || enough || held.lastOffset + 1 >= highWatermark) return [held];
     return [held, ...(await this.metadata.findEntries(ref, held.lastOffset + 1, want - 1))];
   }
 

@@ -372,6 +372,21 @@ describe('index reads a reader does not pay for twice', () => {
     expect(calls.limits[0]).toBeLessThanOrEqual(2);
   });
 
+  it('remembers the batch a read stopped inside, not the last one its query returned', async () => {
+    const { metadata, calls } = counting();
+    const { log } = makeLog({}, { metadata });
+    await log.topics.create({ name: 't', partitions: 1 });
+    for (let b = 0; b < 5; b++) {
+      await log.produce('t', { records: Array.from({ length: 10 }, (_, i) => ({ value: b * 10 + i })) });
+    }
+    await log.fetch('t', 0, { offset: 0, maxRecords: 10, maxBytes: 1 << 20, waitMs: 0 }); // learns 10 per batch
+    await log.fetch('t', 0, { offset: 10, maxRecords: 15, maxBytes: 1 << 20, waitMs: 0 }); // stops at 25
+    calls.findEntries = 0;
+    const next = await log.fetch('t', 0, { offset: 25, maxRecords: 5, maxBytes: 1 << 20, waitMs: 0 });
+    expect(next.records.map((r) => r.offset)).toEqual([25, 26, 27, 28, 29]);
+    expect(calls.findEntries).toBe(0); // all five records were in the batch it stopped inside
+  });
+
   it("answers a commit's range check from a high watermark this process already saw", async () => {
     const { metadata, calls } = counting();
     const { log } = makeLog({}, { metadata });
