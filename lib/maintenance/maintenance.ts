@@ -1,6 +1,11 @@
 import type { Clock } from '../clock.js';
 import { SegmentReader } from '../log/segment-reader.js';
-import { INDEX_KEY_REUSE_GUARD_MS, type IndexEntry, type MetadataStore } from '../metadata/metadata-store.js';
+import {
+  INDEX_KEY_REUSE_GUARD_MS,
+  type IndexEntry,
+  type MetadataStore,
+  partitionKey,
+} from '../metadata/metadata-store.js';
 import { type BatchInput, type DecodedBatch, encodeSegment } from '../segment/format.js';
 import { newSegmentKey, SEGMENT_PREFIX, type SegmentStore } from '../storage/segment-store.js';
 import type { Compression, Topic } from '../types.js';
@@ -46,6 +51,19 @@ export interface MaintenanceHooks {
 export interface PassOverride {
   minAgeMs?: number;
   maxRunMs?: number;
+}
+
+/** Entries per index query when a job may stop reading early. */
+const PAGE_ENTRIES = 100;
+
+/** The end of the prefix of `entries` whose newest record is older than `cutoff` (at least `from`). */
+function expiredPrefixEnd(entries: readonly IndexEntry[], cutoff: number, from: number): number {
+  let end = from;
+  for (const entry of entries) {
+    if (entry.maxTimestamp >= cutoff) break;
+    end = entry.lastOffset + 1;
+  }
+  return end;
 }
 
 /** A pass records where it is every this many partitions (one small write each time). */
@@ -118,14 +136,20 @@ export class Maintenance {
     const { metadata, store, clock } = this.deps;
     const ref = { topicId: topic.topicId, partition };
     const logStartOffset = topic.logStartOffsets[partition] ?? 0;
+    const config = topic.config;
+    const keyed = config.cleanupPolicy.includes('compact');
+    // Below the partition's mark every batch is settled (no later pass would rewrite it), so small-segment
+    // compaction lists only from there: a pass over a quiet log reads almost nothing. Key compaction needs
+    // every key, so it always reads the whole partition.
+    const markJob = `compact-mark:${partitionKey(ref)}`;
+    const mark = keyed ? 0 : Number((await metadata.getMaintenanceCursor(markJob)) ?? 0);
+    if (!keyed) report.itemsRead(1);
     const entries: IndexEntry[] = [];
-    for await (const entry of metadata.listEntries(ref, logStartOffset)) entries.push(entry);
+    for await (const entry of metadata.listEntries(ref, Math.max(logStartOffset, mark))) entries.push(entry);
     report.indexItemsRead(entries.length);
     if (entries.length === 0) return 0;
     const now = clock.now();
     const tail = entries[entries.length - 1] as IndexEntry;
-    const config = topic.config;
-    const keyed = config.cleanupPolicy.includes('compact');
     let bytesRead = 0;
 
     // Key compaction needs the latest offset of every key in the partition.
@@ -167,12 +191,15 @@ export class Maintenance {
       oldEnough(e) &&
       (keyed || e.originObjectKey === undefined || e.objectSize < this.options.targetObjectBytes / 2);
 
-    // Runs of consecutive candidates, each at most the target size.
+    // Runs of consecutive candidates, each at most the target size. The run that reaches the young
+    // batches (or the end) may still grow, so the new mark is its start, or the first young batch.
     const runs: IndexEntry[][] = [];
     let run: IndexEntry[] = [];
     let runBytes = 0;
+    let newMark: number | undefined;
     for (const entry of entries) {
       if (!candidate(entry)) {
+        if (!oldEnough(entry) && newMark === undefined) newMark = run[0]?.baseOffset ?? entry.baseOffset;
         if (run.length > 0) runs.push(run);
         run = [];
         runBytes = 0;
@@ -187,10 +214,14 @@ export class Maintenance {
       runBytes += entry.byteLength;
     }
     if (run.length > 0) runs.push(run);
+    newMark ??= run[0]?.baseOffset ?? tail.lastOffset + 1;
 
     for (const group of runs) {
       // A huge partition must not carry the pass past its deadline: the rest waits for the next pass.
-      if (clock.now() > deadline) break;
+      if (clock.now() > deadline) {
+        newMark = Math.min(newMark, group[0]?.baseOffset ?? newMark);
+        break;
+      }
       // Without key compaction, a run already in one object has nothing to gain: skip it unread.
       if (!keyed && new Set(group.map((e) => e.objectKey)).size < 2) continue;
       await read(group);
@@ -290,6 +321,10 @@ export class Maintenance {
       report.count('recordsDropped', dropped);
       report.count('runsCompacted');
     }
+    if (!keyed && newMark > mark) {
+      await metadata.setMaintenanceCursor(markJob, String(newMark));
+      report.itemsWritten(1);
+    }
     return bytesRead;
   }
 
@@ -316,26 +351,28 @@ export class Maintenance {
     if (!config.cleanupPolicy.includes('delete')) return 0;
     const ref = { topicId: topic.topicId, partition };
     const logStartOffset = topic.logStartOffsets[partition] ?? 0;
-    const entries: IndexEntry[] = [];
-    for await (const entry of metadata.listEntries(ref, 0)) entries.push(entry);
-    report.indexItemsRead(entries.length);
-    if (entries.length === 0) return 0;
+    const tail = await metadata.getTail(ref);
+    report.indexItemsRead(1);
+    if (!tail) return 0;
     const now = clock.now();
-    const live = entries.filter((e) => e.lastOffset >= logStartOffset);
 
+    // Reads only what it needs, in small pages: from the log start up to the first batch young enough to
+    // keep (time), or the whole live range when a byte limit applies (it needs the total size).
     let start = logStartOffset;
-    if (config.retentionMs >= 0) {
-      for (const entry of live) {
-        if (entry.maxTimestamp >= now - config.retentionMs) break;
-        start = entry.lastOffset + 1;
-      }
-    }
     if (config.retentionBytes >= 0) {
+      const live: IndexEntry[] = [];
+      for await (const entry of this.pages(ref, logStartOffset, report)) live.push(entry);
+      if (config.retentionMs >= 0) start = expiredPrefixEnd(live, now - config.retentionMs, start);
       let size = live.reduce((sum, e) => sum + e.byteLength, 0);
       for (const entry of live) {
         if (size - entry.byteLength < config.retentionBytes) break;
         size -= entry.byteLength;
         start = Math.max(start, entry.lastOffset + 1);
+      }
+    } else if (config.retentionMs >= 0) {
+      for await (const entry of this.pages(ref, logStartOffset, report)) {
+        if (entry.maxTimestamp >= now - config.retentionMs) break;
+        start = entry.lastOffset + 1;
       }
     }
     if (
@@ -346,20 +383,37 @@ export class Maintenance {
       report.count('logStartOffsetsAdvanced');
     }
 
-    // Entries wholly below the log start go, except the tail and keys too young to delete.
-    const tail = entries[entries.length - 1] as IndexEntry;
+    // Entries wholly below the log start go, except the tail and keys too young to delete (commit times
+    // grow with offsets, so the listing stops at the first entry too young).
     const cutoff = now - INDEX_KEY_REUSE_GUARD_MS;
-    const expired = entries.filter(
-      (e) =>
-        e.lastOffset < Math.max(start, logStartOffset) &&
-        e.baseOffset !== tail.baseOffset &&
-        e.createdAt < cutoff,
-    );
+    const expired: IndexEntry[] = [];
+    for await (const entry of this.pages(ref, 0, report)) {
+      if (entry.lastOffset >= start || entry.baseOffset === tail.baseOffset || entry.createdAt >= cutoff)
+        break;
+      expired.push(entry);
+    }
     const removed = await metadata.removeEntries(expired, cutoff);
     report.itemsWritten(expired.length);
     report.current.batches.deleted += removed;
     report.current.bytes.deleted += expired.slice(0, removed).reduce((sum, e) => sum + e.byteLength, 0);
     return 0;
+  }
+
+  /** A partition's entries from `offset`, 100 per strongly consistent query, so a caller may stop early. */
+  private async *pages(
+    ref: { topicId: string; partition: number },
+    offset: number,
+    report: ReportBuilder,
+  ): AsyncIterable<IndexEntry> {
+    let next = offset;
+    for (;;) {
+      const page = await this.deps.metadata.findEntries(ref, next, PAGE_ENTRIES);
+      report.indexItemsRead(page.length);
+      for (const entry of page) yield entry;
+      const last = page[page.length - 1];
+      if (!last || page.length < PAGE_ENTRIES) return;
+      next = last.lastOffset + 1;
+    }
   }
 
   /** A deleted incarnation's index goes once no writer from before the deletion can still be running. */

@@ -88,6 +88,32 @@ describe('compaction levels', () => {
   });
 });
 
+describe('a pass over a settled log', () => {
+  it('lists only the batches after the partition’s compaction mark', async () => {
+    const { log, metadata } = makeLog({ targetObjectBytes: 4096 });
+    await log.topics.create({ name: 't', partitions: 1 });
+    for (let i = 0; i < 60; i++) await log.produce('t', { records: [{ value: 'x'.repeat(200) }] });
+    await log.maintenance.compact();
+    let listed = 0;
+    const list = metadata.listEntries.bind(metadata);
+    metadata.listEntries = async function* (ref, from) {
+      for await (const e of list(ref, from)) {
+        listed++;
+        yield e;
+      }
+    };
+    await log.maintenance.compact();
+    expect(listed).toBeLessThan(20); // not the 60 entries of the partition
+    listed = 0;
+    await log.produce('t', { records: [{ value: 'new' }] });
+    await log.maintenance.compact();
+    expect(listed).toBeLessThan(20);
+    expect(
+      (await log.fetch('t', 0, { offset: 0, maxRecords: 100, maxBytes: 1 << 20, waitMs: 0 })).records,
+    ).toHaveLength(61);
+  });
+});
+
 describe('the local maintenance timer', () => {
   it('runs compact, retention and gc in turn, and stops cleanly', async () => {
     const reports: MaintenanceReport[] = [];
