@@ -66,6 +66,21 @@ function expiredPrefixEnd(entries: readonly IndexEntry[], cutoff: number, from: 
   return end;
 }
 
+/**
+ * A partition's compaction mark: `<start>` or `<start>:<tail baseOffset>`, the second part present when the
+ * pass that wrote it left nothing unsettled (then a pass with the same tail has nothing to do).
+ */
+function parseMark(stored: string | undefined): { start: number; quietAtTail?: number } {
+  const [start, tail] = (stored ?? '0').split(':');
+  return tail === undefined
+    ? { start: Number(start) || 0 }
+    : { start: Number(start) || 0, quietAtTail: Number(tail) };
+}
+
+function formatMark(start: number, quietAtTail: number | undefined): string {
+  return quietAtTail === undefined ? String(start) : `${start}:${quietAtTail}`;
+}
+
 /** A pass records where it is every this many partitions (one small write each time). */
 const SAVE_CURSOR_EVERY = 25;
 
@@ -142,8 +157,17 @@ export class Maintenance {
     // compaction lists only from there: a pass over a quiet log reads almost nothing. Key compaction needs
     // every key, so it always reads the whole partition.
     const markJob = `compact-mark:${partitionKey(ref)}`;
-    const mark = keyed ? 0 : Number((await metadata.getMaintenanceCursor(markJob)) ?? 0);
+    const stored = keyed ? undefined : await metadata.getMaintenanceCursor(markJob);
     if (!keyed) report.itemsRead(1);
+    const saved = parseMark(stored);
+    const mark = saved.start;
+    if (saved.quietAtTail !== undefined) {
+      // The last pass found nothing young and swapped everything it tried: if no batch arrived since,
+      // there is nothing to do, and one tail read says so.
+      const current = await metadata.getTail(ref);
+      report.indexItemsRead(1);
+      if (!current || current.baseOffset === saved.quietAtTail) return 0;
+    }
     const entries: IndexEntry[] = [];
     for await (const entry of metadata.listEntries(ref, Math.max(logStartOffset, mark))) entries.push(entry);
     report.indexItemsRead(entries.length);
@@ -197,8 +221,11 @@ export class Maintenance {
     let run: IndexEntry[] = [];
     let runBytes = 0;
     let newMark: number | undefined;
+    // Young batches, a pass cut short, or a swap partly lost: the next pass must look again.
+    let unsettled = false;
     for (const entry of entries) {
       if (!candidate(entry)) {
+        if (!oldEnough(entry)) unsettled = true;
         if (!oldEnough(entry) && newMark === undefined) newMark = run[0]?.baseOffset ?? entry.baseOffset;
         if (run.length > 0) runs.push(run);
         run = [];
@@ -220,6 +247,7 @@ export class Maintenance {
       // A huge partition must not carry the pass past its deadline: the rest waits for the next pass.
       if (clock.now() > deadline) {
         newMark = Math.min(newMark, group[0]?.baseOffset ?? newMark);
+        unsettled = true;
         break;
       }
       // Without key compaction, a run already in one object has nothing to gain: skip it unread.
@@ -315,14 +343,18 @@ export class Maintenance {
       report.itemsWritten(replace.length);
       const removed = await metadata.removeEntries(removable, now - INDEX_KEY_REUSE_GUARD_MS);
       report.itemsWritten(removable.length);
-      if (replaced < replace.length || removed < removable.length) report.count('swapsLost');
+      if (replaced < replace.length || removed < removable.length) {
+        report.count('swapsLost');
+        unsettled = true;
+      }
       report.current.batches.written += replaced;
       report.current.batches.deleted += removed;
       report.count('recordsDropped', dropped);
       report.count('runsCompacted');
     }
-    if (!keyed && newMark > mark) {
-      await metadata.setMaintenanceCursor(markJob, String(newMark));
+    const next = formatMark(Math.max(newMark, mark), unsettled ? undefined : tail.baseOffset);
+    if (!keyed && next !== stored) {
+      await metadata.setMaintenanceCursor(markJob, next);
       report.itemsWritten(1);
     }
     return bytesRead;
