@@ -409,26 +409,18 @@ async function run(options: Options, resources: Resources): Promise<BenchResult>
     1,
     Math.ceil(targetRecords / (options.producers * options.recordsPerRequest)),
   );
-  const threads = Math.min(options.producerThreads, options.producers);
-  const produceJobs: ProduceJob[] = [];
-  let firstProducer = 0;
-  for (let t = 0; t < threads; t++) {
-    const producers = Math.floor(options.producers / threads) + (t < options.producers % threads ? 1 : 0);
-    produceJobs.push({
-      role: 'produce',
-      url: server.url,
-      token,
-      topic,
-      producers,
-      firstProducer,
-      recordsPerRequest: options.recordsPerRequest,
-      valueBytes: options.valueBytes,
-      keyBytes: options.keyBytes,
-      requestsPerProducer,
-      maxMs: options.seconds * 1000,
-    });
-    firstProducer += producers;
-  }
+  const produceJobs = splitProducers({
+    url: server.url,
+    token,
+    topic,
+    producerCount: options.producers,
+    threads: options.producerThreads,
+    recordsPerRequest: options.recordsPerRequest,
+    valueBytes: options.valueBytes,
+    keyBytes: options.keyBytes,
+    requestsPerProducer,
+    maxMs: options.seconds * 1000,
+  });
   const e2eJob: E2eJob = {
     role: 'e2e',
     url: server.url,
@@ -664,7 +656,7 @@ async function run(options: Options, resources: Resources): Promise<BenchResult>
     config: {
       partitions: options.partitions,
       producers: options.producers,
-      producerThreads: threads,
+      producerThreads: produceJobs.length,
       recordsPerRequest: options.recordsPerRequest,
       keyBytes: options.keyBytes,
       valueBytes: options.valueBytes,
@@ -731,26 +723,18 @@ async function consumerGroupPhase(
 
   const perRound = options.producers * options.recordsPerRequest;
   const requestsPerProducer = Math.max(1, Math.ceil(options.groupRecords / perRound));
-  const threads = Math.min(options.producerThreads, options.producers);
-  const jobs: ProduceJob[] = [];
-  let firstProducer = 0;
-  for (let t = 0; t < threads; t++) {
-    const producers = Math.floor(options.producers / threads) + (t < options.producers % threads ? 1 : 0);
-    jobs.push({
-      role: 'produce',
-      url: server.url,
-      token,
-      topic,
-      producers,
-      firstProducer,
-      recordsPerRequest: options.recordsPerRequest,
-      valueBytes: options.valueBytes,
-      keyBytes: options.keyBytes,
-      requestsPerProducer,
-      maxMs: GROUP_MAX_MS,
-    });
-    firstProducer += producers;
-  }
+  const jobs = splitProducers({
+    url: server.url,
+    token,
+    topic,
+    producerCount: options.producers,
+    threads: options.producerThreads,
+    recordsPerRequest: options.recordsPerRequest,
+    valueBytes: options.valueBytes,
+    keyBytes: options.keyBytes,
+    requestsPerProducer,
+    maxMs: GROUP_MAX_MS,
+  });
   say(
     `group: pre-producing ${(requestsPerProducer * perRound).toLocaleString('en-US')} records into ${topic} (not counted)…`,
   );
@@ -1063,26 +1047,18 @@ async function compactionPhase(
   const producerCount = options.compactionProducers;
   const perRound = producerCount * options.compactionRecordsPerRequest;
   const requestsPerProducer = Math.max(1, Math.ceil(options.compactionRecords / perRound));
-  const threads = Math.min(options.producerThreads, producerCount);
-  const jobs: ProduceJob[] = [];
-  let firstProducer = 0;
-  for (let t = 0; t < threads; t++) {
-    const producers = Math.floor(producerCount / threads) + (t < producerCount % threads ? 1 : 0);
-    jobs.push({
-      role: 'produce',
-      url: writer.url,
-      token,
-      topic,
-      producers,
-      firstProducer,
-      recordsPerRequest: options.compactionRecordsPerRequest,
-      valueBytes: options.valueBytes,
-      keyBytes: options.keyBytes,
-      requestsPerProducer,
-      maxMs: COMPACTION_MAX_MS,
-    });
-    firstProducer += producers;
-  }
+  const jobs = splitProducers({
+    url: writer.url,
+    token,
+    topic,
+    producerCount,
+    threads: options.producerThreads,
+    recordsPerRequest: options.compactionRecordsPerRequest,
+    valueBytes: options.valueBytes,
+    keyBytes: options.keyBytes,
+    requestsPerProducer,
+    maxMs: COMPACTION_MAX_MS,
+  });
   say(
     `compaction: writing ${(requestsPerProducer * perRound).toLocaleString('en-US')} records into ${topic}, ` +
       `${producerCount} producers × ${requestsPerProducer} requests of ${options.compactionRecordsPerRequest} records…`,
@@ -1287,3 +1263,19 @@ setTimeout(() => {
   say('a handle was still open after cleanup; exiting');
   process.exit(code);
 }, 5_000).unref();
+
+/** Spreads `producerCount` producers over at most `threads` worker threads, as produce jobs. */
+function splitProducers(
+  spec: Omit<ProduceJob, 'role' | 'producers' | 'firstProducer'> & { producerCount: number; threads: number },
+): ProduceJob[] {
+  const { producerCount, threads: maxThreads, ...common } = spec;
+  const threads = Math.min(maxThreads, producerCount);
+  const jobs: ProduceJob[] = [];
+  let firstProducer = 0;
+  for (let t = 0; t < threads; t++) {
+    const producers = Math.floor(producerCount / threads) + (t < producerCount % threads ? 1 : 0);
+    jobs.push({ role: 'produce', ...common, producers, firstProducer });
+    firstProducer += producers;
+  }
+  return jobs;
+}

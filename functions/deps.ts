@@ -93,6 +93,22 @@ export function createLog(options: {
   });
 }
 
+/**
+ * The Log of a Lambda function (API or maintenance): S3 and DynamoDB from the configuration, no
+ * cross-request batching (one request per execution environment: each produce flushes its own segment).
+ */
+export function createLambdaLog(config: Config, clients: AwsClients): Log {
+  if (config.bucket === undefined) throw new Error('SLUICE_BUCKET must be set for a Lambda function');
+  return createLog({
+    dynamodb: clients.dynamodb,
+    store: new S3SegmentStore(clients.s3, config.bucket),
+    tablePrefix: config.tablePrefix,
+    log: { ...config.log, lingerMs: 0 },
+    limits: config.limits,
+    maintenance: config.maintenance,
+  });
+}
+
 /** The API key store: items of the `<prefix>metadata` table. */
 export function createKeyStore(options: { dynamodb: DynamoDBClient; tablePrefix: string }): DynamoDbKeyStore {
   return new DynamoDbKeyStore(options.dynamodb, tableNames(options.tablePrefix));

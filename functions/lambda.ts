@@ -1,7 +1,12 @@
 import { streamHandle } from 'hono/aws-lambda';
-import { S3SegmentStore } from '../lib/storage/s3-segment-store.js';
 import { loadConfig } from './config.js';
-import { createAwsClients, createGroupStore, createKeyStore, createLog, createWebhookStore } from './deps.js';
+import {
+  createAwsClients,
+  createGroupStore,
+  createKeyStore,
+  createLambdaLog,
+  createWebhookStore,
+} from './deps.js';
 import { createApp } from './http/app.js';
 import { lambdaStreamBudget } from './http/sse.js';
 
@@ -19,14 +24,7 @@ if (config.adminToken === undefined)
   throw new Error('SLUICE_ADMIN_TOKEN must be set for the Lambda function');
 if (config.bucket === undefined) throw new Error('SLUICE_BUCKET must be set for the Lambda function');
 const clients = createAwsClients(config);
-const log = createLog({
-  dynamodb: clients.dynamodb,
-  store: new S3SegmentStore(clients.s3, config.bucket),
-  tablePrefix: config.tablePrefix,
-  log: { ...config.log, lingerMs: 0 },
-  limits: config.limits,
-  maintenance: config.maintenance,
-});
+const log = createLambdaLog(config, clients);
 /** How long before the function timeout a live tail (SSE) ends. */
 const SSE_TIMEOUT_MARGIN_MS = 10_000;
 const app = createApp({

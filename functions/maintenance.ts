@@ -1,7 +1,6 @@
 import { MAINTENANCE_JOBS, type MaintenanceJob, type MaintenanceReport } from '../lib/maintenance/report.js';
-import { S3SegmentStore } from '../lib/storage/s3-segment-store.js';
 import { loadConfig } from './config.js';
-import { createAwsClients, createLog } from './deps.js';
+import { createAwsClients, createLambdaLog } from './deps.js';
 
 /**
  * The scheduled maintenance jobs as one Lambda function (one EventBridge schedule per job; the rule's
@@ -13,14 +12,7 @@ import { createAwsClients, createLog } from './deps.js';
 const config = loadConfig();
 if (config.bucket === undefined) throw new Error('SLUICE_BUCKET must be set for the maintenance function');
 const clients = createAwsClients(config);
-const log = createLog({
-  dynamodb: clients.dynamodb,
-  store: new S3SegmentStore(clients.s3, config.bucket),
-  tablePrefix: config.tablePrefix,
-  log: { ...config.log, lingerMs: 0 },
-  limits: config.limits,
-  maintenance: config.maintenance,
-});
+const log = createLambdaLog(config, clients);
 
 export async function handler(event: { job?: unknown }): Promise<MaintenanceReport> {
   const job = event?.job;
