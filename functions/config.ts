@@ -10,6 +10,11 @@ const EnvSchema = z.object({
   PORT: int(8080, 0),
   HOST: z.string().default('127.0.0.1'),
   SLUICE_ADMIN_TOKEN: z.string().min(16, 'SLUICE_ADMIN_TOKEN must be at least 16 characters').optional(),
+  /** Lambda: the Secrets Manager secret holding the admin token, read at cold start if SLUICE_ADMIN_TOKEN is unset. */
+  SLUICE_ADMIN_TOKEN_SECRET_ARN: z
+    .string()
+    .regex(/^arn:aws[a-z-]*:secretsmanager:/, 'SLUICE_ADMIN_TOKEN_SECRET_ARN must be a Secrets Manager ARN')
+    .optional(),
   /** Set (or AWS_ENDPOINT_URL) to use S3 and DynamoDB at their endpoints instead of the embedded default. */
   SLUICE_BUCKET: z.string().min(3).optional(),
   SLUICE_TABLE_PREFIX: z
@@ -50,6 +55,8 @@ export interface Config {
   port: number;
   host: string;
   adminToken: string | undefined;
+  /** Where the Lambda function reads the admin token when `adminToken` is unset (SLUICE_ADMIN_TOKEN_SECRET_ARN). */
+  adminTokenSecretArn: string | undefined;
   /** 'embedded': DynamoDB Local + the file-system segment store under dataDir; 'aws': real endpoints. */
   backend: 'embedded' | 'aws';
   bucket: string | undefined;
@@ -92,6 +99,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port: e.PORT,
     host: e.HOST,
     adminToken: e.SLUICE_ADMIN_TOKEN,
+    adminTokenSecretArn: e.SLUICE_ADMIN_TOKEN_SECRET_ARN,
     backend,
     bucket: e.SLUICE_BUCKET,
     tablePrefix: e.SLUICE_TABLE_PREFIX,

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { type Clock, systemClock } from '../lib/clock.js';
 import { DynamoDbGroupStore } from '../lib/groups/dynamodb-group-store.js';
 import type { Limits } from '../lib/limits.js';
@@ -63,6 +64,27 @@ export function createAwsClients(options: {
       requestHandler: { connectionTimeout: 3_000, requestTimeout: 10_000 },
     }),
   };
+}
+
+/**
+ * The admin token of a Lambda function: SLUICE_ADMIN_TOKEN if set (local runs, tests), otherwise the string
+ * in the Secrets Manager secret SLUICE_ADMIN_TOKEN_SECRET_ARN names (the deployed stack). Undefined if neither
+ * is set. Called once per execution environment, so a rotated token takes effect at the next cold start.
+ */
+export async function resolveAdminToken(config: Config): Promise<string | undefined> {
+  if (config.adminToken !== undefined || config.adminTokenSecretArn === undefined) return config.adminToken;
+  const client = new SecretsManagerClient({ region: config.region });
+  try {
+    const { SecretString } = await client.send(
+      new GetSecretValueCommand({ SecretId: config.adminTokenSecretArn }),
+    );
+    if (SecretString === undefined || SecretString.length < 16) {
+      throw new Error('the admin token secret must hold a string of at least 16 characters');
+    }
+    return SecretString;
+  } finally {
+    client.destroy();
+  }
 }
 
 /** Wires a Log over DynamoDB and a segment store. */

@@ -6,6 +6,7 @@ import {
   createKeyStore,
   createLambdaLog,
   createWebhookStore,
+  resolveAdminToken,
 } from './deps.js';
 import { createApp } from './http/app.js';
 import { lambdaStreamBudget } from './http/sse.js';
@@ -20,8 +21,10 @@ import { lambdaStreamBudget } from './http/sse.js';
  * responses go through the same path: status and headers first, then the body in one piece.
  */
 const config = loadConfig();
-if (config.adminToken === undefined)
-  throw new Error('SLUICE_ADMIN_TOKEN must be set for the Lambda function');
+// Read once, at cold start (top-level await: the bundle is ESM); the deployed stack passes the secret's ARN.
+const adminToken = await resolveAdminToken(config);
+if (adminToken === undefined)
+  throw new Error('SLUICE_ADMIN_TOKEN or SLUICE_ADMIN_TOKEN_SECRET_ARN must be set for the Lambda function');
 if (config.bucket === undefined) throw new Error('SLUICE_BUCKET must be set for the Lambda function');
 const clients = createAwsClients(config);
 const log = createLambdaLog(config, clients);
@@ -29,7 +32,7 @@ const log = createLambdaLog(config, clients);
 const SSE_TIMEOUT_MARGIN_MS = 10_000;
 const app = createApp({
   log,
-  adminToken: config.adminToken,
+  adminToken,
   keys: createKeyStore({ dynamodb: clients.dynamodb, tablePrefix: config.tablePrefix }),
   groups: createGroupStore({ dynamodb: clients.dynamodb, tablePrefix: config.tablePrefix }),
   webhooks: createWebhookStore({ dynamodb: clients.dynamodb, tablePrefix: config.tablePrefix }),

@@ -209,16 +209,34 @@ describe('API function', () => {
     });
   });
 
-  it('gets the bucket, the table prefix and the admin token parameter in its environment', () => {
+  it("gets the bucket, the table prefix and the admin token secret's ARN in its environment, not the token", () => {
     const { template, resources, logicalId, stack } = synth({ tablePrefix: 'env_' });
     expect(propertiesOf(resources, logicalId(stack.apiFunction)).Environment).toEqual({
       Variables: {
         SLUICE_BUCKET: { Ref: logicalId(stack.bucket) },
         SLUICE_TABLE_PREFIX: 'env_',
-        SLUICE_ADMIN_TOKEN: { Ref: 'AdminToken' },
+        SLUICE_ADMIN_TOKEN_SECRET_ARN: { Ref: logicalId(stack.adminTokenSecret) },
       },
     });
-    template.hasParameter('AdminToken', { Type: 'String', NoEcho: true, MinLength: 16 });
+    // No parameter carries the token any more.
+    expect(
+      Object.keys(template.findParameters('*')).filter((id) => !id.startsWith('BootstrapVersion')),
+    ).toEqual([]);
+  });
+
+  it('has its admin token generated in Secrets Manager: 48 characters, no punctuation', () => {
+    const { template, logicalId, stack } = synth();
+    template.resourceCountIs('AWS::SecretsManager::Secret', 1);
+    template.hasResourceProperties('AWS::SecretsManager::Secret', {
+      GenerateSecretString: { PasswordLength: 48, ExcludePunctuation: true },
+      SecretString: Match.absent(),
+    });
+    template.hasOutput('AdminTokenSecretArn', {
+      Value: { Ref: logicalId(stack.adminTokenSecret) },
+      Description: Match.stringLikeRegexp(
+        'aws secretsmanager get-secret-value --secret-id <arn> --query SecretString --output text',
+      ),
+    });
   });
 
   it('is reachable through a public function URL that streams responses (for SSE live tails)', () => {
@@ -358,7 +376,7 @@ describe('maintenance schedules', () => {
 });
 
 describe('least privilege', () => {
-  it('grants the API function exactly the S3, DynamoDB and log calls its code makes', () => {
+  it('grants the API function exactly the S3, DynamoDB, log and secret calls its code makes', () => {
     const synthesized = synth();
     const { resources, logicalId, stack } = synthesized;
     const roleId = roleIdOf(synthesized, stack.apiFunction);
@@ -392,6 +410,8 @@ describe('least privilege', () => {
         'dynamodb:UpdateItem',
       ],
       [JSON.stringify(getAtt(logGroupId))]: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+      // The admin token, read once at cold start; not DescribeSecret, which secret.grantRead would add.
+      [JSON.stringify({ Ref: logicalId(stack.adminTokenSecret) })]: ['secretsmanager:GetSecretValue'],
     });
     // No AWS managed policy (AWSLambdaBasicExecutionRole would allow logs:CreateLogGroup on every group).
     expect(resources[roleId]?.Properties?.ManagedPolicyArns).toBeUndefined();
@@ -455,10 +475,144 @@ describe('least privilege', () => {
   });
 });
 
-describe('removal policy', () => {
-  const stateful = ['AWS::S3::Bucket', 'AWS::DynamoDB::Table', 'AWS::Logs::LogGroup'];
+describe('alarms', () => {
+  /** Each alarm's threshold settings, with the metric it watches (by namespace, name and dimension). */
+  function alarmsOf({ resources }: Synthesized) {
+    return Object.values(resources)
+      .filter((r) => r.Type === 'AWS::CloudWatch::Alarm')
+      .map((r) => r.Properties ?? {});
+  }
 
-  it('retains the bucket, tables and logs by default', () => {
+  it('are six, each firing on one event in 5 minutes, with missing data not breaching', () => {
+    const synthesized = synth();
+    const alarms = alarmsOf(synthesized);
+    expect(alarms).toHaveLength(6);
+    expect(synthesized.stack.alarms).toHaveLength(6);
+    for (const alarm of alarms) {
+      expect(alarm).toMatchObject({
+        Threshold: 1,
+        EvaluationPeriods: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        TreatMissingData: 'notBreaching',
+      });
+      expect(alarm.AlarmActions).toBeUndefined();
+    }
+  });
+
+  it("watch each function's Errors and Throttles as 5-minute sums", () => {
+    const synthesized = synth();
+    const { logicalId, stack } = synthesized;
+    const watched = alarmsOf(synthesized)
+      .filter((alarm) => alarm.Namespace === 'AWS/Lambda')
+      .map((alarm) => ({
+        metric: alarm.MetricName,
+        dimensions: alarm.Dimensions,
+        period: alarm.Period,
+        statistic: alarm.Statistic,
+      }));
+    const expected = [stack.apiFunction, stack.maintenanceFunction].flatMap((fn) =>
+      ['Errors', 'Throttles'].map((metric) => ({
+        metric,
+        dimensions: [{ Name: 'FunctionName', Value: { Ref: logicalId(fn) } }],
+        period: 300,
+        statistic: 'Sum',
+      })),
+    );
+    expect(watched).toHaveLength(4);
+    expect(watched).toEqual(expect.arrayContaining(expected));
+  });
+
+  it("watch each table's ThrottledRequests over 5 minutes, summed over the operations the code calls", () => {
+    const synthesized = synth();
+    const { logicalId, stack } = synthesized;
+    const tableAlarms = alarmsOf(synthesized).filter((alarm) => alarm.Metrics !== undefined);
+    expect(tableAlarms).toHaveLength(2);
+    const tablesWatched = tableAlarms.map((alarm) => {
+      const metrics = alarm.Metrics as Array<{
+        Expression?: string;
+        MetricStat?: {
+          Metric: {
+            Namespace: string;
+            MetricName: string;
+            Dimensions: Array<{ Name: string; Value: unknown }>;
+          };
+          Period: number;
+          Stat: string;
+        };
+      }>;
+      const stats = metrics.flatMap((m) => (m.MetricStat ? [m.MetricStat] : []));
+      // An alarm's math expression may combine at most 10 metrics.
+      expect(stats.length).toBeGreaterThan(0);
+      expect(stats.length).toBeLessThanOrEqual(10);
+      const tables = new Set<string>();
+      for (const stat of stats) {
+        expect(stat).toMatchObject({
+          Metric: { Namespace: 'AWS/DynamoDB', MetricName: 'ThrottledRequests' },
+          Period: 300,
+          Stat: 'Sum',
+        });
+        const dimensions = Object.fromEntries(stat.Metric.Dimensions.map((d) => [d.Name, d.Value]));
+        tables.add(JSON.stringify(dimensions.TableName));
+      }
+      const operations = stats.map(
+        (stat) => stat.Metric.Dimensions.find((d) => d.Name === 'Operation')?.Value,
+      );
+      expect(operations).toEqual(
+        expect.arrayContaining(['PutItem', 'Query', 'Scan', 'DeleteItem', 'TransactWriteItems']),
+      );
+      expect(tables.size).toBe(1);
+      return [...tables][0];
+    });
+    expect(tablesWatched.sort()).toEqual(
+      [stack.metadataTable, stack.indexTable].map((t) => JSON.stringify({ Ref: logicalId(t) })).sort(),
+    );
+  });
+});
+
+describe('dashboard', () => {
+  it('is named Sluice-<stackName> and graphs the functions and tables, plus a note on the logs', () => {
+    const { resources } = synth({ stackName: 'Dash' });
+    const dashboards = Object.values(resources).filter((r) => r.Type === 'AWS::CloudWatch::Dashboard');
+    expect(dashboards).toHaveLength(1);
+    const properties = dashboards[0]?.Properties ?? {};
+    expect(properties.DashboardName).toBe('Sluice-Dash');
+    // The body is a Fn::Join of strings and references: its literal parts show the widgets.
+    const body = JSON.stringify(properties.DashboardBody);
+    for (const title of [
+      'API invocations',
+      'API errors',
+      'API duration p99',
+      'Maintenance errors',
+      'Maintenance duration',
+      'DynamoDB consumed read capacity',
+      'DynamoDB consumed write capacity',
+    ]) {
+      expect(body).toContain(title);
+    }
+    for (const metric of [
+      'Invocations',
+      'Errors',
+      'Duration',
+      'ConsumedReadCapacityUnits',
+      'ConsumedWriteCapacityUnits',
+    ]) {
+      expect(body).toContain(metric);
+    }
+    expect(body).toContain('p99');
+    expect(body).toContain('sluice.maintenance');
+    expect(body).toContain('no custom metrics');
+  });
+});
+
+describe('removal policy', () => {
+  const stateful = [
+    'AWS::S3::Bucket',
+    'AWS::DynamoDB::Table',
+    'AWS::Logs::LogGroup',
+    'AWS::SecretsManager::Secret',
+  ];
+
+  it('retains the bucket, tables, logs and admin token secret by default', () => {
     const { template } = synth();
     for (const type of stateful) {
       template.allResources(type, { DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });

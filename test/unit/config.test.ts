@@ -17,6 +17,18 @@ describe('configuration from the environment', () => {
     expect(config.log.maxFlushBytes).toBe(4 * 1024 * 1024);
   });
 
+  it('reads the ARN of the admin token secret, and rejects anything that is not a Secrets Manager ARN', () => {
+    const arn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:AdminTokenSecret-AbCdEf';
+    expect(loadConfig({ SLUICE_ADMIN_TOKEN_SECRET_ARN: arn })).toMatchObject({
+      adminToken: undefined,
+      adminTokenSecretArn: arn,
+    });
+    expect(loadConfig({}).adminTokenSecretArn).toBeUndefined();
+    expect(() => loadConfig({ SLUICE_ADMIN_TOKEN_SECRET_ARN: 'AdminTokenSecret' })).toThrow(
+      /SLUICE_ADMIN_TOKEN_SECRET_ARN/,
+    );
+  });
+
   it('points at LocalStack with AWS_ENDPOINT_URL and a bucket, path-style and placeholder credentials', () => {
     const config = loadConfig({ AWS_ENDPOINT_URL: 'http://localhost:4566', SLUICE_BUCKET: 'segments' });
     expect(config).toMatchObject({
