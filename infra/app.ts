@@ -12,4 +12,5 @@ new SluiceStack(app, context.stackName, {
   tablePrefix: context.tablePrefix,
   removalPolicy: context.removalPolicy,
   maintenanceRates: context.maintenanceRates,
+  settings: context.settings,
 });

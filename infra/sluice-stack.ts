@@ -19,7 +19,7 @@ import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { Construct } from 'constructs';
 import { MAINTENANCE_JOBS, type MaintenanceJob } from '../lib/maintenance/report.js';
 import { TTL_ATTRIBUTE, tableNames } from '../lib/metadata/dynamodb-schema.js';
-import type { MaintenanceRates } from './context.js';
+import type { MaintenanceRates, SluiceSettings } from './context.js';
 
 /** The project root: infra/ points at handler files by path and never imports them. */
 const PROJECT_ROOT = resolve(import.meta.dirname, '..');
@@ -106,6 +106,8 @@ export interface SluiceStackProps extends StackProps {
   removalPolicy: RemovalPolicy;
   /** How often each maintenance job runs; the defaults live in ./context.ts. */
   maintenanceRates: MaintenanceRates;
+  /** Compression, request size limit and maintenance thresholds; the defaults live in ./context.ts. */
+  settings: SluiceSettings;
 }
 
 /**
@@ -129,7 +131,7 @@ export class SluiceStack extends Stack {
 
   constructor(scope: Construct, id: string, props: SluiceStackProps) {
     super(scope, id, props);
-    const { removalPolicy, tablePrefix, maintenanceRates } = props;
+    const { removalPolicy, tablePrefix, maintenanceRates, settings } = props;
     const destroy = removalPolicy === RemovalPolicy.DESTROY;
 
     // Segments are create-only objects at unique keys, so versioning would only keep garbage. The lifecycle
@@ -165,13 +167,24 @@ export class SluiceStack extends Stack {
       removalPolicy,
     });
 
+    // What both functions read (functions/config.ts): the API function runs maintenance passes too, for
+    // `POST /v1/admin/maintenance/{job}`, so it gets the maintenance thresholds as well.
+    const sharedEnvironment = {
+      SLUICE_BUCKET: this.bucket.bucketName,
+      SLUICE_TABLE_PREFIX: tablePrefix,
+      SLUICE_COMPRESSION: settings.compression,
+      SLUICE_COMPACT_TARGET_BYTES: String(settings.compactTargetBytes),
+      SLUICE_COMPACT_MIN_AGE_MS: String(settings.compactMinAge.toMilliseconds()),
+      SLUICE_GC_GRACE_MS: String(settings.gcGrace.toMilliseconds()),
+    };
+
     this.apiFunction = this.nodeFunction('Api', {
       description: 'Sluice API function',
       entry: 'functions/lambda.ts',
       timeout: Duration.seconds(30),
       environment: {
-        SLUICE_BUCKET: this.bucket.bucketName,
-        SLUICE_TABLE_PREFIX: tablePrefix,
+        ...sharedEnvironment,
+        SLUICE_MAX_REQUEST_BYTES: String(settings.maxRequestBytes),
         SLUICE_ADMIN_TOKEN_SECRET_ARN: this.adminTokenSecret.secretArn,
       },
       access: API_ACCESS,
@@ -205,10 +218,7 @@ export class SluiceStack extends Stack {
       description: 'Sluice maintenance function (compaction, retention, GC)',
       entry: 'functions/maintenance.ts',
       timeout: Duration.minutes(15),
-      environment: {
-        SLUICE_BUCKET: this.bucket.bucketName,
-        SLUICE_TABLE_PREFIX: tablePrefix,
-      },
+      environment: sharedEnvironment,
       access: MAINTENANCE_ACCESS,
       removalPolicy,
       retryAttempts: 0,

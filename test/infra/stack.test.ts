@@ -7,8 +7,19 @@ import type { CfnResource } from 'aws-cdk-lib';
 import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_MAINTENANCE_RATE_MINUTES, readSluiceContext } from '../../infra/context.js';
+import {
+  DEFAULT_COMPACT_MIN_AGE_MINUTES,
+  DEFAULT_COMPACT_TARGET_BYTES,
+  DEFAULT_COMPRESSION,
+  DEFAULT_GC_GRACE_MINUTES,
+  DEFAULT_MAINTENANCE_RATE_MINUTES,
+  DEFAULT_MAX_REQUEST_BYTES,
+  readSluiceContext,
+} from '../../infra/context.js';
 import { NATIVE_MODULES, SluiceStack } from '../../infra/sluice-stack.js';
+import { DEFAULT_LIMITS } from '../../lib/limits.js';
+import { DEFAULT_LOG_OPTIONS } from '../../lib/log/log.js';
+import { DEFAULT_MAINTENANCE_OPTIONS } from '../../lib/maintenance/maintenance.js';
 import { tableDefinitions } from '../../lib/metadata/dynamodb-schema.js';
 
 const PROJECT_ROOT = resolve(import.meta.dirname, '../..');
@@ -36,6 +47,7 @@ function synth(context: Record<string, unknown> = {}): Synthesized {
     tablePrefix: config.tablePrefix,
     removalPolicy: config.removalPolicy,
     maintenanceRates: config.maintenanceRates,
+    settings: config.settings,
   });
   const template = Template.fromStack(stack);
   const resources = (template.toJSON() as { Resources: Synthesized['resources'] }).Resources;
@@ -101,6 +113,22 @@ function grantsOfRole(resources: Synthesized['resources'], roleId: string): Map<
     }
   }
   return new Map([...grants].map(([key, actions]) => [key, [...actions].sort()]));
+}
+
+/** The settings both functions get by default (the API function also gets SLUICE_MAX_REQUEST_BYTES). */
+const DEFAULT_SETTINGS_ENV = {
+  SLUICE_COMPRESSION: 'none',
+  SLUICE_COMPACT_TARGET_BYTES: '8388608',
+  SLUICE_COMPACT_MIN_AGE_MS: '300000',
+  SLUICE_GC_GRACE_MS: '3600000',
+};
+
+/** A function's environment variables. */
+function environmentOf(synthesized: Synthesized, fn: { node: { defaultChild?: unknown } }) {
+  const environment = propertiesOf(synthesized.resources, synthesized.logicalId(fn)).Environment as {
+    Variables: Record<string, unknown>;
+  };
+  return environment.Variables;
 }
 
 describe('segment bucket', () => {
@@ -216,6 +244,8 @@ describe('API function', () => {
         SLUICE_BUCKET: { Ref: logicalId(stack.bucket) },
         SLUICE_TABLE_PREFIX: 'env_',
         SLUICE_ADMIN_TOKEN_SECRET_ARN: { Ref: logicalId(stack.adminTokenSecret) },
+        ...DEFAULT_SETTINGS_ENV,
+        SLUICE_MAX_REQUEST_BYTES: '6291456',
       },
     });
     // No parameter carries the token any more.
@@ -281,7 +311,11 @@ describe('maintenance function', () => {
   it('gets the bucket and the table prefix in its environment, and no admin token', () => {
     const { resources, logicalId, stack } = synth({ tablePrefix: 'env_' });
     expect(propertiesOf(resources, logicalId(stack.maintenanceFunction)).Environment).toEqual({
-      Variables: { SLUICE_BUCKET: { Ref: logicalId(stack.bucket) }, SLUICE_TABLE_PREFIX: 'env_' },
+      Variables: {
+        SLUICE_BUCKET: { Ref: logicalId(stack.bucket) },
+        SLUICE_TABLE_PREFIX: 'env_',
+        ...DEFAULT_SETTINGS_ENV,
+      },
     });
   });
 
@@ -372,6 +406,98 @@ describe('maintenance schedules', () => {
     ['compactRateMinutes', ''],
   ])('rejects context %s = %j', (key, value) => {
     expect(() => synth({ [key]: value })).toThrow(new RegExp(key));
+  });
+});
+
+describe('function settings', () => {
+  const SETTINGS_KEYS = [
+    'SLUICE_COMPRESSION',
+    'SLUICE_MAX_REQUEST_BYTES',
+    'SLUICE_COMPACT_TARGET_BYTES',
+    'SLUICE_COMPACT_MIN_AGE_MS',
+    'SLUICE_GC_GRACE_MS',
+  ];
+  const settingsOf = (variables: Record<string, unknown>) =>
+    Object.fromEntries(Object.entries(variables).filter(([key]) => SETTINGS_KEYS.includes(key)));
+
+  it('default to what the functions would use without them (functions/config.ts, lib/)', () => {
+    expect(DEFAULT_COMPRESSION).toBe(DEFAULT_LOG_OPTIONS.compression);
+    expect(DEFAULT_MAX_REQUEST_BYTES).toBe(DEFAULT_LIMITS.maxRequestBytes);
+    expect(DEFAULT_COMPACT_TARGET_BYTES).toBe(DEFAULT_MAINTENANCE_OPTIONS.targetObjectBytes);
+    expect(DEFAULT_COMPACT_MIN_AGE_MINUTES * 60_000).toBe(DEFAULT_MAINTENANCE_OPTIONS.minAgeMs);
+    expect(DEFAULT_GC_GRACE_MINUTES * 60_000).toBe(DEFAULT_MAINTENANCE_OPTIONS.gcGraceMs);
+  });
+
+  it('appear with their defaults in both environments; the request limit only in the API function', () => {
+    const synthesized = synth();
+    const { stack } = synthesized;
+    expect(settingsOf(environmentOf(synthesized, stack.apiFunction))).toEqual({
+      ...DEFAULT_SETTINGS_ENV,
+      SLUICE_MAX_REQUEST_BYTES: '6291456',
+    });
+    expect(settingsOf(environmentOf(synthesized, stack.maintenanceFunction))).toEqual(DEFAULT_SETTINGS_ENV);
+  });
+
+  it('take their values from context, as strings (cdk -c) or numbers (cdk.json)', () => {
+    const synthesized = synth({
+      compression: 'zstd',
+      maxRequestBytes: '1048576',
+      compactTargetBytes: 65536,
+      compactMinAgeMinutes: '0',
+      gcGraceMinutes: 20,
+    });
+    const { stack } = synthesized;
+    const maintenance = {
+      SLUICE_COMPRESSION: 'zstd',
+      SLUICE_COMPACT_TARGET_BYTES: '65536',
+      SLUICE_COMPACT_MIN_AGE_MS: '0',
+      SLUICE_GC_GRACE_MS: '1200000',
+    };
+    expect(settingsOf(environmentOf(synthesized, stack.apiFunction))).toEqual({
+      ...maintenance,
+      SLUICE_MAX_REQUEST_BYTES: '1048576',
+    });
+    expect(settingsOf(environmentOf(synthesized, stack.maintenanceFunction))).toEqual(maintenance);
+  });
+
+  it.each(['none', 'gzip', 'zstd'])('accept compression %s', (compression) => {
+    const synthesized = synth({ compression });
+    for (const fn of [synthesized.stack.apiFunction, synthesized.stack.maintenanceFunction]) {
+      expect(environmentOf(synthesized, fn).SLUICE_COMPRESSION).toBe(compression);
+    }
+  });
+
+  it.each([
+    ['compression', 'lz4', /context 'compression' must be one of 'none', 'gzip', 'zstd', got 'lz4'/],
+    ['compression', 1, /context 'compression' must be a string/],
+    [
+      'maxRequestBytes',
+      '1023',
+      /context 'maxRequestBytes' must be a whole number of bytes from 1024 to 6291456/,
+    ],
+    ['maxRequestBytes', 6291457, /'maxRequestBytes'.*from 1024 to 6291456 \(6291456 is Lambda's limit/],
+    ['maxRequestBytes', '6MB', /'maxRequestBytes'.*got "6MB"/],
+    [
+      'compactTargetBytes',
+      '65535',
+      /context 'compactTargetBytes' must be a whole number of bytes of at least 65536/,
+    ],
+    ['compactTargetBytes', 1.5e6 + 0.5, /'compactTargetBytes'/],
+    [
+      'compactMinAgeMinutes',
+      -1,
+      /context 'compactMinAgeMinutes' must be a whole number of minutes of at least 0/,
+    ],
+    ['compactMinAgeMinutes', '2.5', /'compactMinAgeMinutes'.*got "2.5"/],
+    [
+      'gcGraceMinutes',
+      '15',
+      /context 'gcGraceMinutes' must be a whole number of minutes of at least 20 \(it must exceed Lambda's 15-minute limit/,
+    ],
+    ['gcGraceMinutes', 19, /'gcGraceMinutes'.*must exceed Lambda's 15-minute limit.*got 19/],
+    ['gcGraceMinutes', '', /'gcGraceMinutes'/],
+  ])('rejects context %s = %j', (key, value, error) => {
+    expect(() => synth({ [key]: value })).toThrow(error);
   });
 });
 
