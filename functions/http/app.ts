@@ -24,6 +24,7 @@ import {
   FetchQuery,
   FetchResultSchema,
   IdempotencyHeaders,
+  json,
   OffsetQuery,
   OffsetResult,
   PartitionParam,
@@ -67,7 +68,6 @@ export interface AppDeps {
   groupOptions?: Partial<GroupCoordinatorOptions>;
 }
 
-const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
 const problemOf = problemDoc;
 
 /** The Hono app behind every entry point (Node server, Lambda). All routes and their schemas live here. */

@@ -8,13 +8,10 @@ import {
   type MemberFetchResult,
   type TopicGuard,
 } from '../../lib/groups/coordinator.js';
-import { DEFAULT_LIMITS } from '../../lib/limits.js';
 import { TOPIC_NAME_PATTERN } from '../../lib/log/topics.js';
 import { principalOf, requireAnyPermission, requirePermission } from './auth.js';
-import { authResponses, FetchedRecordSchema, problemDoc } from './schemas.js';
+import { authResponses, FetchedRecordSchema, FetchQuery, json, problemDoc } from './schemas.js';
 import { serializeRecord } from './serialize.js';
-
-const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
 
 const GroupParam = z
   .string()
@@ -58,18 +55,8 @@ const HeartbeatResult = z
   .object({ generation: z.number().int(), assignments: z.array(TopicPartitionSchema) })
   .openapi('HeartbeatResult');
 
-const intString = (name: string, min: number, max: number) =>
-  z
-    .string()
-    .regex(/^\d{1,15}$/, `${name} must be a non-negative integer`)
-    .transform(Number)
-    .refine((n) => n >= min && n <= max, `${name} must be from ${min} to ${max}`)
-    .openapi({ type: 'integer' });
-
-const MemberFetchQuery = z.object({
-  maxRecords: intString('maxRecords', 1, DEFAULT_LIMITS.maxFetchRecords).optional(),
-  maxBytes: intString('maxBytes', 1, DEFAULT_LIMITS.maxFetchBytes).optional(),
-  waitMs: intString('waitMs', 0, DEFAULT_LIMITS.maxFetchWaitMs).optional(),
+/** The partition fetch's limits, plus the cursor. */
+const MemberFetchQuery = FetchQuery.pick({ maxRecords: true, maxBytes: true, waitMs: true }).extend({
   cursor: z.string().min(1).max(65_536).optional().openapi({
     description: 'The cursor of the previous response: continue where it left off (read ahead of commits)',
   }),

@@ -4,7 +4,7 @@ import { ACTIONS, TOPIC_PATTERN_REGEX } from '../../lib/auth/permissions.js';
 import type { Clock } from '../../lib/clock.js';
 import type { KeyStore } from '../../lib/metadata/key-store.js';
 import { requireAdminToken } from './auth.js';
-import { authResponses, ProblemSchema } from './schemas.js';
+import { authResponses, json, ProblemSchema } from './schemas.js';
 
 const PermissionSchema = z
   .object({
@@ -47,7 +47,6 @@ const CreatedKeySchema = z
 const KeySchema = z.object({ ...keyFields, lastUsedAt: z.number().int().nullable() }).openapi('ApiKey');
 const KeyListSchema = z.object({ keys: z.array(KeySchema) }).openapi('ApiKeyList');
 
-const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
 const problemOf = (description: string) => ({
   description,
   content: { 'application/problem+json': { schema: ProblemSchema } },

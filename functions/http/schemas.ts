@@ -185,6 +185,9 @@ export const IdempotencyHeaders = z.object({
     }),
 });
 
+/** A JSON body or response of the OpenAPI document. */
+export const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
+
 /** An error response of the OpenAPI document. */
 export const problemDoc = (description: string) => ({
   description,

@@ -11,9 +11,7 @@ import {
 } from '../../lib/webhooks/source-store.js';
 import { secretProblem } from '../../lib/webhooks/verify.js';
 import { requirePermission } from './auth.js';
-import { authResponses, problemDoc } from './schemas.js';
-
-const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
+import { authResponses, json, problemDoc } from './schemas.js';
 
 export const WEBHOOK_SOURCE_PATTERN = /^[a-zA-Z0-9._-]{1,128}$/;
 const DAY = 24 * 60 * 60 * 1000;
