@@ -251,10 +251,10 @@ describe('rejected deliveries', () => {
         'wrong secret',
         deliver(source, body, standardWebhooksHeaders(otherSecret, 'msg_bad_1', nowSec(), body)),
       ],
-      ['too old', deliver(source, body, standardWebhooksHeaders(WHSEC, 'msg_bad_1', nowSec() - 301, body))],
+      ['too old (400 s)', deliver(source, body, standardWebhooksHeaders(WHSEC, 'msg_bad_1', nowSec() - 400, body))],
       [
         'from the future',
-        deliver(source, body, standardWebhooksHeaders(WHSEC, 'msg_bad_1', nowSec() + 301, body)),
+        deliver(source, body, standardWebhooksHeaders(WHSEC, 'msg_bad_1', nowSec() + 400, body)),
       ],
       ['body modified after signing', deliver(source, JSON.stringify({ n: 2 }), good)],
     ];
