@@ -251,7 +251,10 @@ describe('rejected deliveries', () => {
         'wrong secret',
         deliver(source, body, standardWebhooksHeaders(otherSecret, 'msg_bad_1', nowSec(), body)),
       ],
-      ['too old (400 s)', deliver(source, body, standardWebhooksHeaders(WHSEC, 'msg_bad_1', nowSec() - 400, body))],
+      [
+        'too old (400 s)',
+        deliver(source, body, standardWebhooksHeaders(WHSEC, 'msg_bad_1', nowSec() - 400, body)),
+      ],
       [
         'from the future',
         deliver(source, body, standardWebhooksHeaders(WHSEC, 'msg_bad_1', nowSec() + 400, body)),
