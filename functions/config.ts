@@ -49,6 +49,14 @@ const EnvSchema = z.object({
   SLUICE_COMPACT_TARGET_BYTES: int(DEFAULT_MAINTENANCE_OPTIONS.targetObjectBytes, 64 * 1024),
   /** Must exceed the longest produce and the longest read (15 min in Lambda); see ARCHITECTURE §10.4. */
   SLUICE_GC_GRACE_MS: int(DEFAULT_MAINTENANCE_OPTIONS.gcGraceMs, 60_000),
+  /** `emf`: write CloudWatch metrics as Embedded Metric Format log lines (the deployed stack); `off`: none. */
+  SLUICE_METRICS: z.enum(['off', 'emf']).default('off'),
+  SLUICE_METRICS_NAMESPACE: z
+    .string()
+    .regex(/^[A-Za-z0-9_./#:-]{1,255}$/, 'SLUICE_METRICS_NAMESPACE: 1–255 of A-Z a-z 0-9 _ . / # : -')
+    .default('Sluice'),
+  /** The `service` dimension of every metric: the stack's name in AWS. */
+  SLUICE_METRICS_SERVICE: z.string().min(1).max(255).default('sluice'),
 });
 
 export interface Config {
@@ -77,6 +85,14 @@ export interface Config {
   /** Period of the local server's maintenance timers; 0 turns them off. */
   maintenanceIntervalMs: number;
   maintenance: Partial<MaintenanceOptions>;
+  /** Produce/fetch counts and consumer lag as CloudWatch EMF lines, or nothing (SLUICE_METRICS*). */
+  metrics: MetricsConfig;
+}
+
+export interface MetricsConfig {
+  kind: 'off' | 'emf';
+  namespace: string;
+  service: string;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -127,6 +143,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       minAgeMs: e.SLUICE_COMPACT_MIN_AGE_MS,
       targetObjectBytes: e.SLUICE_COMPACT_TARGET_BYTES,
       gcGraceMs: e.SLUICE_GC_GRACE_MS,
+    },
+    metrics: {
+      kind: e.SLUICE_METRICS,
+      namespace: e.SLUICE_METRICS_NAMESPACE,
+      service: e.SLUICE_METRICS_SERVICE,
     },
   };
 }

@@ -12,11 +12,12 @@ import type { MaintenanceReport } from '../lib/maintenance/report.js';
 import { DynamoDbKeyStore } from '../lib/metadata/dynamodb-key-store.js';
 import { DynamoDbMetadataStore } from '../lib/metadata/dynamodb-metadata-store.js';
 import { ensureTables, tableNames } from '../lib/metadata/dynamodb-schema.js';
+import { EmfMetrics, type LogMetrics, NO_METRICS } from '../lib/metrics/metrics.js';
 import { FsSegmentStore } from '../lib/storage/fs-segment-store.js';
 import { S3SegmentStore } from '../lib/storage/s3-segment-store.js';
 import type { SegmentStore } from '../lib/storage/segment-store.js';
 import { DynamoDbWebhookSourceStore } from '../lib/webhooks/dynamodb-source-store.js';
-import type { Config } from './config.js';
+import type { Config, MetricsConfig } from './config.js';
 import { startDynamoDbLocal } from './local/dynamodb-local.js';
 import { removePidFile, stopStaleProcess, writePidFile } from './local/pidfile.js';
 
@@ -98,6 +99,7 @@ export function createLog(options: {
   hooks?: AppenderHooks;
   maintenance?: Partial<MaintenanceOptions>;
   maintenanceHooks?: MaintenanceHooks;
+  metrics?: LogMetrics;
 }): Log {
   const clock = options.clock ?? systemClock;
   const metadata = new DynamoDbMetadataStore(options.dynamodb, tableNames(options.tablePrefix), () =>
@@ -112,7 +114,15 @@ export function createLog(options: {
     ...(options.hooks ? { hooks: options.hooks } : {}),
     ...(options.maintenance ? { maintenance: options.maintenance } : {}),
     ...(options.maintenanceHooks ? { maintenanceHooks: options.maintenanceHooks } : {}),
+    ...(options.metrics ? { metrics: options.metrics } : {}),
   });
+}
+
+/** The Log's produce/fetch counters the configuration asks for (SLUICE_METRICS): EMF lines, or none. */
+export function createMetrics(config: MetricsConfig): LogMetrics {
+  return config.kind === 'emf'
+    ? new EmfMetrics({ namespace: config.namespace, service: config.service })
+    : NO_METRICS;
 }
 
 /**
@@ -128,6 +138,7 @@ export function createLambdaLog(config: Config, clients: AwsClients): Log {
     log: { ...config.log, lingerMs: 0 },
     limits: config.limits,
     maintenance: config.maintenance,
+    metrics: createMetrics(config.metrics),
   });
 }
 
@@ -228,6 +239,7 @@ function runtimeOver(
     log: config.log,
     limits: config.limits,
     maintenance: config.maintenance,
+    metrics: createMetrics(config.metrics),
     // The local server says what a pass did only when it did something.
     ...(say
       ? {

@@ -95,6 +95,16 @@ export function createApp(deps: AppDeps): OpenAPIHono {
   });
   app.notFound((c) => problemResponse(c, problem('NOT_FOUND', `no route for ${c.req.method} ${c.req.path}`)));
 
+  // Whatever the request counted is written out when it ends, inside the Lambda invocation that served it
+  // (a live tail publishes again when its stream ends: it counts after its response has been returned).
+  app.use('*', async (_c, next) => {
+    try {
+      await next();
+    } finally {
+      log.metrics.publish();
+    }
+  });
+
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.doc31('/openapi.json', {
     openapi: '3.1.0',

@@ -148,6 +148,7 @@ export async function streamRecords(
     } finally {
       c.req.raw.signal.removeEventListener('abort', onGone);
       closing?.removeEventListener('abort', onGone);
+      log.metrics.publish();
     }
   });
 }

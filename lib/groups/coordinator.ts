@@ -25,6 +25,7 @@ import {
   type ResetOffset,
   type TopicSnapshot,
 } from './group-store.js';
+import { type PartitionOffsets, partitionOffsets } from './lag.js';
 
 export interface GroupCoordinatorOptions {
   /**
@@ -99,13 +100,7 @@ export interface GroupDescription {
   group: string;
   generation: number;
   members: Array<{ memberId: string; topics: string[]; assignments: TopicPartition[]; expiresAt: number }>;
-  offsets: Array<{
-    topic: string;
-    partition: number;
-    committedOffset: number | null;
-    highWatermark: number;
-    lag: number | null;
-  }>;
+  offsets: PartitionOffsets[];
 }
 
 /** Throws (403) unless the caller may act on all of these topics. */
@@ -407,31 +402,7 @@ export class GroupCoordinator {
     for (const s of stored) names.add(s.topic);
     const topics = [...names].sort(compareStrings);
     guard(topics);
-    const committed = new Map(stored.map((s) => [partitionStateKey(s), s.committedOffset]));
-    const offsets: GroupDescription['offsets'] = [];
-    for (const name of topics) {
-      let topic: Awaited<ReturnType<Log['topics']['get']>>;
-      try {
-        topic = await this.log.topics.get(name);
-      } catch (error) {
-        if (error instanceof SluiceError && error.code === 'TOPIC_NOT_FOUND') continue;
-        throw error;
-      }
-      const rows = await Promise.all(
-        Array.from({ length: topic.partitions }, async (_, partition) => {
-          const { highWatermark } = await this.log.watermarks(name, partition);
-          const offset = committed.get(partitionStateKey({ topicId: topic.topicId, partition }));
-          return {
-            topic: name,
-            partition,
-            committedOffset: offset ?? null,
-            highWatermark,
-            lag: offset === undefined ? null : Math.max(0, highWatermark - offset),
-          };
-        }),
-      );
-      offsets.push(...rows);
-    }
+    const offsets = await partitionOffsets(this.log, topics, stored);
     const members = Object.entries(state.members)
       .sort(([a], [b]) => compareStrings(a, b))
       .map(([memberId, m]) => ({

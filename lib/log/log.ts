@@ -17,6 +17,7 @@ import {
 } from '../metadata/metadata-store.js';
 import { StickyPartitioner } from '../partitioner.js';
 import type { SegmentStore } from '../storage/segment-store.js';
+import { type LogMetrics, NO_METRICS, recordBytes } from '../metrics/metrics.js';
 import type { Compression, FetchedRecord, Topic } from '../types.js';
 import { Appender, type AppenderHooks, type AppendRequest } from './appender.js';
 import { ProduceBatcher } from './batcher.js';
@@ -72,6 +73,8 @@ export interface LogDeps {
   /** Compaction, retention and GC thresholds (defaults otherwise; compression follows `options`). */
   maintenance?: Partial<MaintenanceOptions>;
   maintenanceHooks?: MaintenanceHooks;
+  /** Counts of records produced and fetched per topic (lib/metrics/metrics.ts); default: none. */
+  metrics?: LogMetrics;
 }
 
 export interface FetchRequest {
@@ -191,6 +194,8 @@ export class Log {
   readonly appender: Appender;
   /** The background jobs: compaction, retention, garbage collection (run on schedules or on demand). */
   readonly maintenance: Maintenance;
+  /** What produce and fetch count; the HTTP layer publishes it when a request ends. */
+  readonly metrics: LogMetrics;
   private readonly batcher: ProduceBatcher | undefined;
   private readonly reader: SegmentReader;
   private readonly watcher = new PartitionWatcher();
@@ -205,6 +210,7 @@ export class Log {
 
   constructor(deps: LogDeps) {
     this.hooks = deps.hooks;
+    this.metrics = deps.metrics ?? NO_METRICS;
     this.metadata = deps.metadata;
     this.clock = deps.clock;
     this.limits = deps.limits;
@@ -255,7 +261,6 @@ export class Log {
         : undefined;
   }
 
-  /** Appends records; resolves once they are in the segment store and their offsets are committed. */
   /**
    * Appends records; resolves once they are in the segment store and their offsets are committed. With
    * `idempotency`, a retry carrying the same key and body returns the first call's offsets (`replayed`)
@@ -332,6 +337,7 @@ export class Log {
       }
       throw error;
     }
+    this.metrics.produced(topicName, prepared.placements.length, prepared.bytes);
     await this.hooks?.afterCommit?.();
     return { offsets: offsetsFrom(bases), replayed: false };
   }
@@ -378,6 +384,7 @@ export class Log {
     if (offset >= highWatermark) return { records: [], nextOffset: offset, highWatermark, logStartOffset };
 
     const read = await this.readRange(ref, offset, highWatermark, maxRecords, maxBytes);
+    this.metrics.fetched(topicName, read.records.length, recordBytes(read.records));
     return { records: read.records, nextOffset: read.nextOffset, highWatermark, logStartOffset };
   }
 
@@ -450,6 +457,7 @@ export class Log {
       });
       candidates = full;
     }
+    for (const s of live) this.metrics.fetched(s.topic, s.records.length, recordBytes(s.records));
     return states.map(({ ref: _ref, ...result }) => result);
   }
 

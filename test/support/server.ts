@@ -10,6 +10,7 @@ import { DEFAULT_LIMITS, type Limits } from '../../lib/limits.js';
 import type { AppenderHooks } from '../../lib/log/appender.js';
 import { DEFAULT_LOG_OPTIONS, type Log, type LogOptions } from '../../lib/log/log.js';
 import type { MaintenanceHooks, MaintenanceOptions } from '../../lib/maintenance/maintenance.js';
+import type { LogMetrics } from '../../lib/metrics/metrics.js';
 import { DynamoDbKeyStore } from '../../lib/metadata/dynamodb-key-store.js';
 import { DynamoDbMetadataStore } from '../../lib/metadata/dynamodb-metadata-store.js';
 import { ensureTables } from '../../lib/metadata/dynamodb-schema.js';
@@ -23,6 +24,8 @@ export interface TestServer {
   store: S3SegmentStore;
   /** The server's metadata (topics, index), read directly (to hold an index entry across a swap). */
   metadata: DynamoDbMetadataStore;
+  /** The server's consumer-group state, read directly. */
+  groups: DynamoDbGroupStore;
   token: string;
   log: Log;
   /** The app the server serves (to drive it through another adapter, e.g. hono/aws-lambda's streamHandle). */
@@ -56,6 +59,8 @@ export async function startTestServer(
     /** Maintenance thresholds and crash hooks. */
     maintenance?: Partial<MaintenanceOptions>;
     maintenanceHooks?: MaintenanceHooks;
+    /** What the Log counts (produce/fetch metrics); none otherwise. */
+    metrics?: LogMetrics;
     /** Consumer-group tuning (for example no skew allowance, with a manual clock). */
     groupOptions?: AppDeps['groupOptions'];
     /** Passed through to createApp (for example a short SSE heartbeat, or a logError that records). */
@@ -83,13 +88,15 @@ export async function startTestServer(
     ...(options.hooks ? { hooks: options.hooks } : {}),
     ...(options.maintenance ? { maintenance: options.maintenance } : {}),
     maintenanceHooks: { onReport: () => undefined, ...options.maintenanceHooks },
+    ...(options.metrics ? { metrics: options.metrics } : {}),
   });
+  const groups = new DynamoDbGroupStore(dynamodb, tables);
   const token = `test-admin-token-${Math.random().toString(36).slice(2)}`;
   const app = createApp({
     log,
     adminToken: token,
     keys: new DynamoDbKeyStore(dynamodb, tables),
-    groups: new DynamoDbGroupStore(dynamodb, tables),
+    groups,
     webhooks: new DynamoDbWebhookSourceStore(dynamodb, tables),
     ...(options.groupOptions ? { groupOptions: options.groupOptions } : {}),
     limits,
@@ -105,6 +112,7 @@ export async function startTestServer(
     url,
     store,
     metadata: new DynamoDbMetadataStore(dynamodb, tables),
+    groups,
     token,
     log,
     app,

@@ -1,0 +1,159 @@
+import { SluiceError } from '../errors.js';
+import type { Log } from '../log/log.js';
+import type { EmfWriter } from '../metrics/metrics.js';
+import { type GroupStore, type PartitionState, partitionStateKey } from './group-store.js';
+
+/** One partition of a group's topics: what the group committed, the partition's end, and the difference. */
+export interface PartitionOffsets {
+  topic: string;
+  partition: number;
+  /** Null when the group has committed nothing for this partition (of this incarnation of the topic). */
+  committedOffset: number | null;
+  highWatermark: number;
+  /** highWatermark − committedOffset, or null when nothing is committed. */
+  lag: number | null;
+}
+
+/** A partition's high watermark; the lag job memoises it so that groups reading one topic share the reads. */
+export type HighWatermarkOf = (topic: string, partition: number) => Promise<number>;
+
+/**
+ * Per partition of `topics` (in that order): the committed offset among `stored` (matched by the topic's
+ * current incarnation, so a re-created topic shows no old offsets), the high watermark and the lag. Topics
+ * that no longer exist are left out.
+ */
+export async function partitionOffsets(
+  log: Log,
+  topics: readonly string[],
+  stored: readonly PartitionState[],
+  highWatermarkOf: HighWatermarkOf = async (topic, partition) =>
+    (await log.watermarks(topic, partition)).highWatermark,
+): Promise<PartitionOffsets[]> {
+  const committed = new Map(stored.map((s) => [partitionStateKey(s), s.committedOffset]));
+  const rows: PartitionOffsets[] = [];
+  for (const name of topics) {
+    let topic: Awaited<ReturnType<Log['topics']['get']>>;
+    try {
+      topic = await log.topics.get(name);
+    } catch (error) {
+      if (error instanceof SluiceError && error.code === 'TOPIC_NOT_FOUND') continue;
+      throw error;
+    }
+    rows.push(
+      ...(await Promise.all(
+        Array.from({ length: topic.partitions }, async (_, partition) => {
+          const highWatermark = await highWatermarkOf(name, partition);
+          const offset = committed.get(partitionStateKey({ topicId: topic.topicId, partition }));
+          return {
+            topic: name,
+            partition,
+            committedOffset: offset ?? null,
+            highWatermark,
+            lag: offset === undefined ? null : Math.max(0, highWatermark - offset),
+          };
+        }),
+      )),
+    );
+  }
+  return rows;
+}
+
+/** A group's lag on one topic, over the partitions it has committed offsets for. */
+export interface TopicLag {
+  topic: string;
+  partitions: number;
+  /** Partitions with a committed offset: only these count (the others have no position to lag behind). */
+  committedPartitions: number;
+  /** Records between the committed offsets and the high watermarks, summed over those partitions. */
+  lag: number;
+  /** The largest lag of any one of them: a single stuck partition shows here even when the sum is small. */
+  maxPartitionLag: number;
+}
+
+export interface GroupLag {
+  group: string;
+  /** Sums and maxima over `topics`. */
+  lag: number;
+  maxPartitionLag: number;
+  committedPartitions: number;
+  topics: TopicLag[];
+}
+
+/**
+ * Every group's lag per topic it subscribes to or has committed on, read without a single write: the group
+ * registry and states (one Query and BatchGets), each group's partition items (one Query per group) and each
+ * partition's high watermark (one index Query per partition, shared by groups reading the same topic).
+ * Expired members are not removed here, unlike in the coordinator: this only looks.
+ */
+export async function measureConsumerLag(store: GroupStore, log: Log): Promise<GroupLag[]> {
+  const highWatermarks = new Map<string, Promise<number>>();
+  const highWatermarkOf: HighWatermarkOf = (topic, partition) => {
+    const key = `${topic}/${partition}`;
+    let known = highWatermarks.get(key);
+    if (!known) {
+      known = log.watermarks(topic, partition).then((w) => w.highWatermark);
+      highWatermarks.set(key, known);
+    }
+    return known;
+  };
+  const result: GroupLag[] = [];
+  for (const state of await store.listGroups()) {
+    const stored = await store.listPartitions(state.group);
+    const names = new Set(Object.keys(state.topics));
+    for (const s of stored) names.add(s.topic);
+    const rows = await partitionOffsets(log, [...names].sort(), stored, highWatermarkOf);
+    const topics = new Map<string, TopicLag>();
+    for (const row of rows) {
+      let topic = topics.get(row.topic);
+      if (!topic) {
+        topic = { topic: row.topic, partitions: 0, committedPartitions: 0, lag: 0, maxPartitionLag: 0 };
+        topics.set(row.topic, topic);
+      }
+      topic.partitions++;
+      if (row.lag === null) continue;
+      topic.committedPartitions++;
+      topic.lag += row.lag;
+      topic.maxPartitionLag = Math.max(topic.maxPartitionLag, row.lag);
+    }
+    const all = [...topics.values()];
+    result.push({
+      group: state.group,
+      lag: all.reduce((sum, t) => sum + t.lag, 0),
+      maxPartitionLag: all.reduce((max, t) => Math.max(max, t.maxPartitionLag), 0),
+      committedPartitions: all.reduce((sum, t) => sum + t.committedPartitions, 0),
+      topics: all,
+    });
+  }
+  return result;
+}
+
+/**
+ * `ConsumerLag` (records) and `ConsumerLagMax` (the largest partition's) as EMF lines: one per group and
+ * topic under {service, group, topic}, and one per group under {service, group}. Only partitions with a
+ * committed offset count; a group or topic with none gets no line (its lag is unknown, not zero).
+ */
+export function publishConsumerLag(writer: EmfWriter, lags: readonly GroupLag[], timestamp: number): number {
+  let lines = 0;
+  const emit = (dimensions: Record<string, string>, lag: number, max: number) => {
+    writer.emit(
+      dimensions,
+      [
+        { name: 'ConsumerLag', unit: 'Count', value: lag },
+        { name: 'ConsumerLagMax', unit: 'Count', value: max },
+      ],
+      [],
+      timestamp,
+    );
+    lines++;
+  };
+  for (const group of lags) {
+    if (group.committedPartitions === 0) continue;
+    emit({ group: group.group }, group.lag, group.maxPartitionLag);
+    for (const topic of group.topics) {
+      if (topic.committedPartitions > 0) {
+        emit({ group: group.group, topic: topic.topic }, topic.lag, topic.maxPartitionLag);
+      }
+    }
+  }
+  return lines;
+}
