@@ -15,9 +15,9 @@ import {
   type PartitionRef,
   partitionKey,
 } from '../metadata/metadata-store.js';
+import { type LogMetrics, NO_METRICS, recordBytes } from '../metrics/metrics.js';
 import { StickyPartitioner } from '../partitioner.js';
 import type { SegmentStore } from '../storage/segment-store.js';
-import { type LogMetrics, NO_METRICS, recordBytes } from '../metrics/metrics.js';
 import type { Compression, FetchedRecord, Topic } from '../types.js';
 import { Appender, type AppenderHooks, type AppendRequest } from './appender.js';
 import { ProduceBatcher } from './batcher.js';
