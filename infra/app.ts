@@ -13,4 +13,5 @@ new SluiceStack(app, context.stackName, {
   removalPolicy: context.removalPolicy,
   maintenanceRates: context.maintenanceRates,
   settings: context.settings,
+  metrics: context.metrics,
 });

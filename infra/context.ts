@@ -26,6 +26,10 @@ import type { Compression } from '../lib/types.js';
  * - `gcGraceMinutes`: how long an object stays unreferenced before GC deletes it, whole minutes from 20
  *   (default 60; `SLUICE_GC_GRACE_MS`). It must exceed the longest produce or read, which Lambda's
  *   15-minute limit bounds.
+ * - `metrics`: `emf` (default) has the functions write produce/fetch counts and consumer lag as CloudWatch
+ *   Embedded Metric Format log lines (`SLUICE_METRICS`), which the dashboard graphs; `off` writes none and
+ *   schedules no lag job.
+ * - `lagRateMinutes`: how often the maintenance function measures every group's lag (default 1).
  * Numbers are read like the rates: as strings or numbers, whole and non-negative.
  */
 export interface SluiceContext {
@@ -34,6 +38,13 @@ export interface SluiceContext {
   removalPolicy: RemovalPolicy;
   maintenanceRates: MaintenanceRates;
   settings: SluiceSettings;
+  metrics: MetricsSettings;
+}
+
+/** Custom metrics: whether the functions write them, and how often consumer lag is measured. */
+export interface MetricsSettings {
+  enabled: boolean;
+  lagRate: Duration;
 }
 
 /** Batching, size limits and maintenance thresholds, passed to the functions as environment variables. */
@@ -56,6 +67,9 @@ export const DEFAULT_MAINTENANCE_RATE_MINUTES: Record<MaintenanceJob, number> = 
   retention: 15,
   gc: 60,
 };
+
+/** Consumer lag is measured every minute: CloudWatch's standard resolution, and a few read units a pass. */
+export const DEFAULT_LAG_RATE_MINUTES = 1;
 
 export const DEFAULT_COMPRESSION: Compression = 'none';
 /** Lambda's limit for a synchronous invocation's payload. */
@@ -184,5 +198,17 @@ export function readSluiceContext(node: Node): SluiceContext {
       gc: readMinutes(node, 'gcRateMinutes', DEFAULT_MAINTENANCE_RATE_MINUTES.gc),
     },
     settings: readSettings(node),
+    metrics: readMetrics(node),
+  };
+}
+
+function readMetrics(node: Node): MetricsSettings {
+  const metrics = readString(node, 'metrics', 'emf');
+  if (metrics !== 'emf' && metrics !== 'off') {
+    throw new Error(`context 'metrics' must be 'emf' or 'off', got '${metrics}'`);
+  }
+  return {
+    enabled: metrics === 'emf',
+    lagRate: readMinutes(node, 'lagRateMinutes', DEFAULT_LAG_RATE_MINUTES),
   };
 }

@@ -19,7 +19,7 @@ import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { Construct } from 'constructs';
 import { MAINTENANCE_JOBS, type MaintenanceJob } from '../lib/maintenance/report.js';
 import { TTL_ATTRIBUTE, tableNames } from '../lib/metadata/dynamodb-schema.js';
-import type { MaintenanceRates, SluiceSettings } from './context.js';
+import type { MaintenanceRates, MetricsSettings, SluiceSettings } from './context.js';
 
 /** The project root: infra/ points at handler files by path and never imports them. */
 const PROJECT_ROOT = resolve(import.meta.dirname, '..');
@@ -45,14 +45,8 @@ interface TableAccess {
  * which runs maintenance passes in this function too (hence Scan on the index, for GC).
  */
 const API_ACCESS: TableAccess = {
-  index: [
-    'dynamodb:GetItem',
-    'dynamodb:PutItem',
-    'dynamodb:UpdateItem',
-    'dynamodb:DeleteItem',
-    'dynamodb:Query',
-    'dynamodb:Scan',
-  ],
+  // The index is only ever listed (Query; Scan for GC) and written whole (Put, Delete).
+  index: ['dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:Query', 'dynamodb:Scan'],
   metadata: [
     'dynamodb:GetItem',
     'dynamodb:PutItem',
@@ -66,7 +60,10 @@ const API_ACCESS: TableAccess = {
   ],
 };
 
-/** The maintenance function: compaction, retention and GC passes only (lib/maintenance/maintenance.ts). */
+/**
+ * The maintenance function: compaction, retention and GC passes (lib/maintenance/maintenance.ts), and the
+ * lag job, which only reads groups (lib/groups/lag.ts).
+ */
 const MAINTENANCE_ACCESS: TableAccess = {
   // No GetItem or UpdateItem: maintenance reads the index with Query and Scan only, and changes it with
   // (transactional) conditional Puts and Deletes.
@@ -77,8 +74,13 @@ const MAINTENANCE_ACCESS: TableAccess = {
     'dynamodb:UpdateItem',
     'dynamodb:DeleteItem',
     'dynamodb:Query',
+    // The lag job reads every group's state item in batches (DynamoDbGroupStore.listGroups).
+    'dynamodb:BatchGetItem',
   ],
 };
+
+/** Where the functions' custom metrics are filed; the `service` dimension is the stack's name. */
+export const METRICS_NAMESPACE = 'Sluice';
 
 /**
  * The DynamoDB operations the code performs (transactions count as TransactWriteItems), whose
@@ -108,6 +110,8 @@ export interface SluiceStackProps extends StackProps {
   maintenanceRates: MaintenanceRates;
   /** Compression, request size limit and maintenance thresholds; the defaults live in ./context.ts. */
   settings: SluiceSettings;
+  /** Custom metrics on or off, and how often consumer lag is measured; defaults in ./context.ts. */
+  metrics: MetricsSettings;
 }
 
 /**
@@ -123,6 +127,8 @@ export class SluiceStack extends Stack {
   readonly apiUrl: lambda.FunctionUrl;
   readonly maintenanceFunction: NodejsFunction;
   readonly maintenanceSchedules: Record<MaintenanceJob, events.Rule>;
+  /** Starts the maintenance function's lag job (`{ "job": "lag" }`); absent when metrics are off. */
+  readonly lagSchedule: events.Rule | undefined;
   /** The admin API's bearer token, generated at deploy time; the API function reads it at cold start. */
   readonly adminTokenSecret: secretsmanager.Secret;
   /** Errors and throttles of each function, throttled requests of each table (no actions attached). */
@@ -131,7 +137,7 @@ export class SluiceStack extends Stack {
 
   constructor(scope: Construct, id: string, props: SluiceStackProps) {
     super(scope, id, props);
-    const { removalPolicy, tablePrefix, maintenanceRates, settings } = props;
+    const { removalPolicy, tablePrefix, maintenanceRates, settings, metrics } = props;
     const destroy = removalPolicy === RemovalPolicy.DESTROY;
 
     // Segments are create-only objects at unique keys, so versioning would only keep garbage. The lifecycle
@@ -176,6 +182,11 @@ export class SluiceStack extends Stack {
       SLUICE_COMPACT_TARGET_BYTES: String(settings.compactTargetBytes),
       SLUICE_COMPACT_MIN_AGE_MS: String(settings.compactMinAge.toMilliseconds()),
       SLUICE_GC_GRACE_MS: String(settings.gcGrace.toMilliseconds()),
+      // Produce/fetch counts (API) and consumer lag (maintenance) as EMF log lines: CloudWatch Logs turns
+      // them into metrics, so the functions need no cloudwatch:PutMetricData permission.
+      SLUICE_METRICS: metrics.enabled ? 'emf' : 'off',
+      SLUICE_METRICS_NAMESPACE: METRICS_NAMESPACE,
+      SLUICE_METRICS_SERVICE: this.stackName,
     };
 
     this.apiFunction = this.nodeFunction('Api', {
@@ -244,8 +255,22 @@ export class SluiceStack extends Stack {
     }
     this.maintenanceSchedules = schedules as Record<MaintenanceJob, events.Rule>;
 
+    // Consumer lag is measured by the maintenance function too (reads only, a few read units per group),
+    // and written as the ConsumerLag and ConsumerLagMax metrics that the dashboard graphs.
+    this.lagSchedule = metrics.enabled
+      ? new events.Rule(this, 'LagSchedule', {
+          description: "Sluice: measure every consumer group's lag (ConsumerLag metrics)",
+          schedule: events.Schedule.rate(metrics.lagRate),
+          targets: [
+            new eventsTargets.LambdaFunction(this.maintenanceFunction, {
+              event: events.RuleTargetInput.fromObject({ job: 'lag' }),
+            }),
+          ],
+        })
+      : undefined;
+
     this.alarms = this.createAlarms();
-    this.dashboard = this.createDashboard();
+    this.dashboard = this.createDashboard(metrics.enabled);
 
     new CfnOutput(this, 'ApiUrl', { value: this.apiUrl.url, description: 'Base URL of the Sluice API' });
     new CfnOutput(this, 'BucketName', { value: this.bucket.bucketName, description: 'Segment bucket' });
@@ -304,18 +329,65 @@ export class SluiceStack extends Stack {
   }
 
   /**
-   * One dashboard, `Sluice-<stackName>`, of the metrics AWS records for the functions and tables. Sluice
-   * emits no custom metrics; the text widget says where the rest is found.
+   * One dashboard, `Sluice-<stackName>`: what Sluice does (records and bytes produced and fetched, per second
+   * and per topic; consumer lag per group), then the functions and tables that do it. The first two rows
+   * graph the custom metrics the functions write as EMF lines (namespace `Sluice`, dimension `service` = the
+   * stack's name); with metrics off they stay empty, and the note says so.
    */
-  private createDashboard(): cloudwatch.Dashboard {
-    const graph = (title: string, left: cloudwatch.IMetric[]) =>
-      new cloudwatch.GraphWidget({ title, left, width: 8, height: 6 });
+  private createDashboard(metricsEnabled: boolean): cloudwatch.Dashboard {
+    const graph = (title: string, left: cloudwatch.IMetric[], width = 8) =>
+      new cloudwatch.GraphWidget({ title, left, width, height: 6 });
+    const service = this.stackName;
+    const minute = Duration.minutes(1);
+    /** A stack-wide sum per period, shown per second. */
+    const perSecond = (metricName: string, label: string) => {
+      // Ids must differ between the metrics of one graph, and start with a lower-case letter.
+      const id = `sum${metricName}`;
+      return new cloudwatch.MathExpression({
+        expression: `${id} / PERIOD(${id})`,
+        label,
+        period: minute,
+        usingMetrics: {
+          [id]: new cloudwatch.Metric({
+            namespace: METRICS_NAMESPACE,
+            metricName,
+            dimensionsMap: { service },
+            statistic: cloudwatch.Stats.SUM,
+            period: minute,
+          }),
+        },
+      });
+    };
+    /** One line per value of `dimension` (every topic, every group): a CloudWatch search expression. */
+    const each = (metricName: string, dimension: string, statistic: string) =>
+      new cloudwatch.MathExpression({
+        expression: `SEARCH('{${METRICS_NAMESPACE},service,${dimension}} MetricName="${metricName}" service="${service}"', '${statistic}', 60)`,
+        label: '',
+        period: minute,
+        usingMetrics: {},
+      });
     const api = this.apiFunction;
     const maintenance = this.maintenanceFunction;
     const tables = [this.metadataTable, this.indexTable];
     return new cloudwatch.Dashboard(this, 'Dashboard', {
       dashboardName: `Sluice-${this.stackName}`,
       widgets: [
+        [
+          graph('Records produced and fetched per second', [
+            perSecond('ProducedRecords', 'produced'),
+            perSecond('FetchedRecords', 'fetched'),
+          ]),
+          graph('Bytes produced and fetched per second', [
+            perSecond('ProducedBytes', 'produced'),
+            perSecond('FetchedBytes', 'fetched'),
+          ]),
+          graph('Records produced per minute, by topic', [each('ProducedRecords', 'topic', 'Sum')]),
+        ],
+        [
+          graph('Records fetched per minute, by topic', [each('FetchedRecords', 'topic', 'Sum')]),
+          graph('Consumer lag by group (records)', [each('ConsumerLag', 'group', 'Maximum')]),
+          graph('Largest partition lag by group (records)', [each('ConsumerLagMax', 'group', 'Maximum')]),
+        ],
         [
           graph('API invocations (one per request)', [
             api.metricInvocations({ statistic: cloudwatch.Stats.SUM }),
@@ -343,12 +415,13 @@ export class SluiceStack extends Stack {
         [
           new cloudwatch.TextWidget({
             width: 24,
-            height: 4,
+            height: 5,
             markdown: [
-              '### Where the rest is',
-              'Sluice publishes no custom metrics. Produce and fetch rates: each API request is one invocation of the API function (graph above); unexpected (500) errors are logged in its log group.',
-              'Each maintenance pass (compact, retention, GC) logs its report as one JSON line (`"event": "sluice.maintenance"`) in the maintenance function\'s log group; query them with Logs Insights.',
-              'Consumer lag is not a metric: `GET /v1/groups/{group}` reports committed offsets, high watermarks and lag per partition.',
+              '### What the graphs count',
+              metricsEnabled
+                ? `Produced and fetched records and bytes (keys, values and headers) are counted by the API function per topic and written as CloudWatch metrics (namespace \`${METRICS_NAMESPACE}\`, dimension \`service\` = \`${service}\`) when each request ends; a replayed idempotent produce counts nothing. Consumer lag is measured by the maintenance function's \`lag\` job on its schedule: per group, the records between the committed offsets and the high watermarks, over the partitions the group has committed (\`ConsumerLag\`), and the largest single partition's (\`ConsumerLagMax\`). \`GET /v1/groups/{group}\` shows the same per partition.`
+                : 'Custom metrics are off for this stack (context `metrics=off`): the first two rows stay empty. `GET /v1/groups/{group}` reports committed offsets, high watermarks and lag per partition.',
+              'Each maintenance pass (compact, retention, GC) logs its report as one JSON line (`"event": "sluice.maintenance"`) in the maintenance function\'s log group; query them with Logs Insights. Unexpected (500) errors are logged in the API function\'s log group.',
             ].join('\n\n'),
           }),
         ],
@@ -458,18 +531,20 @@ export class SluiceStack extends Stack {
    *   lib/groups/dynamodb-group-store.ts), per function (API_ACCESS, MAINTENANCE_ACCESS):
    *   - API, index table: Put (commits), Query (tails, fetches), and for maintenance passes run through
    *     `POST /v1/admin/maintenance/{job}` Delete (retention, compaction swaps) and Scan (GC's mark phase).
-   *     GetItem and UpdateItem are granted as before, though no current call on this table uses them.
+   *     No GetItem or UpdateItem: no call reads or updates a single index item.
    *   - API, metadata table: Get, Put, Update, Delete and Query (topics, idempotency records, API keys,
    *     groups, maintenance cursors and GC candidates), BatchGetItem (group leases), ConditionCheckItem
    *     (the admin offset reset's generation check).
    *   - Maintenance, index table: Query (listing a partition's entries), Scan (GC: which objects the index
    *     references), Put and Delete (compaction's conditional swap transaction; retention's removals).
-   *   - Maintenance, metadata table: Get (topics, cursors), Query (topics, deleted topics, GC candidates),
-   *     Update (advancing a partition's logStartOffset), Put (cursors, GC candidates), Delete (cursors, GC
+   *   - Maintenance, metadata table: Get (topics, cursors), Query (topics, deleted topics, GC candidates;
+   *     the lag job: the group registry and each group's partition items), BatchGetItem (the lag job: group
+   *     states), Update (advancing a partition's logStartOffset), Put (cursors, GC candidates), Delete (cursors, GC
    *     candidates, forgotten deleted topics).
    *   IAM has no TransactWriteItems action: each item of a transaction is authorised as the PutItem,
    *   UpdateItem or DeleteItem it performs, and a `ConditionCheck` item as dynamodb:ConditionCheckItem.
-   * - CloudWatch Logs: CreateLogStream and PutLogEvents on the function's own log group.
+   * - CloudWatch Logs: CreateLogStream and PutLogEvents on the function's own log group. Metrics are EMF
+   *   lines in that log group, so no cloudwatch:PutMetricData.
    * - Secrets Manager, API function only: GetSecretValue on the admin token secret, read once at cold start
    *   (functions/deps.ts, resolveAdminToken). `secret.grantRead` is not used because it also grants
    *   DescribeSecret. The maintenance function needs no admin token and gets no secret.

@@ -12,6 +12,7 @@ import {
   DEFAULT_COMPACT_TARGET_BYTES,
   DEFAULT_COMPRESSION,
   DEFAULT_GC_GRACE_MINUTES,
+  DEFAULT_LAG_RATE_MINUTES,
   DEFAULT_MAINTENANCE_RATE_MINUTES,
   DEFAULT_MAX_REQUEST_BYTES,
   readSluiceContext,
@@ -48,6 +49,7 @@ function synth(context: Record<string, unknown> = {}): Synthesized {
     removalPolicy: config.removalPolicy,
     maintenanceRates: config.maintenanceRates,
     settings: config.settings,
+    metrics: config.metrics,
   });
   const template = Template.fromStack(stack);
   const resources = (template.toJSON() as { Resources: Synthesized['resources'] }).Resources;
@@ -121,6 +123,13 @@ const DEFAULT_SETTINGS_ENV = {
   SLUICE_COMPACT_TARGET_BYTES: '8388608',
   SLUICE_COMPACT_MIN_AGE_MS: '300000',
   SLUICE_GC_GRACE_MS: '3600000',
+};
+
+/** What both functions get for custom metrics by default: EMF lines under Sluice, service = the stack. */
+const DEFAULT_METRICS_ENV = {
+  SLUICE_METRICS: 'emf',
+  SLUICE_METRICS_NAMESPACE: 'Sluice',
+  SLUICE_METRICS_SERVICE: 'Sluice',
 };
 
 /** A function's environment variables. */
@@ -245,6 +254,7 @@ describe('API function', () => {
         SLUICE_TABLE_PREFIX: 'env_',
         SLUICE_ADMIN_TOKEN_SECRET_ARN: { Ref: logicalId(stack.adminTokenSecret) },
         ...DEFAULT_SETTINGS_ENV,
+        ...DEFAULT_METRICS_ENV,
         SLUICE_MAX_REQUEST_BYTES: '6291456',
       },
     });
@@ -315,6 +325,7 @@ describe('maintenance function', () => {
         SLUICE_BUCKET: { Ref: logicalId(stack.bucket) },
         SLUICE_TABLE_PREFIX: 'env_',
         ...DEFAULT_SETTINGS_ENV,
+        ...DEFAULT_METRICS_ENV,
       },
     });
   });
@@ -357,12 +368,14 @@ describe('maintenance schedules', () => {
       .sort((a, b) => String(a.schedule).localeCompare(String(b.schedule)));
   }
 
-  it('start a compact pass every 10 minutes, retention every 15, GC every hour', () => {
+  it('start a compact pass every 10 minutes, retention every 15, GC every hour, the lag job every minute', () => {
     const synthesized = synth();
     const functionArn = getAtt(synthesized.logicalId(synthesized.stack.maintenanceFunction));
     expect(DEFAULT_MAINTENANCE_RATE_MINUTES).toEqual({ compact: 10, retention: 15, gc: 60 });
+    expect(DEFAULT_LAG_RATE_MINUTES).toBe(1);
     expect(schedulesOf(synthesized).map(({ id: _, ...rule }) => rule)).toEqual([
       { schedule: 'rate(1 hour)', state: 'ENABLED', arn: functionArn, input: { job: 'gc' } },
+      { schedule: 'rate(1 minute)', state: 'ENABLED', arn: functionArn, input: { job: 'lag' } },
       { schedule: 'rate(10 minutes)', state: 'ENABLED', arn: functionArn, input: { job: 'compact' } },
       { schedule: 'rate(15 minutes)', state: 'ENABLED', arn: functionArn, input: { job: 'retention' } },
     ]);
@@ -389,10 +402,16 @@ describe('maintenance schedules', () => {
 
   it('take their rates from context, as strings (cdk -c) or numbers (cdk.json)', () => {
     const rules = schedulesOf(
-      synth({ compactRateMinutes: '5', retentionRateMinutes: 30, gcRateMinutes: '1440' }),
+      synth({
+        compactRateMinutes: '5',
+        retentionRateMinutes: 30,
+        gcRateMinutes: '1440',
+        lagRateMinutes: '2',
+      }),
     );
     expect(rules.map((r) => [r.schedule, r.input])).toEqual([
       ['rate(1 day)', { job: 'gc' }],
+      ['rate(2 minutes)', { job: 'lag' }],
       ['rate(30 minutes)', { job: 'retention' }],
       ['rate(5 minutes)', { job: 'compact' }],
     ]);
@@ -404,6 +423,8 @@ describe('maintenance schedules', () => {
     ['gcRateMinutes', 'hourly'],
     ['gcRateMinutes', -60],
     ['compactRateMinutes', ''],
+    ['lagRateMinutes', '0'],
+    ['lagRateMinutes', '30s'],
   ])('rejects context %s = %j', (key, value) => {
     expect(() => synth({ [key]: value })).toThrow(new RegExp(key));
   });
@@ -526,14 +547,13 @@ describe('least privilege', () => {
         'dynamodb:Query',
         'dynamodb:UpdateItem',
       ],
+      // Index entries are listed and written whole, never read or updated singly.
       [JSON.stringify(getAtt(logicalId(stack.indexTable)))]: [
         'dynamodb:DeleteItem',
-        'dynamodb:GetItem',
         'dynamodb:PutItem',
         'dynamodb:Query',
         // POST /v1/admin/maintenance/gc runs a GC pass in the API function.
         'dynamodb:Scan',
-        'dynamodb:UpdateItem',
       ],
       [JSON.stringify(getAtt(logGroupId))]: ['logs:CreateLogStream', 'logs:PutLogEvents'],
       // The admin token, read once at cold start; not DescribeSecret, which secret.grantRead would add.
@@ -559,8 +579,10 @@ describe('least privilege', () => {
         's3:PutObject',
       ],
       [JSON.stringify(getAtt(bucketId))]: ['s3:ListBucket'],
-      // Topics, deleted topics, GC candidates, cursors; no groups, keys or idempotency records.
+      // Topics, deleted topics, GC candidates, cursors; groups are only read (the lag job's BatchGetItem and
+      // Query); no keys or idempotency records.
       [JSON.stringify(getAtt(logicalId(stack.metadataTable)))]: [
+        'dynamodb:BatchGetItem',
         'dynamodb:DeleteItem',
         'dynamodb:GetItem',
         'dynamodb:PutItem',
@@ -696,14 +718,27 @@ describe('alarms', () => {
 });
 
 describe('dashboard', () => {
-  it('is named Sluice-<stackName> and graphs the functions and tables, plus a note on the logs', () => {
-    const { resources } = synth({ stackName: 'Dash' });
+  /** The dashboard's body: a Fn::Join of strings and references whose literal parts show the widgets. */
+  function dashboardOf(context: Record<string, unknown> = {}) {
+    const { resources } = synth(context);
     const dashboards = Object.values(resources).filter((r) => r.Type === 'AWS::CloudWatch::Dashboard');
     expect(dashboards).toHaveLength(1);
     const properties = dashboards[0]?.Properties ?? {};
-    expect(properties.DashboardName).toBe('Sluice-Dash');
-    // The body is a Fn::Join of strings and references: its literal parts show the widgets.
-    const body = JSON.stringify(properties.DashboardBody);
+    const join = properties.DashboardBody as { 'Fn::Join': [string, unknown[]] };
+    const literal = join['Fn::Join'][1].map((part) => (typeof part === 'string' ? part : '<ref>')).join('');
+    const body = JSON.parse(literal) as {
+      widgets: Array<{
+        type: string;
+        properties: { title?: string; metrics?: unknown[][]; markdown?: string };
+      }>;
+    };
+    return { name: properties.DashboardName, widgets: body.widgets };
+  }
+
+  it('is named Sluice-<stackName> and graphs the functions and tables, plus a note on the logs', () => {
+    const { name, widgets } = dashboardOf({ stackName: 'Dash' });
+    expect(name).toBe('Sluice-Dash');
+    const body = JSON.stringify(widgets);
     for (const title of [
       'API invocations',
       'API errors',
@@ -726,7 +761,74 @@ describe('dashboard', () => {
     }
     expect(body).toContain('p99');
     expect(body).toContain('sluice.maintenance');
-    expect(body).toContain('no custom metrics');
+  });
+
+  it('graphs produce and fetch rates and consumer lag from the metrics the functions write', () => {
+    const { widgets } = dashboardOf({ stackName: 'Dash' });
+    const graph = (title: string) => {
+      const widget = widgets.find((w) => w.properties.title === title);
+      expect(widget, title).toBeDefined();
+      return widget?.properties.metrics ?? [];
+    };
+    // Stack-wide rates: the per-minute sum of the stack's metric, divided by the period.
+    expect(graph('Records produced and fetched per second')).toEqual([
+      [{ label: 'produced', expression: 'sumProducedRecords / PERIOD(sumProducedRecords)', period: 60 }],
+      [
+        'Sluice',
+        'ProducedRecords',
+        'service',
+        'Dash',
+        { id: 'sumProducedRecords', visible: false, period: 60, stat: 'Sum' },
+      ],
+      [{ label: 'fetched', expression: 'sumFetchedRecords / PERIOD(sumFetchedRecords)', period: 60 }],
+      [
+        'Sluice',
+        'FetchedRecords',
+        'service',
+        'Dash',
+        { id: 'sumFetchedRecords', visible: false, period: 60, stat: 'Sum' },
+      ],
+    ]);
+    expect(JSON.stringify(graph('Bytes produced and fetched per second'))).toMatch(
+      /ProducedBytes.*FetchedBytes/,
+    );
+    // One line per topic, and per group: search expressions over the dimensions the EMF lines carry.
+    const search = (title: string) => (graph(title)[0]?.[0] as { expression: string }).expression;
+    expect(search('Records produced per minute, by topic')).toBe(
+      `SEARCH('{Sluice,service,topic} MetricName="ProducedRecords" service="Dash"', 'Sum', 60)`,
+    );
+    expect(search('Records fetched per minute, by topic')).toBe(
+      `SEARCH('{Sluice,service,topic} MetricName="FetchedRecords" service="Dash"', 'Sum', 60)`,
+    );
+    expect(search('Consumer lag by group (records)')).toBe(
+      `SEARCH('{Sluice,service,group} MetricName="ConsumerLag" service="Dash"', 'Maximum', 60)`,
+    );
+    expect(search('Largest partition lag by group (records)')).toBe(
+      `SEARCH('{Sluice,service,group} MetricName="ConsumerLagMax" service="Dash"', 'Maximum', 60)`,
+    );
+    const note = widgets.find((w) => w.type === 'text')?.properties.markdown ?? '';
+    expect(note).toContain('`lag` job');
+  });
+
+  it('with context metrics=off: no metric lines, no lag schedule, and a note saying so', () => {
+    const synthesized = synth({ metrics: 'off' });
+    const { stack } = synthesized;
+    expect(stack.lagSchedule).toBeUndefined();
+    for (const fn of [stack.apiFunction, stack.maintenanceFunction]) {
+      expect(environmentOf(synthesized, fn).SLUICE_METRICS).toBe('off');
+    }
+    const inputs = Object.values(synthesized.resources)
+      .filter((r) => r.Type === 'AWS::Events::Rule')
+      .map((r) => (r.Properties?.Targets as Array<{ Input: string }>)[0]?.Input);
+    expect(inputs.sort()).toEqual(['{"job":"compact"}', '{"job":"gc"}', '{"job":"retention"}']);
+    const note = dashboardOf({ metrics: 'off' }).widgets.find((w) => w.type === 'text')?.properties.markdown;
+    expect(note).toContain('Custom metrics are off');
+  });
+
+  it('rejects context metrics other than emf or off', () => {
+    expect(() => synth({ metrics: 'statsd' })).toThrow(
+      /context 'metrics' must be 'emf' or 'off', got 'statsd'/,
+    );
   });
 });
 
