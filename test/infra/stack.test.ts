@@ -793,7 +793,8 @@ describe('dashboard', () => {
       /ProducedBytes.*FetchedBytes/,
     );
     // One line per topic, and per group: search expressions over the dimensions the EMF lines carry.
-    const search = (title: string) => (graph(title)[0]?.[0] as { expression: string }).expression;
+    const search = (title: string) =>
+      (graph(title)[0]?.[0] as { expression?: string } | undefined)?.expression;
     expect(search('Records produced per minute, by topic')).toBe(
       `SEARCH('{Sluice,service,topic} MetricName="ProducedRecords" service="Dash"', 'Sum', 60)`,
     );
@@ -819,7 +820,7 @@ describe('dashboard', () => {
     }
     const inputs = Object.values(synthesized.resources)
       .filter((r) => r.Type === 'AWS::Events::Rule')
-      .map((r) => (r.Properties?.Targets as Array<{ Input: string }>)[0]?.Input);
+      .map((r) => (r.Properties?.Targets as Array<{ Input: string }> | undefined)?.[0]?.Input);
     expect(inputs.sort()).toEqual(['{"job":"compact"}', '{"job":"gc"}', '{"job":"retention"}']);
     const note = dashboardOf({ metrics: 'off' }).widgets.find((w) => w.type === 'text')?.properties.markdown;
     expect(note).toContain('Custom metrics are off');

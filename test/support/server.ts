@@ -24,6 +24,9 @@ export interface TestServer {
   store: S3SegmentStore;
   /** The server's metadata (topics, index), read directly (to hold an index entry across a swap). */
   metadata: DynamoDbMetadataStore;
+  /** The server's table-name prefix and bucket (to point another entry point at the same data). */
+  tablePrefix: string;
+  bucket: string;
   /** The server's consumer-group state, read directly. */
   groups: DynamoDbGroupStore;
   token: string;
@@ -113,6 +116,8 @@ export async function startTestServer(
     store,
     metadata: new DynamoDbMetadataStore(dynamodb, tables),
     groups,
+    tablePrefix: prefix,
+    bucket,
     token,
     log,
     app,
