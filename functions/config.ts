@@ -2,6 +2,11 @@ import { z } from 'zod';
 import { DEFAULT_LIMITS, type Limits } from '../lib/limits.js';
 import { DEFAULT_LOG_OPTIONS, type LogOptions } from '../lib/log/log.js';
 import { DEFAULT_MAINTENANCE_OPTIONS, type MaintenanceOptions } from '../lib/maintenance/maintenance.js';
+import { MAINTENANCE_JOBS, type MaintenanceJob } from '../lib/maintenance/report.js';
+
+/** What the maintenance function can be asked to run: the three passes, and measuring consumer lag. */
+export const SCHEDULED_JOBS = [...MAINTENANCE_JOBS, 'lag'] as const;
+export type ScheduledJob = (typeof SCHEDULED_JOBS)[number];
 
 const int = (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback);
 
@@ -25,6 +30,7 @@ const EnvSchema = z.object({
   /** Per-service endpoints, as the AWS SDKs name them; each overrides AWS_ENDPOINT_URL for its service. */
   AWS_ENDPOINT_URL_S3: z.url().optional(),
   AWS_ENDPOINT_URL_DYNAMODB: z.url().optional(),
+  AWS_ENDPOINT_URL_LAMBDA: z.url().optional(),
   AWS_REGION: z.string().default('us-east-1'),
   AWS_ACCESS_KEY_ID: z.string().optional(),
   AWS_PROFILE: z.string().optional(),
@@ -57,6 +63,16 @@ const EnvSchema = z.object({
     .default('Sluice'),
   /** The `service` dimension of every metric: the stack's name in AWS. */
   SLUICE_METRICS_SERVICE: z.string().min(1).max(255).default('sluice'),
+  /** The maintenance function: the jobs this deployment of it runs (comma-separated; default all). */
+  SLUICE_MAINTENANCE_JOBS: z
+    .string()
+    .default(SCHEDULED_JOBS.join(','))
+    .transform((value) => value.split(',').map((job) => job.trim()))
+    .pipe(z.array(z.enum(SCHEDULED_JOBS)).min(1)),
+  /** The API function in AWS: the functions that run admin-requested passes (all three, or none). */
+  SLUICE_COMPACT_FUNCTION: z.string().min(1).optional(),
+  SLUICE_RETENTION_FUNCTION: z.string().min(1).optional(),
+  SLUICE_GC_FUNCTION: z.string().min(1).optional(),
 });
 
 export interface Config {
@@ -72,6 +88,8 @@ export interface Config {
   region: string;
   /** Endpoint overrides (LocalStack, emulators); undefined means the service's AWS endpoint. */
   endpoints: { s3: string | undefined; dynamodb: string | undefined };
+  /** Where the API function invokes the maintenance functions (AWS_ENDPOINT_URL_LAMBDA, AWS_ENDPOINT_URL). */
+  lambdaEndpoint: string | undefined;
   forcePathStyle: boolean;
   /** An emulator endpoint and no credentials in the environment: use placeholders it accepts. */
   placeholderCredentials: boolean;
@@ -87,6 +105,13 @@ export interface Config {
   maintenance: Partial<MaintenanceOptions>;
   /** Produce/fetch counts and consumer lag as CloudWatch EMF lines, or nothing (SLUICE_METRICS*). */
   metrics: MetricsConfig;
+  /** The jobs the maintenance function runs (SLUICE_MAINTENANCE_JOBS); others are refused. */
+  maintenanceJobs: ScheduledJob[];
+  /**
+   * The API function in AWS: the function of each job, which runs `POST /v1/admin/maintenance/{job}`
+   * passes (SLUICE_COMPACT_FUNCTION, …); undefined: they run in this process.
+   */
+  maintenanceFunctions: Record<MaintenanceJob, string> | undefined;
 }
 
 export interface MetricsConfig {
@@ -102,6 +127,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new Error(`invalid configuration: ${problems}`);
   }
   const e = parsed.data;
+  const functions = {
+    compact: e.SLUICE_COMPACT_FUNCTION,
+    retention: e.SLUICE_RETENTION_FUNCTION,
+    gc: e.SLUICE_GC_FUNCTION,
+  };
+  const named = Object.values(functions).filter((name) => name !== undefined).length;
+  if (named !== 0 && named !== MAINTENANCE_JOBS.length) {
+    throw new Error(
+      'invalid configuration: set all of SLUICE_COMPACT_FUNCTION, SLUICE_RETENTION_FUNCTION and SLUICE_GC_FUNCTION, or none',
+    );
+  }
   const endpoints = {
     s3: e.AWS_ENDPOINT_URL_S3 ?? e.AWS_ENDPOINT_URL,
     dynamodb: e.AWS_ENDPOINT_URL_DYNAMODB ?? e.AWS_ENDPOINT_URL,
@@ -121,6 +157,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tablePrefix: e.SLUICE_TABLE_PREFIX,
     region: e.AWS_REGION,
     endpoints,
+    lambdaEndpoint: e.AWS_ENDPOINT_URL_LAMBDA ?? e.AWS_ENDPOINT_URL,
     forcePathStyle: e.SLUICE_S3_FORCE_PATH_STYLE
       ? e.SLUICE_S3_FORCE_PATH_STYLE === 'true'
       : endpoints.s3 !== undefined,
@@ -149,5 +186,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       namespace: e.SLUICE_METRICS_NAMESPACE,
       service: e.SLUICE_METRICS_SERVICE,
     },
+    maintenanceJobs: e.SLUICE_MAINTENANCE_JOBS,
+    maintenanceFunctions: named === 0 ? undefined : (functions as Record<MaintenanceJob, string>),
   };
 }

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { type Clock, systemClock } from '../lib/clock.js';
@@ -9,6 +10,7 @@ import type { AppenderHooks } from '../lib/log/appender.js';
 import { Log, type LogOptions } from '../lib/log/log.js';
 import type { MaintenanceHooks, MaintenanceOptions } from '../lib/maintenance/maintenance.js';
 import type { MaintenanceReport } from '../lib/maintenance/report.js';
+import { inProcessRunner, type MaintenanceRunner } from '../lib/maintenance/runner.js';
 import { DynamoDbKeyStore } from '../lib/metadata/dynamodb-key-store.js';
 import { DynamoDbMetadataStore } from '../lib/metadata/dynamodb-metadata-store.js';
 import { ensureTables, tableNames } from '../lib/metadata/dynamodb-schema.js';
@@ -18,6 +20,7 @@ import { S3SegmentStore } from '../lib/storage/s3-segment-store.js';
 import type { SegmentStore } from '../lib/storage/segment-store.js';
 import { DynamoDbWebhookSourceStore } from '../lib/webhooks/dynamodb-source-store.js';
 import type { Config, MetricsConfig } from './config.js';
+import { lambdaRunner } from './lambda-runner.js';
 import { startDynamoDbLocal } from './local/dynamodb-local.js';
 import { removePidFile, stopStaleProcess, writePidFile } from './local/pidfile.js';
 
@@ -116,6 +119,25 @@ export function createLog(options: {
     ...(options.maintenanceHooks ? { maintenanceHooks: options.maintenanceHooks } : {}),
     ...(options.metrics ? { metrics: options.metrics } : {}),
   });
+}
+
+/**
+ * Who runs `POST /v1/admin/maintenance/{job}` passes: with SLUICE_COMPACT_FUNCTION etc. set (the deployed
+ * API function), the job's own Lambda function; otherwise this process.
+ */
+export function createMaintenanceRunner(config: Config, log: Log): MaintenanceRunner {
+  if (config.maintenanceFunctions === undefined) return inProcessRunner(log);
+  const client = new LambdaClient({
+    region: config.region,
+    ...(config.lambdaEndpoint ? { endpoint: config.lambdaEndpoint } : {}),
+    ...(config.placeholderCredentials
+      ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }
+      : {}),
+    // A pass is bounded by its own budget (maxRunMs) and the API function's timeout; a retried Invoke
+    // would run a second pass, so only throttling and connection failures are retried (the SDK's default).
+    requestHandler: { connectionTimeout: 3_000 },
+  });
+  return lambdaRunner(client, config.maintenanceFunctions);
 }
 
 /** The Log's produce/fetch counters the configuration asks for (SLUICE_METRICS): EMF lines, or none. */

@@ -5,6 +5,7 @@ import {
   createGroupStore,
   createKeyStore,
   createLambdaLog,
+  createMaintenanceRunner,
   createWebhookStore,
   resolveAdminToken,
 } from './deps.js';
@@ -39,6 +40,8 @@ const app = createApp({
   webhookSecretKey: config.webhookSecretKey,
   keyCacheTtlMs: config.keyCacheTtlMs,
   limits: config.limits,
+  // Admin-requested passes run in the job's own function, which holds the permissions they need.
+  maintenanceRunner: createMaintenanceRunner(config, log),
   // A live tail ends cleanly 10 s before the invocation would time out; the client resumes with
   // Last-Event-ID. Lambda does not tell a function that its streaming client went away, so this is also
   // what bounds a stream whose client has left.

@@ -1,12 +1,15 @@
+import { z } from 'zod';
 import { type GroupLag, measureConsumerLag, publishConsumerLag } from '../lib/groups/lag.js';
-import { MAINTENANCE_JOBS, type MaintenanceJob, type MaintenanceReport } from '../lib/maintenance/report.js';
+import type { MaintenanceReport } from '../lib/maintenance/report.js';
 import { EmfWriter } from '../lib/metrics/metrics.js';
-import { loadConfig } from './config.js';
+import { loadConfig, SCHEDULED_JOBS } from './config.js';
 import { createAwsClients, createGroupStore, createLambdaLog } from './deps.js';
 
 /**
- * The scheduled jobs as one Lambda function (one EventBridge schedule per job; the rule's input names the
- * job: `{ "job": "compact" | "retention" | "gc" | "lag" }`).
+ * The scheduled jobs' Lambda handler. The stack deploys it once per job, each deployment with its own role
+ * and `SLUICE_MAINTENANCE_JOBS` naming the one job it runs; its EventBridge schedule sends
+ * `{ "job": "<job>" }`. The API function sends `{ "job", "maxRunMs", "minAgeMs"? }` for
+ * `POST /v1/admin/maintenance/{job}` (functions/lambda-runner.ts).
  *
  * - compact, retention, gc: each invocation runs one bounded pass (its work budget ends well inside the
  *   15-minute limit) and logs its report as one JSON line; the next scheduled pass resumes where it stopped.
@@ -16,6 +19,15 @@ import { createAwsClients, createGroupStore, createLambdaLog } from './deps.js';
  *   writes them as the `ConsumerLag` and `ConsumerLagMax` metrics (EMF log lines, when SLUICE_METRICS=emf).
  */
 export const LAG_JOB = 'lag';
+
+/** What an invocation may carry: the job, and for a pass its budget and compaction's minimum age. */
+const MaintenanceEvent = z
+  .object({
+    job: z.enum(SCHEDULED_JOBS),
+    maxRunMs: z.number().int().min(1).optional(),
+    minAgeMs: z.number().int().min(0).optional(),
+  })
+  .strict();
 
 const config = loadConfig();
 if (config.bucket === undefined) throw new Error('SLUICE_BUCKET must be set for the maintenance function');
@@ -36,14 +48,28 @@ export interface LagReport {
   groups: GroupLag[];
 }
 
-export async function handler(event: { job?: unknown }): Promise<MaintenanceReport | LagReport> {
-  const job = event?.job;
-  if (job === LAG_JOB) return lag();
-  if (typeof job !== 'string' || !MAINTENANCE_JOBS.includes(job as MaintenanceJob)) {
-    const jobs = [...MAINTENANCE_JOBS, LAG_JOB].join(', ');
-    throw new Error(`the event must name a job (${jobs}), got ${JSON.stringify(job)}`);
+export async function handler(event: unknown): Promise<MaintenanceReport | LagReport> {
+  const parsed = MaintenanceEvent.safeParse(event);
+  if (!parsed.success) {
+    const problems = parsed.error.issues
+      .map((i) => `${i.path.join('.') || 'event'}: ${i.message}`)
+      .join('; ');
+    throw new Error(`the event must name a job (${SCHEDULED_JOBS.join(', ')}): ${problems}`);
   }
-  return log.maintenance.run(job as MaintenanceJob);
+  const { job, ...override } = parsed.data;
+  if (!config.maintenanceJobs.includes(job)) {
+    throw new Error(
+      `this function runs ${config.maintenanceJobs.join(', ')} (SLUICE_MAINTENANCE_JOBS), not ${job}`,
+    );
+  }
+  if (job === LAG_JOB) return lag();
+  if (override.minAgeMs !== undefined && job !== 'compact') {
+    throw new Error('minAgeMs applies to the compact job only');
+  }
+  return log.maintenance.run(job, {
+    ...(override.maxRunMs !== undefined ? { maxRunMs: override.maxRunMs } : {}),
+    ...(override.minAgeMs !== undefined ? { minAgeMs: override.minAgeMs } : {}),
+  });
 }
 
 async function lag(): Promise<LagReport> {

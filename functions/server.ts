@@ -3,7 +3,13 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { serve } from '@hono/node-server';
 import { loadConfig } from './config.js';
-import { createGroupStore, createKeyStore, createRuntime, createWebhookStore } from './deps.js';
+import {
+  createGroupStore,
+  createKeyStore,
+  createMaintenanceRunner,
+  createRuntime,
+  createWebhookStore,
+} from './deps.js';
 import { createApp } from './http/app.js';
 import { startMaintenanceTimer } from './local/maintenance-timer.js';
 
@@ -31,6 +37,7 @@ async function main(): Promise<void> {
     webhookSecretKey: config.webhookSecretKey,
     keyCacheTtlMs: config.keyCacheTtlMs,
     limits: config.limits,
+    maintenanceRunner: createMaintenanceRunner(config, runtime.log),
   });
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
     const url = `http://${config.host}:${info.port}`;

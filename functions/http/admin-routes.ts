@@ -1,7 +1,7 @@
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import { InvalidRequestError } from '../../lib/errors.js';
-import type { Log } from '../../lib/log/log.js';
 import { MAINTENANCE_JOBS } from '../../lib/maintenance/report.js';
+import type { MaintenanceRunner } from '../../lib/maintenance/runner.js';
 import { requireAdminToken } from './auth.js';
 import { authResponses, problemDoc } from './schemas.js';
 
@@ -34,8 +34,15 @@ const MaintenanceReportSchema = z
   })
   .openapi('MaintenanceReport');
 
-/** `POST /v1/admin/maintenance/{job}`: one pass of a background job, now (admin token only). */
-export function registerAdminRoutes(app: OpenAPIHono, log: Log): void {
+/**
+ * `POST /v1/admin/maintenance/{job}`: one pass of a background job, now (admin token only), stopping after
+ * `maxRunMs` (ADMIN_PASS_MAX_MS: inside the API function's 30 s timeout; the next pass resumes).
+ */
+export function registerAdminRoutes(
+  app: OpenAPIHono,
+  run: MaintenanceRunner,
+  maxRunMs = ADMIN_PASS_MAX_MS,
+): void {
   app.openapi(
     createRoute({
       method: 'post',
@@ -79,10 +86,10 @@ export function registerAdminRoutes(app: OpenAPIHono, log: Log): void {
       if (body.minAgeMs !== undefined && job !== 'compact') {
         throw new InvalidRequestError('minAgeMs applies to the compact job only');
       }
-      const report = await log.maintenance.run(
-        job,
-        body.minAgeMs !== undefined ? { minAgeMs: body.minAgeMs } : {},
-      );
+      const report = await run(job, {
+        maxRunMs,
+        ...(body.minAgeMs !== undefined ? { minAgeMs: body.minAgeMs } : {}),
+      });
       return c.json(report, 200);
     },
   );

@@ -8,6 +8,7 @@ import { GroupCoordinator, type GroupCoordinatorOptions } from '../../lib/groups
 import type { GroupStore } from '../../lib/groups/group-store.js';
 import type { Limits } from '../../lib/limits.js';
 import type { FetchResult, Log } from '../../lib/log/log.js';
+import { inProcessRunner, type MaintenanceRunner } from '../../lib/maintenance/runner.js';
 import type { KeyStore } from '../../lib/metadata/key-store.js';
 import type { Topic } from '../../lib/types.js';
 import { WebhookIngestor } from '../../lib/webhooks/ingest.js';
@@ -64,6 +65,13 @@ export interface AppDeps {
   webhookSecretKey?: string | undefined;
   /** Consumer-group state (`/v1/groups`). */
   groups: GroupStore;
+  /**
+   * Who runs `POST /v1/admin/maintenance/{job}` passes: this process (default), or in AWS the job's own
+   * function (functions/lambda-runner.ts).
+   */
+  maintenanceRunner?: MaintenanceRunner;
+  /** The work budget of such a pass; ADMIN_PASS_MAX_MS (20 s) by default. */
+  adminPassMaxMs?: number;
   /** Consumer-group tuning (the skew allowance on session expiry); defaults otherwise. */
   groupOptions?: Partial<GroupCoordinatorOptions>;
 }
@@ -162,7 +170,7 @@ export function createApp(deps: AppDeps): OpenAPIHono {
   });
 
   registerKeyRoutes(app, { keys: deps.keys, clock: deps.clock ?? systemClock });
-  registerAdminRoutes(app, log);
+  registerAdminRoutes(app, deps.maintenanceRunner ?? inProcessRunner(log), deps.adminPassMaxMs);
   const box = new SecretBox(deps.webhookSecretKey ?? deps.adminToken);
   const ingestor = new WebhookIngestor({
     log,

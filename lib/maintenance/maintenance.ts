@@ -113,13 +113,17 @@ export class Maintenance {
   }
 
   /** Runs one pass of `job` and writes its report as one structured log line (JSON). */
-  async run(job: MaintenanceJob, override: { minAgeMs?: number } = {}): Promise<MaintenanceReport> {
+  /**
+   * One pass of `job`. `override.maxRunMs` bounds this pass's work (the admin endpoint's 20 s, inside the
+   * API function's timeout); `override.minAgeMs` applies to compaction only.
+   */
+  async run(job: MaintenanceJob, override: PassOverride = {}): Promise<MaintenanceReport> {
     const report =
       job === 'compact'
         ? await this.compact(override)
         : job === 'retention'
-          ? await this.retention()
-          : await this.gc();
+          ? await this.retention(override)
+          : await this.gc(override);
     (this.deps.hooks?.onReport ?? logReport)(report);
     return report;
   }

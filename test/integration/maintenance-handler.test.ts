@@ -1,21 +1,48 @@
+import { LambdaClient } from '@aws-sdk/client-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { loadConfig } from '../../functions/config.js';
+import { createMaintenanceRunner } from '../../functions/deps.js';
+import { lambdaRunner } from '../../functions/lambda-runner.js';
+import type { MaintenanceRunner } from '../../lib/maintenance/runner.js';
 import { testEndpoints } from '../support/env.js';
 import { TestMember } from '../support/group-client.js';
+import { startLambdaInvokeEmulator } from '../support/lambda-invoke.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 /**
  * functions/maintenance.ts itself, the handler the deployed schedules invoke, configured the way the stack
- * configures it (environment variables only) and pointed at a test server's tables and bucket in the
- * emulators. Not the gc job: it is tested in maintenance.test.ts with a manual clock.
+ * configures it (environment variables only) and pointed at a test server's tables and bucket (its own: GC
+ * runs here) in the emulators; and the API's admin passes run through it the way the deployed API function
+ * runs them: the SDK's LambdaClient invoking the job's function, here behind a local Invoke endpoint.
  */
 let server: TestServer;
-let handler: (event: { job?: unknown }) => Promise<any>;
+let handler: (event: unknown) => Promise<any>;
+let emulator: Awaited<ReturnType<typeof startLambdaInvokeEmulator>>;
 const ENV: Record<string, string> = {};
 const saved: Record<string, string | undefined> = {};
 const written: string[] = [];
+/** Set once the emulator runs; the server's admin route calls through it. */
+let runner: MaintenanceRunner | undefined;
 
 beforeAll(async () => {
-  server = await startTestServer({ ownBucket: true });
+  emulator = await startLambdaInvokeEmulator({
+    'sluice-compact': (event) => handler(event),
+    'sluice-retention': (event) => handler(event),
+    'sluice-gc': (event) => handler(event),
+    'sluice-broken': async () => {
+      throw new TypeError('boom');
+    },
+    'sluice-confused': async () => ({ job: 'gc' }),
+  });
+  server = await startTestServer({
+    ownBucket: true,
+    app: {
+      maintenanceRunner: (job, override) => {
+        if (!runner) throw new Error('no runner yet');
+        return runner(job, override);
+      },
+    },
+  });
   const endpoints = testEndpoints();
   Object.assign(ENV, {
     SLUICE_BUCKET: server.bucket,
@@ -31,8 +58,20 @@ beforeAll(async () => {
     process.env[key] = value;
   }
   ({ handler } = await import('../../functions/maintenance.js'));
+  // The API function's wiring, from the variables the stack sets on it.
+  runner = createMaintenanceRunner(
+    loadConfig({
+      ...ENV,
+      AWS_ENDPOINT_URL_LAMBDA: emulator.endpoint,
+      SLUICE_COMPACT_FUNCTION: 'sluice-compact',
+      SLUICE_RETENTION_FUNCTION: 'sluice-retention',
+      SLUICE_GC_FUNCTION: 'sluice-gc',
+    }),
+    server.log,
+  );
 });
 afterAll(async () => {
+  await emulator?.close();
   for (const [key, value] of Object.entries(saved)) {
     if (value === undefined) delete process.env[key];
     else process.env[key] = value;
@@ -108,7 +147,104 @@ describe('the maintenance function handler', () => {
     expect(report).toMatchObject({ job: 'compact', complete: true });
   });
 
-  it.each([{}, { job: 'vacuum' }, { job: 7 }])('refuses an event that names no job: %j', async (event) => {
-    await expect(handler(event)).rejects.toThrow(/the event must name a job \(compact, retention, gc, lag\)/);
+  it.each([{}, { job: 'vacuum' }, { job: 7 }, null])(
+    'refuses an event that names no job: %j',
+    async (event) => {
+      await expect(handler(event)).rejects.toThrow(
+        /the event must name a job \(compact, retention, gc, lag\)/,
+      );
+    },
+  );
+});
+
+describe('admin passes in AWS: the API function invokes the job function', () => {
+  it('POST /v1/admin/maintenance/compact runs the pass in the compact function, with the 20 s budget', async () => {
+    const topic = `ma${Date.now().toString(36)}`;
+    expect((await server.api('POST', '/v1/topics', { body: { name: topic, partitions: 1 } })).status).toBe(
+      201,
+    );
+    for (let i = 0; i < 3; i++) {
+      const r = await server.api('POST', `/v1/topics/${topic}/records`, {
+        body: { records: [{ value: i }] },
+      });
+      expect(r.status).toBe(200);
+    }
+    const before = emulator.invocations.length;
+    const r = await capturingStdout(() =>
+      server.api('POST', '/v1/admin/maintenance/compact', { body: { minAgeMs: 0 } }),
+    );
+    expect(r.status).toBe(200);
+    expect(r.json).toMatchObject({ job: 'compact', complete: true, objects: { written: 1 } });
+    expect(emulator.invocations.slice(before)).toEqual([
+      { functionName: 'sluice-compact', event: { job: 'compact', maxRunMs: 20_000, minAgeMs: 0 } },
+    ]);
+    const fetched = await server.api('GET', `/v1/topics/${topic}/partitions/0/records?offset=0`);
+    expect(fetched.json.records.map((x: any) => x.value)).toEqual([0, 1, 2]);
+  });
+
+  it('POST /v1/admin/maintenance/gc and retention go to their own functions', async () => {
+    for (const job of ['gc', 'retention'] as const) {
+      const before = emulator.invocations.length;
+      const r = await capturingStdout(() => server.api('POST', `/v1/admin/maintenance/${job}`));
+      expect(r.status).toBe(200);
+      expect(r.json.job).toBe(job);
+      expect(emulator.invocations.slice(before)).toEqual([
+        { functionName: `sluice-${job}`, event: { job, maxRunMs: 20_000 } },
+      ]);
+    }
+  });
+
+  it("turns a function error or a wrong answer into an error naming the job and the function's message", async () => {
+    const client = new LambdaClient({
+      endpoint: emulator.endpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
+    try {
+      const broken = lambdaRunner(client, {
+        compact: 'sluice-broken',
+        retention: 'sluice-confused',
+        gc: 'nope',
+      });
+      await expect(broken('compact', {})).rejects.toThrow(/the compact function failed \(Unhandled\): boom/);
+      await expect(broken('retention', {})).rejects.toThrow(
+        /answered something other than a retention report/,
+      );
+      await expect(broken('gc', {})).rejects.toThrow(/Function not found: nope/);
+    } finally {
+      client.destroy();
+    }
+  });
+
+  it('refuses a partial set of function names', () => {
+    expect(() => loadConfig({ SLUICE_COMPACT_FUNCTION: 'c', SLUICE_GC_FUNCTION: 'g' })).toThrow(
+      /set all of SLUICE_COMPACT_FUNCTION, SLUICE_RETENTION_FUNCTION and SLUICE_GC_FUNCTION, or none/,
+    );
+  });
+
+  it('refuses events it cannot run: a bad budget, minAgeMs for another job, an unknown field', async () => {
+    await expect(handler({ job: 'compact', maxRunMs: 0 })).rejects.toThrow(/maxRunMs/);
+    await expect(handler({ job: 'gc', minAgeMs: 0 })).rejects.toThrow(
+      /minAgeMs applies to the compact job only/,
+    );
+    await expect(handler({ job: 'gc', budget: 5 })).rejects.toThrow(/budget/);
+  });
+});
+
+describe('admin passes in process', () => {
+  it('stop at their budget and say so (complete: false); the next pass resumes', async () => {
+    const bounded = await startTestServer({ app: { adminPassMaxMs: 0 } });
+    try {
+      const topic = `mb${Date.now().toString(36)}`;
+      await bounded.api('POST', '/v1/topics', { body: { name: topic, partitions: 2 } });
+      await bounded.api('POST', `/v1/topics/${topic}/records`, { body: { records: [{ value: 1 }] } });
+      const r = await capturingStdout(() =>
+        bounded.api('POST', '/v1/admin/maintenance/compact', { body: { minAgeMs: 0 } }),
+      );
+      expect(r.status).toBe(200);
+      expect(r.json).toMatchObject({ job: 'compact', complete: false });
+    } finally {
+      await bounded.close();
+    }
   });
 });

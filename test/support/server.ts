@@ -67,7 +67,15 @@ export async function startTestServer(
     /** Consumer-group tuning (for example no skew allowance, with a manual clock). */
     groupOptions?: AppDeps['groupOptions'];
     /** Passed through to createApp (for example a short SSE heartbeat, or a logError that records). */
-    app?: Pick<AppDeps, 'sseHeartbeatMs' | 'sseMaxDurationMs' | 'sseCloseSignal' | 'logError'>;
+    app?: Pick<
+      AppDeps,
+      | 'sseHeartbeatMs'
+      | 'sseMaxDurationMs'
+      | 'sseCloseSignal'
+      | 'logError'
+      | 'maintenanceRunner'
+      | 'adminPassMaxMs'
+    >;
   } = {},
 ): Promise<TestServer> {
   const dynamodb = makeDynamoClient();

@@ -67,6 +67,11 @@ describe('configuration from the environment', () => {
     [{ SLUICE_ADMIN_TOKEN: 'short' }, /at least 16/],
     [{ SLUICE_COMPRESSION: 'lz4' }, /SLUICE_COMPRESSION/],
     [{ AWS_ENDPOINT_URL: 'not a url', SLUICE_BUCKET: 'bucket' }, /AWS_ENDPOINT_URL/],
+    [{ SLUICE_METRICS: 'statsd' }, /SLUICE_METRICS/],
+    [{ SLUICE_METRICS_NAMESPACE: 'has space' }, /SLUICE_METRICS_NAMESPACE/],
+    [{ SLUICE_MAINTENANCE_JOBS: 'compact,vacuum' }, /SLUICE_MAINTENANCE_JOBS/],
+    [{ SLUICE_MAINTENANCE_JOBS: '' }, /SLUICE_MAINTENANCE_JOBS/],
+    [{ SLUICE_GC_FUNCTION: 'gc' }, /set all of SLUICE_COMPACT_FUNCTION/],
   ])('refuses %o with a clear message', (env, message) => {
     expect(() => loadConfig(env)).toThrow(message);
   });
@@ -78,5 +83,30 @@ describe('configuration from the environment', () => {
       SLUICE_COMPRESSION: 'zstd',
     });
     expect(config.log).toMatchObject({ lingerMs: 250, maxFlushBytes: 1048576, compression: 'zstd' });
+  });
+
+  it('reads metrics settings: off by default, EMF under a namespace and service when asked', () => {
+    expect(loadConfig({}).metrics).toEqual({ kind: 'off', namespace: 'Sluice', service: 'sluice' });
+    expect(
+      loadConfig({
+        SLUICE_METRICS: 'emf',
+        SLUICE_METRICS_NAMESPACE: 'Acme/Sluice',
+        SLUICE_METRICS_SERVICE: 'prod',
+      }).metrics,
+    ).toEqual({ kind: 'emf', namespace: 'Acme/Sluice', service: 'prod' });
+  });
+
+  it('reads which jobs a maintenance function runs (all by default) and where the job functions are', () => {
+    expect(loadConfig({}).maintenanceJobs).toEqual(['compact', 'retention', 'gc', 'lag']);
+    expect(loadConfig({ SLUICE_MAINTENANCE_JOBS: 'gc' }).maintenanceJobs).toEqual(['gc']);
+    expect(loadConfig({ SLUICE_MAINTENANCE_JOBS: 'compact, lag' }).maintenanceJobs).toEqual([
+      'compact',
+      'lag',
+    ]);
+    expect(loadConfig({}).maintenanceFunctions).toBeUndefined();
+    expect(
+      loadConfig({ SLUICE_COMPACT_FUNCTION: 'c', SLUICE_RETENTION_FUNCTION: 'r', SLUICE_GC_FUNCTION: 'g' })
+        .maintenanceFunctions,
+    ).toEqual({ compact: 'c', retention: 'r', gc: 'g' });
   });
 });
