@@ -34,19 +34,29 @@ const ESM_REQUIRE_BANNER =
 /** Native addons the functions load: kept out of the bundle and installed for linux-arm64-gnu. */
 export const NATIVE_MODULES = ['@node-rs/crc32', '@mongodb-js/zstd'];
 
-/** The DynamoDB actions a role may call on each table; S3 and log access are the same for every role. */
-interface TableAccess {
+/**
+ * The S3 and DynamoDB actions a function's role allows: on the bucket's objects, on the bucket itself
+ * (listing), and on each table. Each list is exactly what the function's code calls:
+ * test/infra/grants.test.ts runs every code path of each function against the emulators, records the calls
+ * its SDK clients make, and fails if a list has an action more or less than those calls need.
+ */
+interface DataAccess {
+  objects: readonly string[];
+  bucket: readonly string[];
   index: readonly string[];
   metadata: readonly string[];
 }
 
 /**
- * The API function: produce, fetch, topics, keys, consumer groups, and `POST /v1/admin/maintenance/{job}`,
- * which runs maintenance passes in this function too (hence Scan on the index, for GC).
+ * The API function: produce, fetch, topics, keys, consumer groups, webhooks. It neither deletes nor lists
+ * segment objects, nor scans or deletes index entries: `POST /v1/admin/maintenance/{job}` runs in the job's
+ * own function (JOB_ACCESS), which the API function may only invoke.
  */
-const API_ACCESS: TableAccess = {
-  // The index is only ever listed (Query; Scan for GC) and written whole (Put, Delete).
-  index: ['dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:Query', 'dynamodb:Scan'],
+export const API_ACCESS: DataAccess = {
+  objects: ['s3:GetObject', 's3:PutObject'],
+  bucket: [],
+  // Commits put entries (a conditional put is the compare-and-set of §4); fetches and tails query them.
+  index: ['dynamodb:PutItem', 'dynamodb:Query'],
   metadata: [
     'dynamodb:GetItem',
     'dynamodb:PutItem',
@@ -60,23 +70,57 @@ const API_ACCESS: TableAccess = {
   ],
 };
 
-/**
- * The maintenance function: compaction, retention and GC passes (lib/maintenance/maintenance.ts), and the
- * lag job, which only reads groups (lib/groups/lag.ts).
- */
-const MAINTENANCE_ACCESS: TableAccess = {
-  // No GetItem or UpdateItem: maintenance reads the index with Query and Scan only, and changes it with
-  // (transactional) conditional Puts and Deletes.
-  index: ['dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:Query', 'dynamodb:Scan'],
-  metadata: [
-    'dynamodb:GetItem',
-    'dynamodb:PutItem',
-    'dynamodb:UpdateItem',
-    'dynamodb:DeleteItem',
-    'dynamodb:Query',
-    // The lag job reads every group's state item in batches (DynamoDbGroupStore.listGroups).
-    'dynamodb:BatchGetItem',
-  ],
+/** The scheduled jobs, each its own function with its own role (functions/maintenance.ts). */
+export type JobName = MaintenanceJob | 'lag';
+
+/** What each job's function may do; together, no more than the old single maintenance role allowed. */
+export const JOB_ACCESS: Record<JobName, DataAccess> = {
+  // Reads batches, writes the merged object, swaps entries (conditional Put) and removes the entries of
+  // emptied key-compacted batches; its per-partition mark and pass cursor are metadata items. It cannot
+  // delete or list objects: the objects it replaced are GC's to delete.
+  compact: {
+    objects: ['s3:GetObject', 's3:PutObject'],
+    bucket: [],
+    index: ['dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:DeleteItem'],
+    metadata: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:DeleteItem'],
+  },
+  // Advances log starts (Update) and removes index entries below them, and forgets deleted topics; its
+  // pass cursor is a metadata item. No S3 at all.
+  retention: {
+    objects: [],
+    bucket: [],
+    index: ['dynamodb:Query', 'dynamodb:DeleteItem'],
+    metadata: [
+      'dynamodb:GetItem',
+      'dynamodb:Query',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+      'dynamodb:DeleteItem',
+    ],
+  },
+  // The only role that may delete segment objects: it lists them, scans the index for the ones still
+  // referenced, and keeps its candidates as metadata items.
+  gc: {
+    objects: ['s3:DeleteObject'],
+    bucket: ['s3:ListBucket'],
+    index: ['dynamodb:Scan'],
+    metadata: ['dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:DeleteItem'],
+  },
+  // Reads only: group states (BatchGetItem), their partition items and the partitions' tails.
+  lag: {
+    objects: [],
+    bucket: [],
+    index: ['dynamodb:Query'],
+    metadata: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:BatchGetItem'],
+  },
+};
+
+/** Construct ids of the job functions (and, with `Role`, `Logs`, `Schedule`, of their parts). */
+export const JOB_IDS: Record<JobName, string> = {
+  compact: 'Compact',
+  retention: 'Retention',
+  gc: 'Gc',
+  lag: 'Lag',
 };
 
 /** Where the functions' custom metrics are filed; the `service` dimension is the stack's name. */
@@ -116,8 +160,8 @@ export interface SluiceStackProps extends StackProps {
 
 /**
  * Sluice in one stack: the segment bucket, the metadata and index tables, the HTTP API as one Lambda
- * function behind a function URL, and the maintenance jobs (compaction, retention, GC) as a second function
- * that EventBridge schedules start. Each function's role is granted the calls its code makes.
+ * function behind a function URL, and one function per scheduled job (compaction, retention, GC, consumer
+ * lag) that an EventBridge schedule starts. Each function's role is granted the calls its code makes.
  */
 export class SluiceStack extends Stack {
   readonly bucket: s3.Bucket;
@@ -125,9 +169,11 @@ export class SluiceStack extends Stack {
   readonly indexTable: dynamodb.Table;
   readonly apiFunction: NodejsFunction;
   readonly apiUrl: lambda.FunctionUrl;
-  readonly maintenanceFunction: NodejsFunction;
+  /** One function per maintenance job, each with its own role and schedule. */
+  readonly jobFunctions: Record<MaintenanceJob, NodejsFunction>;
   readonly maintenanceSchedules: Record<MaintenanceJob, events.Rule>;
-  /** Starts the maintenance function's lag job (`{ "job": "lag" }`); absent when metrics are off. */
+  /** Measures consumer lag (`{ "job": "lag" }`) on lagSchedule; both absent when metrics are off. */
+  readonly lagFunction: NodejsFunction | undefined;
   readonly lagSchedule: events.Rule | undefined;
   /** The admin API's bearer token, generated at deploy time; the API function reads it at cold start. */
   readonly adminTokenSecret: secretsmanager.Secret;
@@ -189,6 +235,48 @@ export class SluiceStack extends Stack {
       SLUICE_METRICS_SERVICE: this.stackName,
     };
 
+    // One function per job, from one handler (functions/maintenance.ts) and so one bundle; each runs only
+    // its own job (SLUICE_MAINTENANCE_JOBS) with only that job's permissions (JOB_ACCESS). One bounded pass
+    // per invocation (its work budget, maxRunMs, is 10 minutes; the rest of the 15 is margin for the
+    // partition it was in when the budget ran out). None needs the admin token.
+    //
+    // No reserved concurrency (a limit of 1 would serialise passes) because passes may safely race: every
+    // index change a pass makes is conditional (a compaction swap only if each entry still points at the
+    // bytes it read, a removal only if the entry is unchanged and old enough, the log start only forwards),
+    // a lost swap leaves an orphan object that GC collects, and GC deletes only objects that stayed
+    // unreferenced for a grace period.
+    //
+    // No automatic retries (Lambda's default for async invocations is two): the next scheduled pass is the
+    // retry, resuming from the job's saved cursor; retrying a pass that timed out would only stack another
+    // 15-minute pass on top of the schedule.
+    const jobFunction = (job: JobName, timeout: Duration) =>
+      this.nodeFunction(JOB_IDS[job], {
+        description: `Sluice ${job} job`,
+        entry: 'functions/maintenance.ts',
+        timeout,
+        environment: { ...sharedEnvironment, SLUICE_MAINTENANCE_JOBS: job },
+        access: JOB_ACCESS[job],
+        removalPolicy,
+        retryAttempts: 0,
+      });
+    const jobFunctions: Partial<Record<MaintenanceJob, NodejsFunction>> = {};
+    const schedules: Partial<Record<MaintenanceJob, events.Rule>> = {};
+    for (const job of MAINTENANCE_JOBS) {
+      const fn = jobFunction(job, Duration.minutes(15));
+      jobFunctions[job] = fn;
+      // The event names the job; rates: ./context.ts.
+      schedules[job] = this.schedule(job, maintenanceRates[job], fn, `Sluice maintenance: one ${job} pass`);
+    }
+    this.jobFunctions = jobFunctions as Record<MaintenanceJob, NodejsFunction>;
+    this.maintenanceSchedules = schedules as Record<MaintenanceJob, events.Rule>;
+
+    // Consumer lag: reads only, a few read units per group and partition, written as the ConsumerLag and
+    // ConsumerLagMax metrics that the dashboard graphs. A minute's timeout: the next run is a minute later.
+    this.lagFunction = metrics.enabled ? jobFunction('lag', Duration.minutes(1)) : undefined;
+    this.lagSchedule = this.lagFunction
+      ? this.schedule('lag', metrics.lagRate, this.lagFunction, "Sluice: measure every consumer group's lag")
+      : undefined;
+
     this.apiFunction = this.nodeFunction('Api', {
       description: 'Sluice API function',
       entry: 'functions/lambda.ts',
@@ -197,9 +285,14 @@ export class SluiceStack extends Stack {
         ...sharedEnvironment,
         SLUICE_MAX_REQUEST_BYTES: String(settings.maxRequestBytes),
         SLUICE_ADMIN_TOKEN_SECRET_ARN: this.adminTokenSecret.secretArn,
+        // `POST /v1/admin/maintenance/{job}` invokes these (functions/lambda-runner.ts).
+        SLUICE_COMPACT_FUNCTION: this.jobFunctions.compact.functionName,
+        SLUICE_RETENTION_FUNCTION: this.jobFunctions.retention.functionName,
+        SLUICE_GC_FUNCTION: this.jobFunctions.gc.functionName,
       },
       access: API_ACCESS,
       secret: this.adminTokenSecret,
+      invokes: MAINTENANCE_JOBS.map((job) => this.jobFunctions[job]),
       removalPolicy,
     });
 
@@ -211,64 +304,6 @@ export class SluiceStack extends Stack {
       invokeMode: lambda.InvokeMode.RESPONSE_STREAM,
     });
 
-    // One bounded pass per invocation (its work budget, maxRunMs, is 10 minutes; the rest of the 15 is
-    // margin for the partition it was in when the budget ran out). It needs no admin token.
-    //
-    // No reserved concurrency (a limit of 1 would serialise passes) because passes may safely race: every
-    // index change a pass makes is conditional (a compaction swap only if each entry still points at the
-    // bytes it read, a removal only if the entry is unchanged and old enough, the log start only forwards),
-    // a lost swap leaves an orphan object that GC collects, and GC deletes only objects that stayed
-    // unreferenced for a grace period. A limit would also not exclude the passes the API function runs for
-    // `POST /v1/admin/maintenance/{job}`, and it would make a long compaction pass throttle the retention
-    // and GC events, which then wait in Lambda's async queue and run late, back to back.
-    //
-    // No automatic retries (Lambda's default for async invocations is two): the next scheduled pass is the
-    // retry, resuming from the job's saved cursor; retrying a pass that timed out would only stack another
-    // 15-minute pass on top of the schedule.
-    this.maintenanceFunction = this.nodeFunction('Maintenance', {
-      description: 'Sluice maintenance function (compaction, retention, GC)',
-      entry: 'functions/maintenance.ts',
-      timeout: Duration.minutes(15),
-      environment: sharedEnvironment,
-      access: MAINTENANCE_ACCESS,
-      removalPolicy,
-      retryAttempts: 0,
-    });
-
-    // One schedule per job; the event names the job (functions/maintenance.ts). Rates: ./context.ts.
-    const ruleIds: Record<MaintenanceJob, string> = {
-      compact: 'CompactSchedule',
-      retention: 'RetentionSchedule',
-      gc: 'GcSchedule',
-    };
-    const schedules: Partial<Record<MaintenanceJob, events.Rule>> = {};
-    for (const job of MAINTENANCE_JOBS) {
-      schedules[job] = new events.Rule(this, ruleIds[job], {
-        description: `Sluice maintenance: one ${job} pass`,
-        schedule: events.Schedule.rate(maintenanceRates[job]),
-        targets: [
-          new eventsTargets.LambdaFunction(this.maintenanceFunction, {
-            event: events.RuleTargetInput.fromObject({ job }),
-          }),
-        ],
-      });
-    }
-    this.maintenanceSchedules = schedules as Record<MaintenanceJob, events.Rule>;
-
-    // Consumer lag is measured by the maintenance function too (reads only, a few read units per group),
-    // and written as the ConsumerLag and ConsumerLagMax metrics that the dashboard graphs.
-    this.lagSchedule = metrics.enabled
-      ? new events.Rule(this, 'LagSchedule', {
-          description: "Sluice: measure every consumer group's lag (ConsumerLag metrics)",
-          schedule: events.Schedule.rate(metrics.lagRate),
-          targets: [
-            new eventsTargets.LambdaFunction(this.maintenanceFunction, {
-              event: events.RuleTargetInput.fromObject({ job: 'lag' }),
-            }),
-          ],
-        })
-      : undefined;
-
     this.alarms = this.createAlarms();
     this.dashboard = this.createDashboard(metrics.enabled);
 
@@ -276,15 +311,42 @@ export class SluiceStack extends Stack {
     new CfnOutput(this, 'BucketName', { value: this.bucket.bucketName, description: 'Segment bucket' });
     new CfnOutput(this, 'MetadataTableName', { value: this.metadataTable.tableName });
     new CfnOutput(this, 'IndexTableName', { value: this.indexTable.tableName });
-    new CfnOutput(this, 'MaintenanceFunctionName', {
-      value: this.maintenanceFunction.functionName,
-      description: 'Runs one maintenance pass: invoke with {"job": "compact" | "retention" | "gc"}',
-    });
+    for (const job of MAINTENANCE_JOBS) {
+      new CfnOutput(this, `${JOB_IDS[job]}FunctionName`, {
+        value: this.jobFunctions[job].functionName,
+        description: `Runs one ${job} pass: aws lambda invoke --function-name <name> --payload '{"job":"${job}"}' --cli-binary-format raw-in-base64-out out.json`,
+      });
+    }
+    if (this.lagFunction) {
+      new CfnOutput(this, 'LagFunctionName', {
+        value: this.lagFunction.functionName,
+        description: 'Measures consumer lag: invoke with {"job":"lag"}',
+      });
+    }
     new CfnOutput(this, 'AdminTokenSecretArn', {
       value: this.adminTokenSecret.secretArn,
       description:
         'Secret holding the admin token; read it with: aws secretsmanager get-secret-value --secret-id <arn> --query SecretString --output text',
     });
+  }
+
+  /** An EventBridge schedule that starts `fn` with `{ "job": job }`; its id is `<JobId>Schedule`. */
+  private schedule(job: JobName, rate: Duration, fn: NodejsFunction, description: string): events.Rule {
+    return new events.Rule(this, `${JOB_IDS[job]}Schedule`, {
+      description,
+      schedule: events.Schedule.rate(rate),
+      targets: [new eventsTargets.LambdaFunction(fn, { event: events.RuleTargetInput.fromObject({ job }) })],
+    });
+  }
+
+  /** Every function of the stack with its construct id: the API, then the jobs. */
+  get functions(): Array<[string, NodejsFunction]> {
+    const jobs: Array<[string, NodejsFunction]> = MAINTENANCE_JOBS.map((job) => [
+      JOB_IDS[job],
+      this.jobFunctions[job],
+    ]);
+    if (this.lagFunction) jobs.push([JOB_IDS.lag, this.lagFunction]);
+    return [['Api', this.apiFunction], ...jobs];
   }
 
   /**
@@ -302,10 +364,7 @@ export class SluiceStack extends Stack {
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       });
     const sum = { period: ALARM_PERIOD, statistic: cloudwatch.Stats.SUM };
-    const functions: Array<[string, NodejsFunction]> = [
-      ['Api', this.apiFunction],
-      ['Maintenance', this.maintenanceFunction],
-    ];
+    const functions = this.functions;
     const tables: Array<[string, dynamodb.Table]> = [
       ['MetadataTable', this.metadataTable],
       ['IndexTable', this.indexTable],
@@ -367,7 +426,7 @@ export class SluiceStack extends Stack {
         usingMetrics: {},
       });
     const api = this.apiFunction;
-    const maintenance = this.maintenanceFunction;
+    const jobs = this.functions.filter(([id]) => id !== 'Api');
     const tables = [this.metadataTable, this.indexTable];
     return new cloudwatch.Dashboard(this, 'Dashboard', {
       dashboardName: `Sluice-${this.stackName}`,
@@ -396,11 +455,14 @@ export class SluiceStack extends Stack {
           graph('API duration p99', [api.metricDuration({ statistic: cloudwatch.Stats.p(99) })]),
         ],
         [
-          graph('Maintenance errors', [maintenance.metricErrors({ statistic: cloudwatch.Stats.SUM })]),
-          graph('Maintenance duration', [
-            maintenance.metricDuration({ statistic: cloudwatch.Stats.AVERAGE }),
-            maintenance.metricDuration({ statistic: cloudwatch.Stats.MAXIMUM }),
-          ]),
+          graph(
+            'Maintenance errors, by job',
+            jobs.map(([id, fn]) => fn.metricErrors({ statistic: cloudwatch.Stats.SUM, label: id })),
+          ),
+          graph(
+            'Maintenance duration (maximum), by job',
+            jobs.map(([id, fn]) => fn.metricDuration({ statistic: cloudwatch.Stats.MAXIMUM, label: id })),
+          ),
         ],
         [
           graph(
@@ -442,9 +504,11 @@ export class SluiceStack extends Stack {
       entry: string;
       timeout: Duration;
       environment: Record<string, string>;
-      access: TableAccess;
+      access: DataAccess;
       /** A secret the function reads (GetSecretValue only). */
       secret?: secretsmanager.Secret;
+      /** Functions this one invokes (lambda:InvokeFunction only). */
+      invokes?: readonly lambda.IFunction[];
       removalPolicy: RemovalPolicy;
       retryAttempts?: number;
     },
@@ -497,7 +561,7 @@ export class SluiceStack extends Stack {
       },
     });
 
-    this.grantAccess(role, logGroup, options.access, options.secret);
+    this.grantAccess(role, logGroup, options.access, options.secret, options.invokes);
     return fn;
   }
 
@@ -524,66 +588,49 @@ export class SluiceStack extends Stack {
    * function's log group. `bucket.grantReadWrite` is not used because it grants `s3:GetObject*`, `s3:List*`,
    * `s3:DeleteObject*` and `s3:Abort*`.
    *
-   * - S3 (lib/storage/s3-segment-store.ts), the same for both functions: PutObject (produce; compaction),
-   *   GetObject (ranged reads), DeleteObjects (GC; authorised per key as s3:DeleteObject), ListObjectsV2
-   *   (GC; s3:ListBucket, on the bucket rather than its objects).
-   * - DynamoDB (lib/metadata/dynamodb-metadata-store.ts, lib/metadata/dynamodb-key-store.ts,
-   *   lib/groups/dynamodb-group-store.ts), per function (API_ACCESS, MAINTENANCE_ACCESS):
-   *   - API, index table: Put (commits), Query (tails, fetches), and for maintenance passes run through
-   *     `POST /v1/admin/maintenance/{job}` Delete (retention, compaction swaps) and Scan (GC's mark phase).
-   *     No GetItem or UpdateItem: no call reads or updates a single index item.
-   *   - API, metadata table: Get, Put, Update, Delete and Query (topics, idempotency records, API keys,
-   *     groups, maintenance cursors and GC candidates), BatchGetItem (group leases), ConditionCheckItem
-   *     (the admin offset reset's generation check).
-   *   - Maintenance, index table: Query (listing a partition's entries), Scan (GC: which objects the index
-   *     references), Put and Delete (compaction's conditional swap transaction; retention's removals).
-   *   - Maintenance, metadata table: Get (topics, cursors), Query (topics, deleted topics, GC candidates;
-   *     the lag job: the group registry and each group's partition items), BatchGetItem (the lag job: group
-   *     states), Update (advancing a partition's logStartOffset), Put (cursors, GC candidates), Delete (cursors, GC
-   *     candidates, forgotten deleted topics).
-   *   IAM has no TransactWriteItems action: each item of a transaction is authorised as the PutItem,
-   *   UpdateItem or DeleteItem it performs, and a `ConditionCheck` item as dynamodb:ConditionCheckItem.
+   * - S3 (lib/storage/s3-segment-store.ts) and DynamoDB (lib/metadata/, lib/groups/, lib/webhooks/), per
+   *   function: API_ACCESS and JOB_ACCESS, whose comments say what each action is for, and which
+   *   test/infra/grants.test.ts checks against the calls each function's code makes. IAM authorises
+   *   DeleteObjects per key as s3:DeleteObject and ListObjectsV2 as s3:ListBucket (on the bucket, not its
+   *   objects). IAM has no TransactWriteItems action: each item of a transaction is authorised as the
+   *   PutItem, UpdateItem or DeleteItem it performs, and a `ConditionCheck` item as
+   *   dynamodb:ConditionCheckItem.
    * - CloudWatch Logs: CreateLogStream and PutLogEvents on the function's own log group. Metrics are EMF
    *   lines in that log group, so no cloudwatch:PutMetricData.
    * - Secrets Manager, API function only: GetSecretValue on the admin token secret, read once at cold start
    *   (functions/deps.ts, resolveAdminToken). `secret.grantRead` is not used because it also grants
-   *   DescribeSecret. The maintenance function needs no admin token and gets no secret.
+   *   DescribeSecret. The job functions need no admin token and get no secret.
+   * - Lambda, API function only: InvokeFunction on the compact, retention and GC functions, for
+   *   `POST /v1/admin/maintenance/{job}` (functions/lambda-runner.ts). `grantInvoke` is not used because it
+   *   also grants every version and alias (`<arn>:*`), which Sluice does not publish.
    */
   private grantAccess(
     role: iam.IRole,
     logGroup: logs.ILogGroup,
-    access: TableAccess,
+    access: DataAccess,
     secret?: secretsmanager.Secret,
+    invokes: readonly lambda.IFunction[] = [],
   ): void {
     logGroup.grantWrite(role);
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'SegmentObjects',
-        actions: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'],
-        resources: [this.bucket.arnForObjects('*')],
-      }),
-    );
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'SegmentListing',
-        actions: ['s3:ListBucket'],
-        resources: [this.bucket.bucketArn],
-      }),
-    );
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'OffsetIndex',
-        actions: [...access.index],
-        resources: [this.indexTable.tableArn],
-      }),
-    );
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'MetadataTable',
-        actions: [...access.metadata],
-        resources: [this.metadataTable.tableArn],
-      }),
-    );
+    const allow = (sid: string, actions: readonly string[], resource: string) => {
+      if (actions.length === 0) return;
+      role.addToPrincipalPolicy(
+        new iam.PolicyStatement({ sid, actions: [...actions], resources: [resource] }),
+      );
+    };
+    allow('SegmentObjects', access.objects, this.bucket.arnForObjects('*'));
+    allow('SegmentListing', access.bucket, this.bucket.bucketArn);
+    allow('OffsetIndex', access.index, this.indexTable.tableArn);
+    allow('MetadataTable', access.metadata, this.metadataTable.tableArn);
+    if (invokes.length > 0) {
+      role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: 'MaintenanceFunctions',
+          actions: ['lambda:InvokeFunction'],
+          resources: invokes.map((fn) => fn.functionArn),
+        }),
+      );
+    }
     if (secret !== undefined) {
       role.addToPrincipalPolicy(
         new iam.PolicyStatement({

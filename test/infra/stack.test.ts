@@ -1,11 +1,9 @@
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { CfnResource } from 'aws-cdk-lib';
-import { App } from 'aws-cdk-lib';
-import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import {
   DEFAULT_COMPACT_MIN_AGE_MINUTES,
@@ -15,107 +13,25 @@ import {
   DEFAULT_LAG_RATE_MINUTES,
   DEFAULT_MAINTENANCE_RATE_MINUTES,
   DEFAULT_MAX_REQUEST_BYTES,
-  readSluiceContext,
 } from '../../infra/context.js';
-import { NATIVE_MODULES, SluiceStack } from '../../infra/sluice-stack.js';
+import { NATIVE_MODULES, type SluiceStack } from '../../infra/sluice-stack.js';
 import { DEFAULT_LIMITS } from '../../lib/limits.js';
 import { DEFAULT_LOG_OPTIONS } from '../../lib/log/log.js';
 import { DEFAULT_MAINTENANCE_OPTIONS } from '../../lib/maintenance/maintenance.js';
 import { tableDefinitions } from '../../lib/metadata/dynamodb-schema.js';
-
-const PROJECT_ROOT = resolve(import.meta.dirname, '../..');
-
-/** The feature flags and defaults from cdk.json, so the template under test is the one `cdk synth` makes. */
-const CDK_JSON_CONTEXT = (
-  JSON.parse(readFileSync(join(PROJECT_ROOT, 'cdk.json'), 'utf8')) as {
-    context?: Record<string, unknown>;
-  }
-).context;
-
-interface Synthesized {
-  stack: SluiceStack;
-  template: Template;
-  resources: Record<string, { Type: string; Properties?: Record<string, unknown> }>;
-  logicalId(construct: { node: { defaultChild?: unknown } }): string;
-}
-
-/** Builds the stack the way infra/app.ts does, without bundling the function. */
-function synth(context: Record<string, unknown> = {}): Synthesized {
-  const app = new App({ context: { ...CDK_JSON_CONTEXT, ...context, 'aws:cdk:bundling-stacks': [] } });
-  const config = readSluiceContext(app.node);
-  const stack = new SluiceStack(app, config.stackName, {
-    stackName: config.stackName,
-    tablePrefix: config.tablePrefix,
-    removalPolicy: config.removalPolicy,
-    maintenanceRates: config.maintenanceRates,
-    settings: config.settings,
-    metrics: config.metrics,
-  });
-  const template = Template.fromStack(stack);
-  const resources = (template.toJSON() as { Resources: Synthesized['resources'] }).Resources;
-  return {
-    stack,
-    template,
-    resources,
-    logicalId: (construct) => stack.getLogicalId(construct.node.defaultChild as CfnResource),
-  };
-}
-
-function getAtt(logicalId: string): unknown {
-  return { 'Fn::GetAtt': [logicalId, 'Arn'] };
-}
-
-interface PolicyStatement {
-  Effect: string;
-  Action: string | string[];
-  Resource: unknown;
-}
-
-function statementsOf(policy: { Properties?: Record<string, unknown> }): PolicyStatement[] {
-  const document = policy.Properties?.PolicyDocument as { Statement: PolicyStatement[] };
-  return document.Statement;
-}
-
-const asArray = <T>(value: T | T[]): T[] => (Array.isArray(value) ? value : [value]);
-
-/** The properties of one resource, by logical id. */
-function propertiesOf(resources: Synthesized['resources'], logicalId: string): Record<string, unknown> {
-  const resource = resources[logicalId];
-  if (resource === undefined) throw new Error(`no resource ${logicalId}`);
-  return resource.Properties ?? {};
-}
-
-/** The logical id of a function's role. */
-function roleIdOf(synthesized: Synthesized, fn: { role?: unknown }): string {
-  if (fn.role === undefined) throw new Error('the function has no role');
-  return synthesized.logicalId(fn.role as { node: { defaultChild?: unknown } });
-}
-
-/** The log group a function logs to, as its logical id. */
-function logGroupIdOf(resources: Synthesized['resources'], functionId: string): string {
-  const config = propertiesOf(resources, functionId).LoggingConfig as { LogGroup: { Ref: string } };
-  return config.LogGroup.Ref;
-}
-
-/** Every IAM policy attached to `roleId`, as resource (JSON) → sorted allowed actions. */
-function grantsOfRole(resources: Synthesized['resources'], roleId: string): Map<string, string[]> {
-  const grants = new Map<string, Set<string>>();
-  for (const resource of Object.values(resources)) {
-    if (resource.Type !== 'AWS::IAM::Policy') continue;
-    const roles = resource.Properties?.Roles as unknown[];
-    if (!roles.some((role) => JSON.stringify(role) === JSON.stringify({ Ref: roleId }))) continue;
-    for (const statement of statementsOf(resource)) {
-      expect(statement.Effect).toBe('Allow');
-      for (const target of asArray(statement.Resource)) {
-        const key = JSON.stringify(target);
-        const actions = grants.get(key) ?? new Set<string>();
-        for (const action of asArray(statement.Action)) actions.add(action);
-        grants.set(key, actions);
-      }
-    }
-  }
-  return new Map([...grants].map(([key, actions]) => [key, [...actions].sort()]));
-}
+import {
+  asArray,
+  getAtt,
+  grantsOfRole,
+  logGroupIdOf,
+  namedGrants,
+  PROJECT_ROOT,
+  propertiesOf,
+  roleIdOf,
+  type Synthesized,
+  statementsOf,
+  synth,
+} from '../support/synth.js';
 
 /** The settings both functions get by default (the API function also gets SLUICE_MAX_REQUEST_BYTES). */
 const DEFAULT_SETTINGS_ENV = {
@@ -217,18 +133,19 @@ describe('tables', () => {
 });
 
 describe('functions', () => {
-  it('are the API and the maintenance function, nothing else', () => {
-    const { template } = synth();
-    template.resourceCountIs('AWS::Lambda::Function', 2);
+  it('are the API and one per job (compact, retention, gc, lag), nothing else', () => {
+    const { template, stack } = synth();
+    template.resourceCountIs('AWS::Lambda::Function', 5);
+    expect(stack.functions.map(([id]) => id)).toEqual(['Api', 'Compact', 'Retention', 'Gc', 'Lag']);
+    // Without metrics there is no lag job to run.
+    synth({ metrics: 'off' }).template.resourceCountIs('AWS::Lambda::Function', 4);
   });
 
   it('each log to a log group of their own, kept for a month', () => {
     const { resources, logicalId, stack } = synth();
     const logGroups = Object.keys(resources).filter((id) => resources[id]?.Type === 'AWS::Logs::LogGroup');
-    const used = [stack.apiFunction, stack.maintenanceFunction].map((fn) =>
-      logGroupIdOf(resources, logicalId(fn)),
-    );
-    expect(new Set(used).size).toBe(2);
+    const used = stack.functions.map(([, fn]) => logGroupIdOf(resources, logicalId(fn)));
+    expect(new Set(used).size).toBe(5);
     expect(logGroups.sort()).toEqual([...used].sort());
     for (const id of logGroups) expect(propertiesOf(resources, id).RetentionInDays).toBe(30);
   });
@@ -256,6 +173,10 @@ describe('API function', () => {
         ...DEFAULT_SETTINGS_ENV,
         ...DEFAULT_METRICS_ENV,
         SLUICE_MAX_REQUEST_BYTES: '6291456',
+        // Admin-requested passes run in the job's own function.
+        SLUICE_COMPACT_FUNCTION: { Ref: logicalId(stack.jobFunctions.compact) },
+        SLUICE_RETENTION_FUNCTION: { Ref: logicalId(stack.jobFunctions.retention) },
+        SLUICE_GC_FUNCTION: { Ref: logicalId(stack.jobFunctions.gc) },
       },
     });
     // No parameter carries the token any more.
@@ -304,47 +225,75 @@ describe('API function', () => {
   });
 });
 
-describe('maintenance function', () => {
-  it('runs functions/maintenance.ts on Node 22, ARM, 1 GiB, for up to 15 minutes', () => {
+describe('job functions', () => {
+  /** The job functions with their job names, from the stack. */
+  const jobsOf = (stack: SluiceStack) =>
+    Object.entries({ ...stack.jobFunctions, lag: stack.lagFunction }).map(
+      ([job, fn]) => [job, fn as NonNullable<typeof fn>] as const,
+    );
+
+  it('run functions/maintenance.ts on Node 22, ARM, 1 GiB: passes for up to 15 minutes, the lag job 1', () => {
     const { template, resources, logicalId, stack } = synth();
-    const functionId = logicalId(stack.maintenanceFunction);
-    expect(propertiesOf(resources, functionId)).toMatchObject({
-      Handler: 'index.handler',
-      Runtime: 'nodejs22.x',
-      Architectures: ['arm64'],
-      MemorySize: 1024,
-      Timeout: 900,
-    });
-    template.hasOutput('MaintenanceFunctionName', { Value: { Ref: functionId } });
+    for (const [job, fn] of jobsOf(stack)) {
+      const functionId = logicalId(fn);
+      expect(propertiesOf(resources, functionId)).toMatchObject({
+        Handler: 'index.handler',
+        Runtime: 'nodejs22.x',
+        Architectures: ['arm64'],
+        MemorySize: 1024,
+        Timeout: job === 'lag' ? 60 : 900,
+      });
+      const output = `${{ compact: 'Compact', retention: 'Retention', gc: 'Gc', lag: 'Lag' }[job]}FunctionName`;
+      template.hasOutput(output, { Value: { Ref: functionId } });
+    }
   });
 
-  it('gets the bucket and the table prefix in its environment, and no admin token', () => {
+  it('each get the bucket, the table prefix and their one job in their environment, and no admin token', () => {
     const { resources, logicalId, stack } = synth({ tablePrefix: 'env_' });
-    expect(propertiesOf(resources, logicalId(stack.maintenanceFunction)).Environment).toEqual({
-      Variables: {
-        SLUICE_BUCKET: { Ref: logicalId(stack.bucket) },
-        SLUICE_TABLE_PREFIX: 'env_',
-        ...DEFAULT_SETTINGS_ENV,
-        ...DEFAULT_METRICS_ENV,
-      },
-    });
+    for (const [job, fn] of jobsOf(stack)) {
+      expect(propertiesOf(resources, logicalId(fn)).Environment).toEqual({
+        Variables: {
+          SLUICE_BUCKET: { Ref: logicalId(stack.bucket) },
+          SLUICE_TABLE_PREFIX: 'env_',
+          ...DEFAULT_SETTINGS_ENV,
+          ...DEFAULT_METRICS_ENV,
+          SLUICE_MAINTENANCE_JOBS: job,
+        },
+      });
+    }
   });
 
-  it('has no concurrency limit and no automatic retries (the next scheduled pass is the retry)', () => {
+  it('have no concurrency limit and no automatic retries (the next scheduled pass is the retry)', () => {
     const { template, resources, logicalId, stack } = synth();
-    const functionId = logicalId(stack.maintenanceFunction);
-    expect(propertiesOf(resources, functionId).ReservedConcurrentExecutions).toBeUndefined();
-    template.resourceCountIs('AWS::Lambda::EventInvokeConfig', 1);
-    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
-      FunctionName: { Ref: functionId },
-      Qualifier: '$LATEST',
-      MaximumRetryAttempts: 0,
-    });
+    const jobs = jobsOf(stack);
+    template.resourceCountIs('AWS::Lambda::EventInvokeConfig', jobs.length);
+    for (const [, fn] of jobs) {
+      const functionId = logicalId(fn);
+      expect(propertiesOf(resources, functionId).ReservedConcurrentExecutions).toBeUndefined();
+      template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+        FunctionName: { Ref: functionId },
+        Qualifier: '$LATEST',
+        MaximumRetryAttempts: 0,
+      });
+    }
   });
 
-  it('is not reachable through a function URL', () => {
+  it('are not reachable through a function URL', () => {
     const { template } = synth();
     template.resourceCountIs('AWS::Lambda::Url', 1);
+  });
+
+  it('may be invoked by the API function (for admin passes), the three passes only', () => {
+    const synthesized = synth();
+    const { resources, logicalId, stack } = synthesized;
+    const grants = grantsOfRole(resources, roleIdOf(synthesized, stack.apiFunction));
+    const invocable = [...grants].filter(([, actions]) => actions.includes('lambda:InvokeFunction'));
+    expect(invocable.map(([resource]) => resource).sort()).toEqual(
+      (['compact', 'retention', 'gc'] as const)
+        .map((job) => JSON.stringify(getAtt(logicalId(stack.jobFunctions[job]))))
+        .sort(),
+    );
+    for (const [, actions] of invocable) expect(actions).toEqual(['lambda:InvokeFunction']);
   });
 });
 
@@ -368,23 +317,34 @@ describe('maintenance schedules', () => {
       .sort((a, b) => String(a.schedule).localeCompare(String(b.schedule)));
   }
 
-  it('start a compact pass every 10 minutes, retention every 15, GC every hour, the lag job every minute', () => {
+  it("start each job's own function: compact every 10 minutes, retention every 15, GC every hour, lag every minute", () => {
     const synthesized = synth();
-    const functionArn = getAtt(synthesized.logicalId(synthesized.stack.maintenanceFunction));
+    const { logicalId, stack } = synthesized;
+    const arn = (fn: { node: { defaultChild?: unknown } } | undefined) =>
+      getAtt(logicalId(fn as NonNullable<typeof fn>));
     expect(DEFAULT_MAINTENANCE_RATE_MINUTES).toEqual({ compact: 10, retention: 15, gc: 60 });
     expect(DEFAULT_LAG_RATE_MINUTES).toBe(1);
     expect(schedulesOf(synthesized).map(({ id: _, ...rule }) => rule)).toEqual([
-      { schedule: 'rate(1 hour)', state: 'ENABLED', arn: functionArn, input: { job: 'gc' } },
-      { schedule: 'rate(1 minute)', state: 'ENABLED', arn: functionArn, input: { job: 'lag' } },
-      { schedule: 'rate(10 minutes)', state: 'ENABLED', arn: functionArn, input: { job: 'compact' } },
-      { schedule: 'rate(15 minutes)', state: 'ENABLED', arn: functionArn, input: { job: 'retention' } },
+      { schedule: 'rate(1 hour)', state: 'ENABLED', arn: arn(stack.jobFunctions.gc), input: { job: 'gc' } },
+      { schedule: 'rate(1 minute)', state: 'ENABLED', arn: arn(stack.lagFunction), input: { job: 'lag' } },
+      {
+        schedule: 'rate(10 minutes)',
+        state: 'ENABLED',
+        arn: arn(stack.jobFunctions.compact),
+        input: { job: 'compact' },
+      },
+      {
+        schedule: 'rate(15 minutes)',
+        state: 'ENABLED',
+        arn: arn(stack.jobFunctions.retention),
+        input: { job: 'retention' },
+      },
     ]);
   });
 
-  it('may each invoke the maintenance function, and only it', () => {
+  it('may each invoke their own function, and only it', () => {
     const synthesized = synth();
-    const { template, resources, logicalId, stack } = synthesized;
-    const functionArn = getAtt(logicalId(stack.maintenanceFunction));
+    const { template, resources } = synthesized;
     const rules = schedulesOf(synthesized);
     const permissions = Object.values(resources).filter(
       (r) => r.Type === 'AWS::Lambda::Permission' && r.Properties?.Principal === 'events.amazonaws.com',
@@ -393,7 +353,7 @@ describe('maintenance schedules', () => {
     for (const rule of rules) {
       template.hasResourceProperties('AWS::Lambda::Permission', {
         Action: 'lambda:InvokeFunction',
-        FunctionName: functionArn,
+        FunctionName: rule.arn,
         Principal: 'events.amazonaws.com',
         SourceArn: getAtt(rule.id),
       });
@@ -449,14 +409,16 @@ describe('function settings', () => {
     expect(DEFAULT_GC_GRACE_MINUTES * 60_000).toBe(DEFAULT_MAINTENANCE_OPTIONS.gcGraceMs);
   });
 
-  it('appear with their defaults in both environments; the request limit only in the API function', () => {
+  it("appear with their defaults in every function's environment; the request limit only in the API's", () => {
     const synthesized = synth();
     const { stack } = synthesized;
     expect(settingsOf(environmentOf(synthesized, stack.apiFunction))).toEqual({
       ...DEFAULT_SETTINGS_ENV,
       SLUICE_MAX_REQUEST_BYTES: '6291456',
     });
-    expect(settingsOf(environmentOf(synthesized, stack.maintenanceFunction))).toEqual(DEFAULT_SETTINGS_ENV);
+    for (const [id, fn] of stack.functions) {
+      if (id !== 'Api') expect(settingsOf(environmentOf(synthesized, fn))).toEqual(DEFAULT_SETTINGS_ENV);
+    }
   });
 
   it('take their values from context, as strings (cdk -c) or numbers (cdk.json)', () => {
@@ -478,12 +440,12 @@ describe('function settings', () => {
       ...maintenance,
       SLUICE_MAX_REQUEST_BYTES: '1048576',
     });
-    expect(settingsOf(environmentOf(synthesized, stack.maintenanceFunction))).toEqual(maintenance);
+    expect(settingsOf(environmentOf(synthesized, stack.jobFunctions.compact))).toEqual(maintenance);
   });
 
   it.each(['none', 'gzip', 'zstd'])('accept compression %s', (compression) => {
     const synthesized = synth({ compression });
-    for (const fn of [synthesized.stack.apiFunction, synthesized.stack.maintenanceFunction]) {
+    for (const [, fn] of synthesized.stack.functions) {
       expect(environmentOf(synthesized, fn).SLUICE_COMPRESSION).toBe(compression);
     }
   });
@@ -523,22 +485,14 @@ describe('function settings', () => {
 });
 
 describe('least privilege', () => {
-  it('grants the API function exactly the S3, DynamoDB, log and secret calls its code makes', () => {
-    const synthesized = synth();
-    const { resources, logicalId, stack } = synthesized;
-    const roleId = roleIdOf(synthesized, stack.apiFunction);
-    const bucketId = logicalId(stack.bucket);
-    const logGroupId = logGroupIdOf(resources, logicalId(stack.apiFunction));
+  const LOGS = ['logs:CreateLogStream', 'logs:PutLogEvents'];
 
-    const grants = grantsOfRole(resources, roleId);
-    expect(Object.fromEntries(grants)).toEqual({
-      [JSON.stringify({ 'Fn::Join': ['', [getAtt(bucketId), '/*']] })]: [
-        's3:DeleteObject',
-        's3:GetObject',
-        's3:PutObject',
-      ],
-      [JSON.stringify(getAtt(bucketId))]: ['s3:ListBucket'],
-      [JSON.stringify(getAtt(logicalId(stack.metadataTable)))]: [
+  it('grants the API function its data calls, the admin token, and invoking the three pass functions', () => {
+    const synthesized = synth();
+    expect(namedGrants(synthesized, synthesized.stack.apiFunction)).toEqual({
+      // No DeleteObject and no ListBucket: the API function cannot remove or enumerate segments.
+      objects: ['s3:GetObject', 's3:PutObject'],
+      metadata: [
         'dynamodb:BatchGetItem',
         'dynamodb:ConditionCheckItem',
         'dynamodb:DeleteItem',
@@ -547,66 +501,57 @@ describe('least privilege', () => {
         'dynamodb:Query',
         'dynamodb:UpdateItem',
       ],
-      // Index entries are listed and written whole, never read or updated singly.
-      [JSON.stringify(getAtt(logicalId(stack.indexTable)))]: [
-        'dynamodb:DeleteItem',
-        'dynamodb:PutItem',
-        'dynamodb:Query',
-        // POST /v1/admin/maintenance/gc runs a GC pass in the API function.
-        'dynamodb:Scan',
-      ],
-      [JSON.stringify(getAtt(logGroupId))]: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+      // Commits and reads only: no entry is ever deleted, scanned, read or updated singly by the API.
+      index: ['dynamodb:PutItem', 'dynamodb:Query'],
+      'own log group': LOGS,
       // The admin token, read once at cold start; not DescribeSecret, which secret.grantRead would add.
-      [JSON.stringify({ Ref: logicalId(stack.adminTokenSecret) })]: ['secretsmanager:GetSecretValue'],
+      'admin token secret': ['secretsmanager:GetSecretValue'],
+      'Compact function': ['lambda:InvokeFunction'],
+      'Retention function': ['lambda:InvokeFunction'],
+      'Gc function': ['lambda:InvokeFunction'],
     });
-    // No AWS managed policy (AWSLambdaBasicExecutionRole would allow logs:CreateLogGroup on every group).
-    expect(resources[roleId]?.Properties?.ManagedPolicyArns).toBeUndefined();
   });
 
-  it('grants the maintenance function exactly the S3, DynamoDB and log calls its passes make', () => {
+  it('grants each job function only what its job does; only GC may delete or list segment objects', () => {
     const synthesized = synth();
-    const { resources, logicalId, stack } = synthesized;
-    const roleId = roleIdOf(synthesized, stack.maintenanceFunction);
-    const bucketId = logicalId(stack.bucket);
-    const logGroupId = logGroupIdOf(resources, logicalId(stack.maintenanceFunction));
-
-    const grants = grantsOfRole(resources, roleId);
-    expect(Object.fromEntries(grants)).toEqual({
-      // Compaction reads and writes objects, GC lists and deletes them.
-      [JSON.stringify({ 'Fn::Join': ['', [getAtt(bucketId), '/*']] })]: [
-        's3:DeleteObject',
-        's3:GetObject',
-        's3:PutObject',
-      ],
-      [JSON.stringify(getAtt(bucketId))]: ['s3:ListBucket'],
-      // Topics, deleted topics, GC candidates, cursors; groups are only read (the lag job's BatchGetItem and
-      // Query); no keys or idempotency records.
-      [JSON.stringify(getAtt(logicalId(stack.metadataTable)))]: [
-        'dynamodb:BatchGetItem',
+    const { stack } = synthesized;
+    expect(namedGrants(synthesized, stack.jobFunctions.compact)).toEqual({
+      objects: ['s3:GetObject', 's3:PutObject'],
+      metadata: ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query'],
+      index: ['dynamodb:DeleteItem', 'dynamodb:PutItem', 'dynamodb:Query'],
+      'own log group': LOGS,
+    });
+    expect(namedGrants(synthesized, stack.jobFunctions.retention)).toEqual({
+      metadata: [
         'dynamodb:DeleteItem',
         'dynamodb:GetItem',
         'dynamodb:PutItem',
         'dynamodb:Query',
         'dynamodb:UpdateItem',
       ],
-      // Entries are listed (Query, Scan) and swapped or removed (Put, Delete), never read or updated singly.
-      [JSON.stringify(getAtt(logicalId(stack.indexTable)))]: [
-        'dynamodb:DeleteItem',
-        'dynamodb:PutItem',
-        'dynamodb:Query',
-        'dynamodb:Scan',
-      ],
-      [JSON.stringify(getAtt(logGroupId))]: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+      index: ['dynamodb:DeleteItem', 'dynamodb:Query'],
+      'own log group': LOGS,
     });
-    expect(resources[roleId]?.Properties?.ManagedPolicyArns).toBeUndefined();
+    expect(namedGrants(synthesized, stack.jobFunctions.gc)).toEqual({
+      objects: ['s3:DeleteObject'],
+      bucket: ['s3:ListBucket'],
+      metadata: ['dynamodb:DeleteItem', 'dynamodb:PutItem', 'dynamodb:Query'],
+      index: ['dynamodb:Scan'],
+      'own log group': LOGS,
+    });
+    expect(namedGrants(synthesized, stack.lagFunction as NonNullable<typeof stack.lagFunction>)).toEqual({
+      metadata: ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:Query'],
+      index: ['dynamodb:Query'],
+      'own log group': LOGS,
+    });
   });
 
   it('gives each function a role of its own', () => {
     const synthesized = synth();
     const { resources, stack } = synthesized;
     const roles = Object.keys(resources).filter((id) => resources[id]?.Type === 'AWS::IAM::Role');
-    const used = [stack.apiFunction, stack.maintenanceFunction].map((fn) => roleIdOf(synthesized, fn));
-    expect(new Set(used).size).toBe(2);
+    const used = stack.functions.map(([, fn]) => roleIdOf(synthesized, fn));
+    expect(new Set(used).size).toBe(5);
     expect(roles.sort()).toEqual([...used].sort());
   });
 
@@ -631,11 +576,11 @@ describe('alarms', () => {
       .map((r) => r.Properties ?? {});
   }
 
-  it('are six, each firing on one event in 5 minutes, with missing data not breaching', () => {
+  it('are twelve (two per function, one per table), each firing on one event in 5 minutes, missing data not breaching', () => {
     const synthesized = synth();
     const alarms = alarmsOf(synthesized);
-    expect(alarms).toHaveLength(6);
-    expect(synthesized.stack.alarms).toHaveLength(6);
+    expect(alarms).toHaveLength(12);
+    expect(synthesized.stack.alarms).toHaveLength(12);
     for (const alarm of alarms) {
       expect(alarm).toMatchObject({
         Threshold: 1,
@@ -658,7 +603,7 @@ describe('alarms', () => {
         period: alarm.Period,
         statistic: alarm.Statistic,
       }));
-    const expected = [stack.apiFunction, stack.maintenanceFunction].flatMap((fn) =>
+    const expected = stack.functions.flatMap(([, fn]) =>
       ['Errors', 'Throttles'].map((metric) => ({
         metric,
         dimensions: [{ Name: 'FunctionName', Value: { Ref: logicalId(fn) } }],
@@ -666,7 +611,7 @@ describe('alarms', () => {
         statistic: 'Sum',
       })),
     );
-    expect(watched).toHaveLength(4);
+    expect(watched).toHaveLength(10);
     expect(watched).toEqual(expect.arrayContaining(expected));
   });
 
@@ -815,7 +760,8 @@ describe('dashboard', () => {
     const synthesized = synth({ metrics: 'off' });
     const { stack } = synthesized;
     expect(stack.lagSchedule).toBeUndefined();
-    for (const fn of [stack.apiFunction, stack.maintenanceFunction]) {
+    expect(stack.lagFunction).toBeUndefined();
+    for (const [, fn] of stack.functions) {
       expect(environmentOf(synthesized, fn).SLUICE_METRICS).toBe('off');
     }
     const inputs = Object.values(synthesized.resources)
@@ -892,10 +838,13 @@ describe('cdk synth', () => {
         const found = functions.find(([id]) => id.startsWith(prefix));
         return String(found?.[1].Metadata?.['aws:asset:path']);
       };
-      // Each bundle is built from its own entry (each names itself in its start-up check).
+      // Each bundle is built from its own entry (each names itself in its start-up check). The job
+      // functions share one handler and so one bundle: the same asset.
+      const jobAssets = ['Compact', 'Retention', 'Gc', 'Lag'].map(assetOf);
+      expect(new Set(jobAssets).size).toBe(1);
       const bundles = [
         { asset: assetOf('Api'), entry: /must be set for the Lambda function/ },
-        { asset: assetOf('Maintenance'), entry: /must be set for the maintenance function/ },
+        { asset: jobAssets[0] as string, entry: /must be set for the maintenance function/ },
       ];
       const assets = (await readdir(out)).filter((name) => name.startsWith('asset.'));
       expect(assets.sort()).toEqual(bundles.map((b) => b.asset).sort());

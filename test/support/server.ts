@@ -17,6 +17,7 @@ import type { LogMetrics } from '../../lib/metrics/metrics.js';
 import { S3SegmentStore } from '../../lib/storage/s3-segment-store.js';
 import { DynamoDbWebhookSourceStore } from '../../lib/webhooks/dynamodb-source-store.js';
 import { makeDynamoClient, makeS3Client, testEndpoints, uniquePrefix } from './env.js';
+import type { CallRecorder } from './recording.js';
 
 export interface TestServer {
   url: string;
@@ -62,6 +63,8 @@ export async function startTestServer(
     /** Maintenance thresholds and crash hooks. */
     maintenance?: Partial<MaintenanceOptions>;
     maintenanceHooks?: MaintenanceHooks;
+    /** Records the calls the server's SDK clients make once it is set up (test/infra/grants.test.ts). */
+    recorder?: CallRecorder;
     /** What the Log counts (produce/fetch metrics); none otherwise. */
     metrics?: LogMetrics;
     /** Consumer-group tuning (for example no skew allowance, with a manual clock). */
@@ -89,6 +92,10 @@ export async function startTestServer(
     await s3.send(new CreateBucketCommand({ Bucket: bucket }));
   }
   const store = new S3SegmentStore(s3, bucket);
+  if (options.recorder) {
+    options.recorder.attach(dynamodb);
+    options.recorder.attach(s3);
+  }
   const log = createLog({
     dynamodb,
     store,
