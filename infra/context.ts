@@ -29,7 +29,9 @@ import type { Compression } from '../lib/types.js';
  * - `metrics`: `emf` (default) has the functions write produce/fetch counts and consumer lag as CloudWatch
  *   Embedded Metric Format log lines (`SLUICE_METRICS`), which the dashboard graphs; `off` writes none and
  *   schedules no lag job.
- * - `lagRateMinutes`: how often the maintenance function measures every group's lag (default 1).
+ * - `lagRateMinutes`: how often the lag function measures every group's lag (default 1).
+ * - `lagAlarmRecords`: if set, an alarm fires when some partition of some group has stayed this many
+ *   records behind (ConsumerLagMax) for 5 minutes in a row; needs `metrics=emf`. Unset by default.
  * Numbers are read like the rates: as strings or numbers, whole and non-negative.
  */
 export interface SluiceContext {
@@ -45,6 +47,8 @@ export interface SluiceContext {
 export interface MetricsSettings {
   enabled: boolean;
   lagRate: Duration;
+  /** The ConsumerLagMax that, held for 5 minutes, raises the lag alarm; undefined: no lag alarm. */
+  lagAlarmRecords: number | undefined;
 }
 
 /** Batching, size limits and maintenance thresholds, passed to the functions as environment variables. */
@@ -207,8 +211,18 @@ function readMetrics(node: Node): MetricsSettings {
   if (metrics !== 'emf' && metrics !== 'off') {
     throw new Error(`context 'metrics' must be 'emf' or 'off', got '${metrics}'`);
   }
+  const lagAlarmRecords =
+    node.tryGetContext('lagAlarmRecords') === undefined
+      ? undefined
+      : readInteger(node, 'lagAlarmRecords', 0, { min: 1, max: Number.MAX_SAFE_INTEGER, what: 'records' });
+  if (lagAlarmRecords !== undefined && metrics !== 'emf') {
+    throw new Error(
+      "context 'lagAlarmRecords' needs metrics 'emf': the alarm watches the ConsumerLagMax metric",
+    );
+  }
   return {
     enabled: metrics === 'emf',
     lagRate: readMinutes(node, 'lagRateMinutes', DEFAULT_LAG_RATE_MINUTES),
+    lagAlarmRecords,
   };
 }

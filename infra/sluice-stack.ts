@@ -304,7 +304,7 @@ export class SluiceStack extends Stack {
       invokeMode: lambda.InvokeMode.RESPONSE_STREAM,
     });
 
-    this.alarms = this.createAlarms();
+    this.alarms = this.createAlarms(metrics.lagAlarmRecords);
     this.dashboard = this.createDashboard(metrics.enabled);
 
     new CfnOutput(this, 'ApiUrl', { value: this.apiUrl.url, description: 'Base URL of the Sluice API' });
@@ -352,8 +352,10 @@ export class SluiceStack extends Stack {
   /**
    * For each function, Errors ≥ 1 and Throttles ≥ 1 in 5 minutes; for each table, ThrottledRequests (summed
    * over THROTTLE_ALARM_OPERATIONS) ≥ 1 in 5 minutes. No data (no invocations, no requests) is not a breach.
+   * With `lagAlarmRecords`, also the stack-wide ConsumerLagMax (the worst partition of any group) at or above
+   * it in each of 5 consecutive minutes: one slow minute is a burst, five are a consumer that fell behind.
    */
-  private createAlarms(): cloudwatch.Alarm[] {
+  private createAlarms(lagAlarmRecords: number | undefined): cloudwatch.Alarm[] {
     const alarm = (id: string, metric: cloudwatch.IMetric, description: string) =>
       new cloudwatch.Alarm(this, id, {
         metric,
@@ -384,6 +386,26 @@ export class SluiceStack extends Stack {
           `Sluice: requests to the ${id} were throttled`,
         ),
       ),
+      ...(lagAlarmRecords === undefined
+        ? []
+        : [
+            new cloudwatch.Alarm(this, 'ConsumerLagAlarm', {
+              metric: new cloudwatch.Metric({
+                namespace: METRICS_NAMESPACE,
+                metricName: 'ConsumerLagMax',
+                dimensionsMap: { service: this.stackName },
+                statistic: cloudwatch.Stats.MAXIMUM,
+                period: Duration.minutes(1),
+              }),
+              alarmDescription: `Sluice: a consumer group has a partition ${lagAlarmRecords} or more records behind for 5 minutes`,
+              threshold: lagAlarmRecords,
+              evaluationPeriods: 5,
+              datapointsToAlarm: 5,
+              comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+              // No measurement (no group has committed anything) is not lag.
+              treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+            }),
+          ]),
     ];
   }
 

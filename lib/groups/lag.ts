@@ -129,26 +129,28 @@ export async function measureConsumerLag(store: GroupStore, log: Log): Promise<G
 
 /**
  * `ConsumerLag` (records) and `ConsumerLagMax` (the largest partition's) as EMF lines: one per group and
- * topic under {service, group, topic}, and one per group under {service, group}. Only partitions with a
- * committed offset count; a group or topic with none gets no line (its lag is unknown, not zero).
+ * topic under {service, group, topic}, and one per group under {service, group} and also {service}, so
+ * that the stack-wide series' Maximum is the worst group (what the optional lag alarm watches). Only
+ * partitions with a committed offset count; a group or topic with none gets no line (its lag is unknown,
+ * not zero).
  */
 export function publishConsumerLag(writer: EmfWriter, lags: readonly GroupLag[], timestamp: number): number {
   let lines = 0;
-  const emit = (dimensions: Record<string, string>, lag: number, max: number) => {
+  const emit = (dimensions: Record<string, string>, lag: number, max: number, alsoStackWide = false) => {
     writer.emit(
       dimensions,
       [
         { name: 'ConsumerLag', unit: 'Count', value: lag },
         { name: 'ConsumerLagMax', unit: 'Count', value: max },
       ],
-      [],
+      alsoStackWide ? [{}] : [],
       timestamp,
     );
     lines++;
   };
   for (const group of lags) {
     if (group.committedPartitions === 0) continue;
-    emit({ group: group.group }, group.lag, group.maxPartitionLag);
+    emit({ group: group.group }, group.lag, group.maxPartitionLag, true);
     for (const topic of group.topics) {
       if (topic.committedPartitions > 0) {
         emit({ group: group.group, topic: topic.topic }, topic.lag, topic.maxPartitionLag);

@@ -592,6 +592,33 @@ describe('alarms', () => {
     }
   });
 
+  it('with context lagAlarmRecords, add one on the worst partition lag of any group, held for 5 minutes', () => {
+    const synthesized = synth({ stackName: 'Lagged', lagAlarmRecords: '50000' });
+    const lagAlarms = alarmsOf(synthesized).filter((alarm) => alarm.MetricName === 'ConsumerLagMax');
+    expect(lagAlarms).toEqual([
+      expect.objectContaining({
+        Namespace: 'Sluice',
+        Dimensions: [{ Name: 'service', Value: 'Lagged' }],
+        Statistic: 'Maximum',
+        Period: 60,
+        Threshold: 50000,
+        EvaluationPeriods: 5,
+        DatapointsToAlarm: 5,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        TreatMissingData: 'notBreaching',
+      }),
+    ]);
+    expect(alarmsOf(synth()).filter((alarm) => alarm.MetricName === 'ConsumerLagMax')).toEqual([]);
+  });
+
+  it.each([
+    [{ lagAlarmRecords: '0' }, /'lagAlarmRecords' must be a whole number of records of at least 1/],
+    [{ lagAlarmRecords: 'lots' }, /'lagAlarmRecords'/],
+    [{ lagAlarmRecords: 10, metrics: 'off' }, /'lagAlarmRecords' needs metrics 'emf'/],
+  ])('rejects context %j', (context, error) => {
+    expect(() => synth(context)).toThrow(error);
+  });
+
   it("watch each function's Errors and Throttles as 5-minute sums", () => {
     const synthesized = synth();
     const { logicalId, stack } = synthesized;

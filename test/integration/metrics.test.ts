@@ -256,7 +256,7 @@ describe('consumer lag', () => {
     }));
     expect(summary).toEqual([
       {
-        dimensions: [['service', 'group']],
+        dimensions: [['service', 'group'], ['service']],
         group: a.group,
         topic: undefined,
         ConsumerLag: 3,
@@ -270,7 +270,7 @@ describe('consumer lag', () => {
         ConsumerLagMax: 3,
       },
       {
-        dimensions: [['service', 'group']],
+        dimensions: [['service', 'group'], ['service']],
         group: b.group,
         topic: undefined,
         ConsumerLag: 10,
