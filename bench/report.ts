@@ -4,6 +4,7 @@ import type { ReplayResult } from './ceiling.js';
 import type { OperationCounts, S3Counts } from './counting.js';
 import { totals } from './counting.js';
 import { type CpuReport, formatCpu, otherCores } from './cpu.js';
+import { type DeployedMeasurement, deployedTotal, formatDeployed } from './deployed.js';
 import type { GroupResult } from './protocol.js';
 
 export const MiB = 1024 * 1024;
@@ -96,6 +97,8 @@ export interface BenchResult {
   groups?: GroupPhaseResult;
   /** The compaction phase; absent with `--compaction-records 0`. */
   compaction?: CompactionPhaseResult;
+  /** The README's deployed workload; absent with `--deployed-seconds 0`. */
+  deployed?: DeployedMeasurement;
   serverErrors: number;
 }
 
@@ -758,6 +761,11 @@ export function formatReport(r: BenchResult): string {
   }
   if (r.serverErrors > 0)
     lines.push('', `WARNING: the servers logged ${r.serverErrors} unexpected errors (HTTP 500s)`);
+  if (r.deployed) {
+    section('Monthly cost of the deployed stack (README "Deploy to AWS") — computed from the counts below');
+    lines.push(...formatDeployed(r.deployed));
+  }
+
   return lines.join('\n');
 }
 
@@ -798,6 +806,12 @@ export function summaryJson(r: BenchResult): Record<string, unknown> {
     replayMainElu: r.cpu.replay.elu['replay (main)'] ?? null,
     ...(r.groups ? groupJson(r.groups) : {}),
     ...(r.compaction ? compactionJson(r.compaction) : {}),
+    ...(r.deployed
+      ? {
+          deployedSimulatedSeconds: r.deployed.simulatedSeconds,
+          deployedMonthlyUsd: round(deployedTotal(r.deployed), 2),
+        }
+      : {}),
   };
 }
 

@@ -24,14 +24,25 @@ import {
 } from '../functions/deps.js';
 import { createApp } from '../functions/http/app.js';
 import { type DynamoDbLocal, startDynamoDbLocal } from '../functions/local/dynamodb-local.js';
+import { measureConsumerLag, publishConsumerLag } from '../lib/groups/lag.js';
 import { DEFAULT_LIMITS } from '../lib/limits.js';
 import { DEFAULT_LOG_OPTIONS, type Log, type LogOptions } from '../lib/log/log.js';
 import type { MaintenanceReport } from '../lib/maintenance/report.js';
 import { ensureTables } from '../lib/metadata/dynamodb-schema.js';
+import { EmfMetrics, EmfWriter, type LogMetrics } from '../lib/metrics/metrics.js';
 import { S3SegmentStore } from '../lib/storage/s3-segment-store.js';
 import { groupFlushes, replayFlushes } from './ceiling.js';
-import { countDynamoDb, countS3, DynamoDbCounter, difference, S3Counter, type S3Counts } from './counting.js';
+import {
+  countDynamoDb,
+  countS3,
+  DynamoDbCounter,
+  difference,
+  S3Counter,
+  type S3Counts,
+  totals,
+} from './counting.js';
 import { startCpuProbe } from './cpu.js';
+import { DEPLOYED_WORKLOAD, type DeployedMeasurement, type PassCost } from './deployed.js';
 import type {
   ConsumeJob,
   ConsumeResult,
@@ -82,6 +93,8 @@ const HELP = `Usage: npm run bench -- [options]
   --compaction-records-per-request N
                             keyed records per produce request in the compaction phase (default 2)
   --compaction-producers N  concurrent producers in the compaction phase (default 32)
+  --deployed-seconds N      simulated seconds of the README's deployed workload, whose counts give the
+                            monthly cost of the AWS stack (default 60; 0 skips the phase)
   --help                    this text
 `;
 
@@ -113,6 +126,7 @@ function parseOptions() {
       'compaction-records': { type: 'string', default: '20000' },
       'compaction-records-per-request': { type: 'string', default: '2' },
       'compaction-producers': { type: 'string', default: '32' },
+      'deployed-seconds': { type: 'string', default: '60' },
     },
     strict: true,
     allowPositionals: false,
@@ -153,6 +167,7 @@ function parseOptions() {
       1,
     ),
     compactionProducers: int('compaction-producers', values['compaction-producers'], 1),
+    deployedSeconds: int('deployed-seconds', values['deployed-seconds'], 0),
   };
 }
 
@@ -240,6 +255,8 @@ async function startInstance(options: {
   bucket: string;
   token: string;
   log: LogOptions;
+  /** What the Log counts and writes as EMF lines; none by default. */
+  metrics?: LogMetrics;
 }): Promise<Instance> {
   const { s3, dynamodb } = newClients(options.endpoints);
   const s3Counter = new S3Counter();
@@ -254,6 +271,7 @@ async function startInstance(options: {
     limits: DEFAULT_LIMITS,
     // A pass's report is the admin endpoint's answer, which the compaction phase prints; keep stdout clean.
     maintenanceHooks: { onReport: () => undefined },
+    ...(options.metrics ? { metrics: options.metrics } : {}),
   });
   const app = createApp({
     log,
@@ -334,7 +352,7 @@ async function api(instance: { url: string }, token: string, method: string, pat
   });
   const text = await response.text();
   if (!response.ok) throw new Error(`${method} ${path}: HTTP ${response.status} ${text}`);
-  return JSON.parse(text) as unknown;
+  return text === '' ? undefined : (JSON.parse(text) as unknown);
 }
 
 function concatFloat64(arrays: Float64Array[]): Float64Array {
@@ -642,6 +660,20 @@ async function run(options: Options, resources: Resources): Promise<BenchResult>
       : undefined;
   if (compaction) say(`total run time so far ${((Date.now() - started) / 1000).toFixed(0)} s`);
 
+  // ---- phase 7: the README's deployed workload, counted for the monthly cost of the AWS stack -----------
+  const deployed =
+    options.deployedSeconds > 0
+      ? await deployedPhase(options, {
+          resources,
+          admin,
+          endpoints,
+          tablePrefix: `bench_${runId}d_`,
+          bucket: `${bucket}-deployed`,
+          token,
+        })
+      : undefined;
+  if (deployed) say(`total run time so far ${((Date.now() - started) / 1000).toFixed(0)} s`);
+
   return {
     machine: {
       cpuModel: os.cpus()[0]?.model ?? 'unknown',
@@ -687,6 +719,7 @@ async function run(options: Options, resources: Resources): Promise<BenchResult>
     cpu: { produce: produceCpuReport, consume: consumeCpuReport, replay: replayCpuReport },
     ...(groups ? { groups } : {}),
     ...(compaction ? { compaction } : {}),
+    ...(deployed ? { deployed } : {}),
     serverErrors,
   };
 }
@@ -1278,4 +1311,238 @@ function splitProducers(
     firstProducer += producers;
   }
   return jobs;
+}
+
+// ---- phase 7: the README's deployed workload, for the monthly cost of the AWS stack ----------------------------
+
+/** The S3 and DynamoDB counts of some instances, to subtract: what they did between two snapshots. */
+function snapshotAll(instances: readonly Instance[]) {
+  return instances.map((i) => ({ s3: { ...i.s3Counter.counts }, ddb: i.ddbCounter.snapshot() }));
+}
+
+function spentSince(instances: readonly Instance[], before: ReturnType<typeof snapshotAll>) {
+  let readUnits = 0;
+  let scanReadUnits = 0;
+  let writeUnits = 0;
+  let gets = 0;
+  let puts = 0;
+  let lists = 0;
+  instances.forEach((instance, i) => {
+    const was = before[i];
+    if (!was) return;
+    const ops = difference(instance.ddbCounter.snapshot(), was.ddb);
+    const t = totals(ops);
+    readUnits += t.readUnits;
+    scanReadUnits += ops.get('Scan')?.readUnits ?? 0;
+    writeUnits += t.writeUnits;
+    const s3 = s3Difference(instance.s3Counter.counts, was.s3);
+    gets += s3.gets;
+    puts += s3.puts;
+    lists += s3.other;
+  });
+  return { readUnits, scanReadUnits, writeUnits, gets, puts, lists };
+}
+
+/**
+ * The workload of README "Deploy to AWS", second by simulated second, through Lambda-shaped instances
+ * (linger 0: each produce request is its own flush) that take the calls round-robin, as a few warm Lambda
+ * instances would: 4 produce requests of 256 records, each to one partition, then every member of 2 groups
+ * of 4 fetches what is new and commits it. The calls run back to back (the simulation does not wait out the
+ * second). Then one pass of each maintenance job and the lag job over what the run wrote. Its own tables
+ * and bucket, so that the passes see only this run.
+ */
+async function deployedPhase(
+  options: Options,
+  ctx: {
+    resources: Resources;
+    admin: { dynamodb: DynamoDBClient; s3: S3Client };
+    endpoints: { dynamodb: string; s3: string };
+    tablePrefix: string;
+    bucket: string;
+    token: string;
+  },
+): Promise<DeployedMeasurement> {
+  const w = DEPLOYED_WORKLOAD;
+  const { token } = ctx;
+  await ensureTables(ctx.admin.dynamodb, ctx.tablePrefix);
+  await ctx.admin.s3.send(new CreateBucketCommand({ Bucket: ctx.bucket }));
+  const emf = { lines: 0, bytes: 0, metrics: new Set<string>() };
+  const countLine = (line: string) => {
+    emf.lines++;
+    emf.bytes += Buffer.byteLength(line) + 1;
+    const doc = JSON.parse(line) as {
+      _aws: {
+        CloudWatchMetrics: Array<{
+          Namespace: string;
+          Dimensions: string[][];
+          Metrics: Array<{ Name: string }>;
+        }>;
+      };
+    } & Record<string, unknown>;
+    for (const directive of doc._aws.CloudWatchMetrics) {
+      for (const dimensions of directive.Dimensions) {
+        for (const metric of directive.Metrics) {
+          const values = dimensions.map((d) => `${d}=${String(doc[d])}`).join(',');
+          emf.metrics.add(`${directive.Namespace}/${metric.Name}{${values}}`);
+        }
+      }
+    }
+  };
+  const emfOptions = { namespace: 'Sluice', service: 'bench', write: countLine };
+  const instances: Instance[] = [];
+  for (let i = 0; i < w.instances; i++) {
+    const instance = await startInstance({
+      name: `lambda-${i}`,
+      endpoints: ctx.endpoints,
+      tablePrefix: ctx.tablePrefix,
+      bucket: ctx.bucket,
+      token,
+      log: { ...DEFAULT_LOG_OPTIONS, lingerMs: 0 },
+      metrics: new EmfMetrics(emfOptions),
+    });
+    ctx.resources.add(`lambda-${i}`, () => instance.close());
+    instances.push(instance);
+  }
+  let next = 0;
+  const any = () => instances[next++ % instances.length] as Instance;
+  const topic = `deployed.${Date.now().toString(36)}`;
+  await api(any(), token, 'POST', '/v1/topics', { name: topic, partitions: w.partitions });
+
+  // Members join and claim their partitions before anything is counted.
+  interface Member {
+    group: string;
+    id: string;
+    generation: number;
+    cursor: string | undefined;
+  }
+  const members: Member[] = [];
+  for (let g = 0; g < w.groups; g++) {
+    for (let m = 0; m < w.membersPerGroup; m++) {
+      const group = `deployed-g${g}`;
+      const joined = (await api(any(), token, 'POST', `/v1/groups/${group}/members`, {
+        topics: [topic],
+        sessionTimeoutMs: 300_000,
+        autoOffsetReset: 'earliest',
+      })) as { memberId: string; generation: number };
+      members.push({ group, id: joined.memberId, generation: joined.generation, cursor: undefined });
+    }
+  }
+  const value = 'v'.repeat(w.valueBytes - 2); // a JSON string of valueBytes bytes, quotes included
+  const requests = { produce: 0, fetch: 0, commit: 0 };
+  const produce = { puts: 0, readUnits: 0, writeUnits: 0 };
+  const consume = { gets: 0, readUnits: 0, writeUnits: 0 };
+  let recordsProduced = 0;
+  let bytesProduced = 0;
+  let recordsFetched = 0;
+  let partition = 0;
+  /** Every member fetches what is new and commits it; counted unless `warmUp`. */
+  const consumeRound = async (warmUp: boolean) => {
+    for (const member of members) {
+      const before = snapshotAll(instances);
+      const query = `maxRecords=10000&maxBytes=${8 * MiB}&waitMs=0${member.cursor ? `&cursor=${member.cursor}` : ''}`;
+      let answer: {
+        generation: number;
+        cursor: string;
+        records: Array<{ topic: string; partition: number; offset: number }>;
+      };
+      try {
+        answer = (await api(
+          any(),
+          token,
+          'GET',
+          `/v1/groups/${member.group}/members/${member.id}/records?${query}`,
+        )) as typeof answer;
+      } catch (error) {
+        // A rebalance while the members were joining: start again from the committed offsets.
+        if (!warmUp) throw error;
+        member.cursor = undefined;
+        continue;
+      }
+      member.cursor = answer.cursor;
+      member.generation = answer.generation;
+      const nextOffsets = new Map<number, number>();
+      for (const r of answer.records)
+        nextOffsets.set(r.partition, Math.max(nextOffsets.get(r.partition) ?? 0, r.offset + 1));
+      if (nextOffsets.size > 0) {
+        await api(any(), token, 'POST', `/v1/groups/${member.group}/commits`, {
+          memberId: member.id,
+          generation: member.generation,
+          offsets: [...nextOffsets].map(([p, offset]) => ({ topic, partition: p, offset })),
+        });
+      }
+      if (warmUp) continue;
+      requests.fetch++;
+      if (nextOffsets.size > 0) requests.commit++;
+      recordsFetched += answer.records.length;
+      const spent = spentSince(instances, before);
+      consume.gets += spent.gets;
+      consume.readUnits += spent.readUnits;
+      consume.writeUnits += spent.writeUnits;
+    }
+  };
+  await consumeRound(true);
+  await consumeRound(true);
+  emf.lines = 0;
+  emf.bytes = 0;
+  say(`deployed: ${options.deployedSeconds} simulated seconds of the README workload…`);
+  for (let second = 0; second < options.deployedSeconds; second++) {
+    const before = snapshotAll(instances);
+    for (let r = 0; r < w.produceRequestsPerSecond; r++) {
+      const records = Array.from({ length: w.recordsPerRequest }, () => ({ partition, value }));
+      partition = (partition + 1) % w.partitions;
+      await api(any(), token, 'POST', `/v1/topics/${topic}/records`, { records });
+      requests.produce++;
+      recordsProduced += records.length;
+      bytesProduced += records.length * w.valueBytes;
+    }
+    const spent = spentSince(instances, before);
+    produce.puts += spent.puts;
+    produce.readUnits += spent.readUnits;
+    produce.writeUnits += spent.writeUnits;
+    await consumeRound(false);
+  }
+  if (recordsFetched !== recordsProduced * w.groups) {
+    throw new Error(`deployed: ${recordsFetched} records fetched, expected ${recordsProduced * w.groups}`);
+  }
+
+  const apiEmf = { lines: emf.lines, bytes: emf.bytes };
+
+  // One pass of each job, on one instance, as the job's own function would run it.
+  const worker = instances[0] as Instance;
+  const pass = async (run: () => Promise<unknown>): Promise<PassCost> => {
+    const before = snapshotAll([worker]);
+    const started = Date.now();
+    await run();
+    return { ...spentSince([worker], before), wallMs: Date.now() - started };
+  };
+  let batchesMoved = 0;
+  const compaction = await pass(async () => {
+    for (;;) {
+      const report = await worker.log.maintenance.run('compact', { minAgeMs: 0 });
+      batchesMoved += report.batches.written;
+      if (report.complete) return;
+    }
+  });
+  const retention = await pass(() => worker.log.maintenance.run('retention'));
+  const gc = await pass(() => worker.log.maintenance.run('gc'));
+  const groups = createGroupStore({ dynamodb: worker.dynamodb, tablePrefix: ctx.tablePrefix });
+  const lagWriter = new EmfWriter(emfOptions);
+  const lag = await pass(async () => {
+    publishConsumerLag(lagWriter, await measureConsumerLag(groups, worker.log), Date.now());
+  });
+  return {
+    simulatedSeconds: options.deployedSeconds,
+    requests,
+    recordsProduced,
+    bytesProduced,
+    recordsFetched,
+    produce,
+    consume,
+    metrics: { ...apiEmf, distinctMetrics: emf.metrics.size },
+    batches: requests.produce,
+    compaction: { ...compaction, batchesMoved },
+    retention,
+    gc: { ...gc, indexEntriesScanned: requests.produce },
+    lag,
+  };
 }

@@ -1,0 +1,226 @@
+import { PRICES } from './report.js';
+
+/**
+ * The README's "what it costs per month" for the deployed stack, from counts this bench measures: a
+ * Lambda-shaped run of the README's workload (every request flushed alone, served round-robin by a few warm
+ * instances), then one pass of each maintenance job over what it wrote. Counts are per simulated second of
+ * the workload, then scaled to a 30-day month and multiplied by AWS's list prices. What the bench cannot
+ * measure here (Lambda's duration in AWS) is an assumption, printed as one.
+ */
+
+/** The workload of README "Deploy to AWS". */
+export const DEPLOYED_WORKLOAD = {
+  partitions: 16,
+  produceRequestsPerSecond: 4,
+  recordsPerRequest: 256,
+  /** Bytes of each record's value (a JSON string of this length, 1 KiB records). */
+  valueBytes: 1024,
+  groups: 2,
+  membersPerGroup: 4,
+  retentionDays: 7,
+  /** Warm Lambda instances serving the calls (about what 20-40 requests/s of ~100 ms keep warm). */
+  instances: 3,
+};
+
+/** Prices beyond COST.md's table: AWS's published us-east-1 list prices (CloudWatch, Lambda). */
+export const MORE_PRICES = {
+  lambdaPerMillionRequests: 0.2,
+  lambdaArmPerGbSecond: 0.0000133334,
+  logsIngestedPerGb: 0.5,
+  customMetricPerMonth: 0.3,
+  eventBridgeScheduledInvocations: 0,
+};
+
+/** Assumed, not measured: how long an API call runs in Lambda and with how much memory. */
+export const LAMBDA_ASSUMPTION = { apiCallMs: 100, memoryGb: 1 };
+
+const SECONDS_PER_MONTH = 30 * 24 * 3600;
+const MINUTES_PER_MONTH = SECONDS_PER_MONTH / 60;
+
+/** One maintenance pass as measured: its DynamoDB units, S3 requests and wall time. */
+export interface PassCost {
+  readUnits: number;
+  /** The part of readUnits spent scanning the index (GC's mark phase); it grows with the index. */
+  scanReadUnits: number;
+  writeUnits: number;
+  gets: number;
+  puts: number;
+  lists: number;
+  wallMs: number;
+}
+
+export interface DeployedMeasurement {
+  simulatedSeconds: number;
+  requests: { produce: number; fetch: number; commit: number };
+  recordsProduced: number;
+  bytesProduced: number;
+  recordsFetched: number;
+  /** Produce side: the S3 PUTs and DynamoDB units of the produce requests. */
+  produce: { puts: number; readUnits: number; writeUnits: number };
+  /** Consumer side: everything the fetch and commit requests did. */
+  consume: { gets: number; readUnits: number; writeUnits: number };
+  metrics: { lines: number; bytes: number; distinctMetrics: number };
+  /** Index entries the run wrote (one per produce request: each went to one partition). */
+  batches: number;
+  /** A compaction pass over the run's batches (minimum age 0), a retention pass, a GC pass, a lag pass. */
+  compaction: PassCost & { batchesMoved: number };
+  retention: PassCost;
+  gc: PassCost & { indexEntriesScanned: number };
+  lag: PassCost;
+}
+
+export interface CostRow {
+  part: string;
+  counted: string;
+  usd: number;
+}
+
+/** The monthly bill, row by row, for the measured run scaled to a month; rates from infra/context.ts. */
+export function deployedMonthlyCost(
+  m: DeployedMeasurement,
+  schedules = { compactPerHour: 6, retentionPerHour: 4, gcPerHour: 1, lagPerMinute: 1 },
+): CostRow[] {
+  const perMonth = SECONDS_PER_MONTH / m.simulatedSeconds;
+  const lambdaCall = (calls: number, ms: number) =>
+    calls * (MORE_PRICES.lambdaPerMillionRequests / 1e6) +
+    calls * (ms / 1000) * LAMBDA_ASSUMPTION.memoryGb * MORE_PRICES.lambdaArmPerGbSecond;
+  const units = (read: number, write: number) =>
+    read * (PRICES.ddbPerMillionRru / 1e6) + write * (PRICES.ddbPerMillionWru / 1e6);
+  const s3 = (gets: number, puts: number, lists = 0) =>
+    gets * (PRICES.s3GetPer1k / 1000) + (puts + lists) * (PRICES.s3PutPer1k / 1000);
+
+  const produceCalls = m.requests.produce * perMonth;
+  const consumeCalls = (m.requests.fetch + m.requests.commit) * perMonth;
+  const batchesPerMonth = m.batches * perMonth;
+  const bytesPerSecond = m.bytesProduced / m.simulatedSeconds;
+  const storedGb = (bytesPerSecond * DEPLOYED_WORKLOAD.retentionDays * 86_400) / 1e9;
+  // GC scans every live index entry: at steady state, retentionDays of batches.
+  const liveEntries = (m.batches / m.simulatedSeconds) * DEPLOYED_WORKLOAD.retentionDays * 86_400;
+  const gcScale = m.gc.indexEntriesScanned > 0 ? liveEntries / m.gc.indexEntriesScanned : 1;
+  const compactPerBatch = m.compaction.batchesMoved > 0 ? 1 / m.compaction.batchesMoved : 0;
+
+  const rows: CostRow[] = [
+    {
+      part: 'produce: S3',
+      counted: `${f(m.produce.puts / m.requests.produce, 2)} PUT per request: ${millions(m.produce.puts * perMonth)} PUTs`,
+      usd: s3(0, m.produce.puts * perMonth),
+    },
+    {
+      part: 'produce: DynamoDB',
+      counted: `${f(m.produce.writeUnits / m.requests.produce, 2)} WRU + ${f(m.produce.readUnits / m.requests.produce, 2)} RRU per request`,
+      usd: units(m.produce.readUnits * perMonth, m.produce.writeUnits * perMonth),
+    },
+    {
+      part: 'produce: Lambda',
+      counted: `${millions(produceCalls)} requests, ${LAMBDA_ASSUMPTION.apiCallMs} ms at ${LAMBDA_ASSUMPTION.memoryGb} GB each (assumed)`,
+      usd: lambdaCall(produceCalls, LAMBDA_ASSUMPTION.apiCallMs),
+    },
+    {
+      part: 'storage',
+      counted: `${f(storedGb, 0)} GB of segments (${DEPLOYED_WORKLOAD.retentionDays} days)`,
+      usd: storedGb * PRICES.s3StoragePerGbMonth,
+    },
+    {
+      part: `${DEPLOYED_WORKLOAD.groups} consumer groups`,
+      counted:
+        `per member fetch (and its commit, when it had records: ${f((100 * m.requests.commit) / m.requests.fetch, 0)}%): ` +
+        `${f(m.consume.readUnits / m.requests.fetch, 2)} RRU, ${f(m.consume.writeUnits / m.requests.fetch, 2)} WRU, ` +
+        `${f(m.consume.gets / m.requests.fetch, 2)} GET; ${millions(consumeCalls)} Lambda requests of ${LAMBDA_ASSUMPTION.apiCallMs} ms`,
+      usd:
+        units(m.consume.readUnits * perMonth, m.consume.writeUnits * perMonth) +
+        s3(m.consume.gets * perMonth, 0) +
+        lambdaCall(consumeCalls, LAMBDA_ASSUMPTION.apiCallMs),
+    },
+    {
+      part: 'compaction',
+      counted:
+        `${f(m.compaction.writeUnits * compactPerBatch, 2)} WRU, ${f(m.compaction.readUnits * compactPerBatch, 2)} RRU, ` +
+        `${f(m.compaction.gets * compactPerBatch, 3)} GET, ${f(m.compaction.puts * compactPerBatch, 3)} PUT per batch moved; ` +
+        `${schedules.compactPerHour} passes/h`,
+      usd:
+        units(
+          m.compaction.readUnits * compactPerBatch * batchesPerMonth,
+          m.compaction.writeUnits * compactPerBatch * batchesPerMonth,
+        ) +
+        s3(
+          m.compaction.gets * compactPerBatch * batchesPerMonth,
+          m.compaction.puts * compactPerBatch * batchesPerMonth,
+        ) +
+        lambdaCall(
+          schedules.compactPerHour * 720,
+          m.compaction.wallMs * (batchesPerMonth / (schedules.compactPerHour * 720)) * compactPerBatch,
+        ),
+    },
+    {
+      part: 'retention',
+      counted: `${schedules.retentionPerHour} passes/h of ${f(m.retention.readUnits, 1)} RRU, and 1 WRU to remove each index entry once`,
+      usd:
+        units(
+          m.retention.readUnits * schedules.retentionPerHour * 720,
+          m.retention.writeUnits * schedules.retentionPerHour * 720 + batchesPerMonth,
+        ) + lambdaCall(schedules.retentionPerHour * 720, m.retention.wallMs),
+    },
+    {
+      part: 'garbage collection',
+      counted:
+        `${schedules.gcPerHour} pass/h scanning ~${millions(liveEntries)} index entries (${f(m.gc.scanReadUnits * gcScale, 0)} RRU a pass), ` +
+        `1 LIST per 1,000 objects`,
+      usd:
+        units(
+          (m.gc.readUnits - m.gc.scanReadUnits + m.gc.scanReadUnits * gcScale) * schedules.gcPerHour * 720,
+          m.gc.writeUnits * schedules.gcPerHour * 720,
+        ) +
+        s3(0, 0, m.gc.lists * schedules.gcPerHour * 720) +
+        // The scan's duration, assumed: 1 MB pages of ~4,000 entries, 4 segments in parallel, 100 ms a page.
+        lambdaCall(schedules.gcPerHour * 720, m.gc.wallMs + (liveEntries / 4000 / 4) * 100),
+    },
+    {
+      part: 'metrics',
+      counted:
+        `${f((m.metrics.bytes * perMonth) / 1e9, 1)} GB of EMF lines (${f(m.metrics.bytes / Math.max(1, m.metrics.lines), 0)} B each), ` +
+        `${m.metrics.distinctMetrics} custom metrics, the lag job ${schedules.lagPerMinute}/min (${f(m.lag.readUnits, 1)} RRU a pass)`,
+      usd:
+        ((m.metrics.bytes * perMonth) / 1e9) * MORE_PRICES.logsIngestedPerGb +
+        m.metrics.distinctMetrics * MORE_PRICES.customMetricPerMonth +
+        units(m.lag.readUnits * schedules.lagPerMinute * MINUTES_PER_MONTH, 0) +
+        lambdaCall(schedules.lagPerMinute * MINUTES_PER_MONTH, m.lag.wallMs),
+    },
+  ];
+  return rows;
+}
+
+export function formatDeployed(m: DeployedMeasurement): string[] {
+  const rows = deployedMonthlyCost(m);
+  const total = rows.reduce((sum, r) => sum + r.usd, 0);
+  const w = DEPLOYED_WORKLOAD;
+  const lines = [
+    `  workload: ${w.produceRequestsPerSecond} produce requests/s of ${w.recordsPerRequest} records of ${w.valueBytes} B, each to one partition, ` +
+      `${w.partitions} partitions; ${w.groups} groups of ${w.membersPerGroup} members, each fetching and committing once a second; ` +
+      `${w.retentionDays} days of retention`,
+    `  measured: ${m.simulatedSeconds} simulated seconds through ${w.instances} Lambda-shaped instances (linger 0): ` +
+      `${m.requests.produce} produce, ${m.requests.fetch} fetch and ${m.requests.commit} commit requests, ` +
+      `${m.recordsProduced.toLocaleString('en-US')} records produced, ${m.recordsFetched.toLocaleString('en-US')} fetched; ` +
+      `then one pass of each job`,
+    '  prices: COST.md, and CloudWatch Logs $0.50/GB, custom metrics $0.30 each, Lambda arm64 $0.0000133334/GB-s + $0.20/M',
+  ];
+  for (const row of rows)
+    lines.push(`    ${row.part.padEnd(20)} ${usd(row.usd).padStart(10)}   ${row.counted}`);
+  lines.push(`    ${'total'.padEnd(20)} ${usd(total).padStart(10)}`);
+  return lines;
+}
+
+export function deployedTotal(m: DeployedMeasurement): number {
+  return deployedMonthlyCost(m).reduce((sum, r) => sum + r.usd, 0);
+}
+
+function f(n: number, digits: number): string {
+  return Number.isFinite(n) ? n.toFixed(digits) : 'n/a';
+}
+
+function millions(n: number): string {
+  return n >= 1e6 ? `${f(n / 1e6, 1)} M` : Math.round(n).toLocaleString('en-US');
+}
+
+function usd(n: number): string {
+  return `$${n.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
+}
