@@ -51,6 +51,8 @@ export interface PassCost {
 
 export interface DeployedMeasurement {
   simulatedSeconds: number;
+  /** How often each member fetched and committed, in simulated seconds. */
+  fetchEverySeconds: number;
   requests: { produce: number; fetch: number; commit: number };
   recordsProduced: number;
   bytesProduced: number;
@@ -195,9 +197,10 @@ export function formatDeployed(m: DeployedMeasurement): string[] {
   const w = DEPLOYED_WORKLOAD;
   const lines = [
     `  workload: ${w.produceRequestsPerSecond} produce requests/s of ${w.recordsPerRequest} records of ${w.valueBytes} B, each to one partition, ` +
-      `${w.partitions} partitions; ${w.groups} groups of ${w.membersPerGroup} members, each fetching and committing once a second; ` +
+      `${w.partitions} partitions; ${w.groups} groups of ${w.membersPerGroup} members, each fetching and committing ` +
+      `${m.fetchEverySeconds === 1 ? 'once a second' : `every ${m.fetchEverySeconds} s`}; ` +
       `${w.retentionDays} days of retention`,
-    `  measured: ${m.simulatedSeconds} simulated seconds through ${w.instances} Lambda-shaped instances (linger 0): ` +
+    `  measured: ${m.simulatedSeconds} simulated seconds through ${w.instances} Lambda-shaped instances (linger 0, no tail cache): ` +
       `${m.requests.produce} produce, ${m.requests.fetch} fetch and ${m.requests.commit} commit requests, ` +
       `${m.recordsProduced.toLocaleString('en-US')} records produced, ${m.recordsFetched.toLocaleString('en-US')} fetched; ` +
       `then one pass of each job`,

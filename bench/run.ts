@@ -21,6 +21,7 @@ import {
   createKeyStore,
   createLog,
   createWebhookStore,
+  LAMBDA_LOG_OPTIONS,
 } from '../functions/deps.js';
 import { createApp } from '../functions/http/app.js';
 import { type DynamoDbLocal, startDynamoDbLocal } from '../functions/local/dynamodb-local.js';
@@ -95,6 +96,7 @@ const HELP = `Usage: npm run bench -- [options]
   --compaction-producers N  concurrent producers in the compaction phase (default 32)
   --deployed-seconds N      simulated seconds of the README's deployed workload, whose counts give the
                             monthly cost of the AWS stack (default 60; 0 skips the phase)
+  --deployed-fetch-every N  in that phase, members fetch and commit every N simulated seconds (default 1)
   --help                    this text
 `;
 
@@ -127,6 +129,7 @@ function parseOptions() {
       'compaction-records-per-request': { type: 'string', default: '2' },
       'compaction-producers': { type: 'string', default: '32' },
       'deployed-seconds': { type: 'string', default: '60' },
+      'deployed-fetch-every': { type: 'string', default: '1' },
     },
     strict: true,
     allowPositionals: false,
@@ -168,6 +171,7 @@ function parseOptions() {
     ),
     compactionProducers: int('compaction-producers', values['compaction-producers'], 1),
     deployedSeconds: int('deployed-seconds', values['deployed-seconds'], 0),
+    deployedFetchEvery: int('deployed-fetch-every', values['deployed-fetch-every'], 1),
   };
 }
 
@@ -1345,7 +1349,7 @@ function spentSince(instances: readonly Instance[], before: ReturnType<typeof sn
 
 /**
  * The workload of README "Deploy to AWS", second by simulated second, through Lambda-shaped instances
- * (linger 0: each produce request is its own flush) that take the calls round-robin, as a few warm Lambda
+ * (LAMBDA_LOG_OPTIONS: each produce request is its own flush) that take the calls at random, as a few warm Lambda
  * instances would: 4 produce requests of 256 records, each to one partition, then every member of 2 groups
  * of 4 fetches what is new and commits it. The calls run back to back (the simulation does not wait out the
  * second). Then one pass of each maintenance job and the lag job over what the run wrote. Its own tables
@@ -1397,14 +1401,22 @@ async function deployedPhase(
       tablePrefix: ctx.tablePrefix,
       bucket: ctx.bucket,
       token,
-      log: { ...DEFAULT_LOG_OPTIONS, lingerMs: 0 },
+      log: { ...DEFAULT_LOG_OPTIONS, ...LAMBDA_LOG_OPTIONS },
       metrics: new EmfMetrics(emfOptions),
     });
     ctx.resources.add(`lambda-${i}`, () => instance.close());
     instances.push(instance);
   }
-  let next = 0;
-  const any = () => instances[next++ % instances.length] as Instance;
+  // Lambda sends each request to whichever warm instance is free: a seeded random choice here (a fixed
+  // rotation would pin each partition's produce requests to one instance, which Lambda does not do).
+  let seed = 0x5eed;
+  const random = () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const any = () => instances[Math.floor(random() * instances.length)] as Instance;
   const topic = `deployed.${Date.now().toString(36)}`;
   await api(any(), token, 'POST', '/v1/topics', { name: topic, partitions: w.partitions });
 
@@ -1499,8 +1511,10 @@ async function deployedPhase(
     produce.puts += spent.puts;
     produce.readUnits += spent.readUnits;
     produce.writeUnits += spent.writeUnits;
-    await consumeRound(false);
+    if ((second + 1) % options.deployedFetchEvery === 0) await consumeRound(false);
   }
+  // What a last, partial interval left, so that every record is fetched once per group.
+  if (options.deployedSeconds % options.deployedFetchEvery !== 0) await consumeRound(false);
   if (recordsFetched !== recordsProduced * w.groups) {
     throw new Error(`deployed: ${recordsFetched} records fetched, expected ${recordsProduced * w.groups}`);
   }
@@ -1532,6 +1546,7 @@ async function deployedPhase(
   });
   return {
     simulatedSeconds: options.deployedSeconds,
+    fetchEverySeconds: options.deployedFetchEvery,
     requests,
     recordsProduced,
     bytesProduced,
