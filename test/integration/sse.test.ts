@@ -1,9 +1,14 @@
-import { Writable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { streamHandle } from 'hono/aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { lambdaStreamBudget } from '../../functions/http/sse.js';
-import { lambdaEvent as baseLambdaEvent } from '../support/lambda-event.js';
+import {
+  lambdaEvent as baseLambdaEvent,
+  type LambdaStreamResult,
+  responseStream,
+  stubAwsLambdaGlobals,
+} from '../support/lambda-event.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 /**
@@ -369,46 +374,6 @@ describe('live tail (Accept: text/event-stream)', () => {
 });
 
 // ---- through hono/aws-lambda's streamHandle (functions/lambda.ts), with the runtime's globals stubbed ----
-
-interface LambdaStreamResult {
-  metadata: { statusCode?: number; headers?: Record<string, string> } | undefined;
-  body: string;
-}
-
-/**
- * What Lambda's Node.js runtime provides to a response-streaming handler: `awslambda.streamifyResponse`
- * marks the handler, and `HttpResponseStream.from` sends the status and headers before the body.
- */
-function stubAwsLambdaGlobals(): { restore(): void } {
-  const holder = globalThis as unknown as { awslambda?: unknown };
-  const previous = holder.awslambda;
-  holder.awslambda = {
-    streamifyResponse: <T>(handler: T) => handler,
-    HttpResponseStream: {
-      from: (stream: Writable & { metadata?: unknown }, metadata: unknown) => {
-        stream.metadata = metadata;
-        return stream;
-      },
-    },
-  };
-  return {
-    restore: () => {
-      holder.awslambda = previous;
-    },
-  };
-}
-
-function responseStream(): Writable & { metadata?: LambdaStreamResult['metadata']; text(): string } {
-  const chunks: Buffer[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer | string, _encoding, callback) {
-      chunks.push(Buffer.from(chunk));
-      callback();
-    },
-  }) as Writable & { metadata?: LambdaStreamResult['metadata']; text(): string };
-  stream.text = () => Buffer.concat(chunks).toString('utf8');
-  return stream;
-}
 
 function lambdaEvent(
   method: string,

@@ -1,3 +1,4 @@
+import { Writable } from 'node:stream';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 
 /** A Lambda function URL / API Gateway v2 event, as the Lambda entry point receives it. */
@@ -32,4 +33,44 @@ export function lambdaEvent(
     isBase64Encoded: false,
     body: options.body === undefined ? null : JSON.stringify(options.body),
   } as APIGatewayProxyEventV2;
+}
+
+export interface LambdaStreamResult {
+  metadata: { statusCode?: number; headers?: Record<string, string> } | undefined;
+  body: string;
+}
+
+/**
+ * What Lambda's Node.js runtime provides to a response-streaming handler: `awslambda.streamifyResponse`
+ * marks the handler, and `HttpResponseStream.from` sends the status and headers before the body.
+ */
+export function stubAwsLambdaGlobals(): { restore(): void } {
+  const holder = globalThis as unknown as { awslambda?: unknown };
+  const previous = holder.awslambda;
+  holder.awslambda = {
+    streamifyResponse: <T>(handler: T) => handler,
+    HttpResponseStream: {
+      from: (stream: Writable & { metadata?: unknown }, metadata: unknown) => {
+        stream.metadata = metadata;
+        return stream;
+      },
+    },
+  };
+  return {
+    restore: () => {
+      holder.awslambda = previous;
+    },
+  };
+}
+
+export function responseStream(): Writable & { metadata?: LambdaStreamResult['metadata']; text(): string } {
+  const chunks: Buffer[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer | string, _encoding, callback) {
+      chunks.push(Buffer.from(chunk));
+      callback();
+    },
+  }) as Writable & { metadata?: LambdaStreamResult['metadata']; text(): string };
+  stream.text = () => Buffer.concat(chunks).toString('utf8');
+  return stream;
 }

@@ -1,3 +1,4 @@
+import type { Writable } from 'node:stream';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../functions/config.js';
@@ -6,14 +7,16 @@ import { lambdaRunner } from '../../functions/lambda-runner.js';
 import type { MaintenanceRunner } from '../../lib/maintenance/runner.js';
 import { testEndpoints } from '../support/env.js';
 import { TestMember } from '../support/group-client.js';
+import { lambdaEvent, responseStream, stubAwsLambdaGlobals } from '../support/lambda-event.js';
 import { startLambdaInvokeEmulator } from '../support/lambda-invoke.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 /**
- * functions/maintenance.ts itself, the handler the deployed schedules invoke, configured the way the stack
- * configures it (environment variables only) and pointed at a test server's tables and bucket (its own: GC
- * runs here) in the emulators; and the API's admin passes run through it the way the deployed API function
- * runs them: the SDK's LambdaClient invoking the job's function, here behind a local Invoke endpoint.
+ * The two Lambda entry files themselves, functions/maintenance.ts and functions/lambda.ts, configured the way
+ * the stack configures them (environment variables only) and pointed at a test server's tables and bucket
+ * (its own: GC runs here) in the emulators. The API's admin passes run the way the deployed API function
+ * runs them: the SDK's LambdaClient invoking the job's function, here behind a local Invoke endpoint that
+ * runs the real maintenance handler. Lambda's runtime globals for response streaming are stubbed.
  */
 let server: TestServer;
 let handler: (event: unknown) => Promise<any>;
@@ -23,6 +26,22 @@ const saved: Record<string, string | undefined> = {};
 const written: string[] = [];
 /** Set once the emulator runs; the server's admin route calls through it. */
 let runner: MaintenanceRunner | undefined;
+type StreamingHandler = (event: unknown, stream: Writable, context: unknown) => Promise<void>;
+let apiHandler: StreamingHandler;
+let globals: { restore(): void } | undefined;
+
+/** One invocation of functions/lambda.ts's handler, as a function URL with response streaming makes it. */
+async function invokeApi(
+  method: string,
+  path: string,
+  options: { body?: unknown; query?: string; token?: string } = {},
+): Promise<{ status: number | undefined; json: any }> {
+  const stream = responseStream();
+  const event = lambdaEvent(method, path, { ...options, token: options.token ?? server.token });
+  await apiHandler(event, stream, { getRemainingTimeInMillis: () => 30_000 });
+  const text = stream.text();
+  return { status: stream.metadata?.statusCode, json: text === '' ? undefined : JSON.parse(text) };
+}
 
 beforeAll(async () => {
   emulator = await startLambdaInvokeEmulator({
@@ -58,6 +77,21 @@ beforeAll(async () => {
     process.env[key] = value;
   }
   ({ handler } = await import('../../functions/maintenance.js'));
+  // The API function's entry, with what the stack adds to its environment (the admin token comes from
+  // Secrets Manager there; here from SLUICE_ADMIN_TOKEN, which resolveAdminToken reads first).
+  const apiEnv = {
+    SLUICE_ADMIN_TOKEN: server.token,
+    AWS_ENDPOINT_URL_LAMBDA: emulator.endpoint,
+    SLUICE_COMPACT_FUNCTION: 'sluice-compact',
+    SLUICE_RETENTION_FUNCTION: 'sluice-retention',
+    SLUICE_GC_FUNCTION: 'sluice-gc',
+  };
+  for (const [key, value] of Object.entries(apiEnv)) {
+    saved[key] = process.env[key];
+    process.env[key] = value;
+  }
+  globals = stubAwsLambdaGlobals();
+  apiHandler = (await import('../../functions/lambda.js')).handler as unknown as StreamingHandler;
   // The API function's wiring, from the variables the stack sets on it.
   runner = createMaintenanceRunner(
     loadConfig({
@@ -71,6 +105,7 @@ beforeAll(async () => {
   );
 });
 afterAll(async () => {
+  globals?.restore();
   await emulator?.close();
   for (const [key, value] of Object.entries(saved)) {
     if (value === undefined) delete process.env[key];
@@ -246,5 +281,50 @@ describe('admin passes in process', () => {
     } finally {
       await bounded.close();
     }
+  });
+});
+
+describe('functions/lambda.ts, the API function', () => {
+  it('serves produce and fetch, and writes their counts as EMF lines inside the invocation', async () => {
+    const topic = `le${Date.now().toString(36)}`;
+    expect((await invokeApi('POST', '/v1/topics', { body: { name: topic, partitions: 1 } })).status).toBe(
+      201,
+    );
+    written.length = 0;
+    const produced = await capturingStdout(() =>
+      invokeApi('POST', `/v1/topics/${topic}/records`, {
+        body: { records: [{ value: 'abc' }, { value: 'de' }] },
+      }),
+    );
+    expect(produced.status).toBe(200);
+    const fetched = await capturingStdout(() =>
+      invokeApi('GET', `/v1/topics/${topic}/partitions/0/records`, { query: 'offset=0' }),
+    );
+    expect(fetched.json.records).toHaveLength(2);
+    const emf = written
+      .join('')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((l) => l._aws !== undefined);
+    expect(emf).toEqual([
+      expect.objectContaining({ service: 'handler-test', topic, ProducedRecords: 2, ProducedBytes: 9 }),
+      expect.objectContaining({ service: 'handler-test', topic, FetchedRecords: 2, FetchedBytes: 9 }),
+    ]);
+  });
+
+  it('runs POST /v1/admin/maintenance/{job} in the job function, and only for the admin token', async () => {
+    const before = emulator.invocations.length;
+    const r = await capturingStdout(() => invokeApi('POST', '/v1/admin/maintenance/retention', { body: {} }));
+    expect(r.status, JSON.stringify(r.json)).toBe(200);
+    expect(r.json.job).toBe('retention');
+    expect(emulator.invocations.slice(before)).toEqual([
+      { functionName: 'sluice-retention', event: { job: 'retention', maxRunMs: 20_000 } },
+    ]);
+    const denied = await invokeApi('POST', '/v1/admin/maintenance/gc', {
+      token: 'not-the-admin-token-at-all',
+    });
+    expect(denied.status).toBe(401);
+    expect(emulator.invocations).toHaveLength(before + 1);
   });
 });
