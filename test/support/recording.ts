@@ -99,7 +99,9 @@ export class CallRecorder {
               : resource === `${names.bucket}/*`
                 ? 'objects'
                 : resource;
-      (result[role] ??= new Set()).add(action);
+      const actions = result[role] ?? new Set<string>();
+      actions.add(action);
+      result[role] = actions;
     }
     return Object.fromEntries(
       Object.entries(result)
