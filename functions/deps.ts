@@ -133,8 +133,8 @@ export function createMaintenanceRunner(config: Config, log: Log): MaintenanceRu
     ...(config.placeholderCredentials
       ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }
       : {}),
-    // A pass is bounded by its own budget (maxRunMs) and the API function's timeout; a retried Invoke
-    // would run a second pass, so only throttling and connection failures are retried (the SDK's default).
+    // A pass is bounded by its own budget (maxRunMs) and the API function's timeout. The SDK's default
+    // retries (throttling, transient service errors) may run a pass twice, which is safe: passes may race.
     requestHandler: { connectionTimeout: 3_000 },
   });
   return lambdaRunner(client, config.maintenanceFunctions);
