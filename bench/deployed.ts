@@ -28,7 +28,6 @@ export const MORE_PRICES = {
   lambdaArmPerGbSecond: 0.0000133334,
   logsIngestedPerGb: 0.5,
   customMetricPerMonth: 0.3,
-  eventBridgeScheduledInvocations: 0,
 };
 
 /** Assumed, not measured: how long an API call runs in Lambda and with how much memory. */
@@ -67,7 +66,8 @@ export interface DeployedMeasurement {
   /** A compaction pass over the run's batches (minimum age 0), a retention pass, a GC pass, a lag pass. */
   compaction: PassCost & { batchesMoved: number };
   retention: PassCost;
-  gc: PassCost & { indexEntriesScanned: number };
+  /** The GC pass scanned the run's `batches` index entries. */
+  gc: PassCost;
   lag: PassCost;
 }
 
@@ -98,7 +98,7 @@ export function deployedMonthlyCost(
   const storedGb = (bytesPerSecond * DEPLOYED_WORKLOAD.retentionDays * 86_400) / 1e9;
   // GC scans every live index entry: at steady state, retentionDays of batches.
   const liveEntries = (m.batches / m.simulatedSeconds) * DEPLOYED_WORKLOAD.retentionDays * 86_400;
-  const gcScale = m.gc.indexEntriesScanned > 0 ? liveEntries / m.gc.indexEntriesScanned : 1;
+  const gcScale = m.batches > 0 ? liveEntries / m.batches : 1;
   const compactPerBatch = m.compaction.batchesMoved > 0 ? 1 / m.compaction.batchesMoved : 0;
 
   const rows: CostRow[] = [

@@ -1557,7 +1557,7 @@ async function deployedPhase(
     batches: requests.produce,
     compaction: { ...compaction, batchesMoved },
     retention,
-    gc: { ...gc, indexEntriesScanned: requests.produce },
+    gc,
     lag,
   };
 }

@@ -2,11 +2,12 @@ import { z } from 'zod';
 import { DEFAULT_LIMITS, type Limits } from '../lib/limits.js';
 import { DEFAULT_LOG_OPTIONS, type LogOptions } from '../lib/log/log.js';
 import { DEFAULT_MAINTENANCE_OPTIONS, type MaintenanceOptions } from '../lib/maintenance/maintenance.js';
-import { MAINTENANCE_JOBS, type MaintenanceJob } from '../lib/maintenance/report.js';
-
-/** What the maintenance function can be asked to run: the three passes, and measuring consumer lag. */
-export const SCHEDULED_JOBS = [...MAINTENANCE_JOBS, 'lag'] as const;
-export type ScheduledJob = (typeof SCHEDULED_JOBS)[number];
+import {
+  MAINTENANCE_JOBS,
+  type MaintenanceJob,
+  SCHEDULED_JOBS,
+  type ScheduledJob,
+} from '../lib/maintenance/report.js';
 
 const int = (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback);
 

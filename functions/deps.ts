@@ -29,6 +29,16 @@ export interface AwsClients {
   dynamodb: DynamoDBClient;
 }
 
+/** What every SDK client of Sluice is given: the region, and placeholder credentials for emulators. */
+function sdkClientBase(options: { region: string; placeholderCredentials?: boolean }) {
+  return {
+    region: options.region,
+    ...(options.placeholderCredentials
+      ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }
+      : {}),
+  };
+}
+
 /** SDK clients for the configured endpoints. The SDK's own retry strategy (standard, 3 attempts) applies. */
 export function createAwsClients(options: {
   region: string;
@@ -39,12 +49,7 @@ export function createAwsClients(options: {
   /** Static placeholder credentials, for emulators that accept any (DynamoDB Local, LocalStack). */
   placeholderCredentials?: boolean;
 }): AwsClients {
-  const base = {
-    region: options.region,
-    ...(options.placeholderCredentials
-      ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }
-      : {}),
-  };
+  const base = sdkClientBase(options);
   const endpointOf = (service: 's3' | 'dynamodb') => {
     const endpoint = options.endpoints?.[service] ?? options.endpoint;
     return endpoint ? { endpoint } : {};
@@ -128,11 +133,8 @@ export function createLog(options: {
 export function createMaintenanceRunner(config: Config, log: Log): MaintenanceRunner {
   if (config.maintenanceFunctions === undefined) return inProcessRunner(log);
   const client = new LambdaClient({
-    region: config.region,
+    ...sdkClientBase(config),
     ...(config.lambdaEndpoint ? { endpoint: config.lambdaEndpoint } : {}),
-    ...(config.placeholderCredentials
-      ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }
-      : {}),
     // A pass is bounded by its own budget (maxRunMs) and the API function's timeout. The SDK's default
     // retries (throttling, transient service errors) may run a pass twice, which is safe: passes may race.
     requestHandler: { connectionTimeout: 3_000 },

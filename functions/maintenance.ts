@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { type GroupLag, measureConsumerLag, publishConsumerLag } from '../lib/groups/lag.js';
-import type { MaintenanceReport } from '../lib/maintenance/report.js';
+import { type MaintenanceReport, SCHEDULED_JOBS } from '../lib/maintenance/report.js';
 import { EmfWriter } from '../lib/metrics/metrics.js';
-import { loadConfig, SCHEDULED_JOBS } from './config.js';
+import { loadConfig } from './config.js';
 import { createAwsClients, createGroupStore, createLambdaLog } from './deps.js';
 
 /**
@@ -66,10 +66,7 @@ export async function handler(event: unknown): Promise<MaintenanceReport | LagRe
   if (override.minAgeMs !== undefined && job !== 'compact') {
     throw new Error('minAgeMs applies to the compact job only');
   }
-  return log.maintenance.run(job, {
-    ...(override.maxRunMs !== undefined ? { maxRunMs: override.maxRunMs } : {}),
-    ...(override.minAgeMs !== undefined ? { minAgeMs: override.minAgeMs } : {}),
-  });
+  return log.maintenance.run(job, override);
 }
 
 async function lag(): Promise<LagReport> {

@@ -17,7 +17,7 @@ import {
 } from 'aws-cdk-lib';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { Construct } from 'constructs';
-import { MAINTENANCE_JOBS, type MaintenanceJob } from '../lib/maintenance/report.js';
+import { MAINTENANCE_JOBS, type MaintenanceJob, type ScheduledJob } from '../lib/maintenance/report.js';
 import { TTL_ATTRIBUTE, tableNames } from '../lib/metadata/dynamodb-schema.js';
 import type { MaintenanceRates, MetricsSettings, SluiceSettings } from './context.js';
 
@@ -70,11 +70,8 @@ export const API_ACCESS: DataAccess = {
   ],
 };
 
-/** The scheduled jobs, each its own function with its own role (functions/maintenance.ts). */
-export type JobName = MaintenanceJob | 'lag';
-
 /** What each job's function may do; together, no more than the old single maintenance role allowed. */
-export const JOB_ACCESS: Record<JobName, DataAccess> = {
+export const JOB_ACCESS: Record<ScheduledJob, DataAccess> = {
   // Reads batches, writes the merged object, swaps entries (conditional Put) and removes the entries of
   // emptied key-compacted batches; its per-partition mark and pass cursor are metadata items. It cannot
   // delete or list objects: the objects it replaced are GC's to delete.
@@ -116,7 +113,7 @@ export const JOB_ACCESS: Record<JobName, DataAccess> = {
 };
 
 /** Construct ids of the job functions (and, with `Role`, `Logs`, `Schedule`, of their parts). */
-export const JOB_IDS: Record<JobName, string> = {
+export const JOB_IDS: Record<ScheduledJob, string> = {
   compact: 'Compact',
   retention: 'Retention',
   gc: 'Gc',
@@ -249,7 +246,7 @@ export class SluiceStack extends Stack {
     // No automatic retries (Lambda's default for async invocations is two): the next scheduled pass is the
     // retry, resuming from the job's saved cursor; retrying a pass that timed out would only stack another
     // 15-minute pass on top of the schedule.
-    const jobFunction = (job: JobName, timeout: Duration) =>
+    const jobFunction = (job: ScheduledJob, timeout: Duration) =>
       this.nodeFunction(JOB_IDS[job], {
         description: `Sluice ${job} job`,
         entry: 'functions/maintenance.ts',
@@ -331,7 +328,7 @@ export class SluiceStack extends Stack {
   }
 
   /** An EventBridge schedule that starts `fn` with `{ "job": job }`; its id is `<JobId>Schedule`. */
-  private schedule(job: JobName, rate: Duration, fn: NodejsFunction, description: string): events.Rule {
+  private schedule(job: ScheduledJob, rate: Duration, fn: NodejsFunction, description: string): events.Rule {
     return new events.Rule(this, `${JOB_IDS[job]}Schedule`, {
       description,
       schedule: events.Schedule.rate(rate),

@@ -86,10 +86,7 @@ export function registerAdminRoutes(
       if (body.minAgeMs !== undefined && job !== 'compact') {
         throw new InvalidRequestError('minAgeMs applies to the compact job only');
       }
-      const report = await run(job, {
-        maxRunMs,
-        ...(body.minAgeMs !== undefined ? { minAgeMs: body.minAgeMs } : {}),
-      });
+      const report = await run(job, { maxRunMs, minAgeMs: body.minAgeMs });
       return c.json(report, 200);
     },
   );

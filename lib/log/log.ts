@@ -15,7 +15,7 @@ import {
   type PartitionRef,
   partitionKey,
 } from '../metadata/metadata-store.js';
-import { type LogMetrics, NO_METRICS, recordBytes } from '../metrics/metrics.js';
+import { headerBytes, type LogMetrics, NO_METRICS } from '../metrics/metrics.js';
 import { StickyPartitioner } from '../partitioner.js';
 import type { SegmentStore } from '../storage/segment-store.js';
 import type { Compression, FetchedRecord, Topic } from '../types.js';
@@ -384,7 +384,7 @@ export class Log {
     if (offset >= highWatermark) return { records: [], nextOffset: offset, highWatermark, logStartOffset };
 
     const read = await this.readRange(ref, offset, highWatermark, maxRecords, maxBytes);
-    this.metrics.fetched(topicName, read.records.length, recordBytes(read.records));
+    this.metrics.fetched(topicName, read.records.length, read.countedBytes);
     return { records: read.records, nextOffset: read.nextOffset, highWatermark, logStartOffset };
   }
 
@@ -450,6 +450,7 @@ export class Log {
         const read = reads[i];
         if (!read) return;
         s.records.push(...read.records);
+        this.metrics.fetched(s.topic, read.records.length, read.countedBytes);
         s.nextOffset = read.nextOffset;
         recordsLeft -= read.records.length;
         bytesLeft -= read.bytes;
@@ -457,7 +458,6 @@ export class Log {
       });
       candidates = full;
     }
-    for (const s of live) this.metrics.fetched(s.topic, s.records.length, recordBytes(s.records));
     return states.map(({ ref: _ref, ...result }) => result);
   }
 
@@ -542,10 +542,18 @@ export class Log {
     highWatermark: number,
     maxRecords: number,
     maxBytes: number,
-  ): Promise<{ records: FetchedRecord[]; nextOffset: number; bytes: number }> {
+  ): Promise<{
+    records: FetchedRecord[];
+    nextOffset: number;
+    /** Keys and values: what maxBytes limits. */
+    bytes: number;
+    /** Keys, values and headers: what the metrics count (recordBytes). */
+    countedBytes: number;
+  }> {
     const partition = ref.partition;
     const records: FetchedRecord[] = [];
     let bytes = 0;
+    let countedBytes = 0;
     let next = offset;
     outer: while (next < highWatermark) {
       // Ask for about as many entries as the records still wanted need (from this partition's recent
@@ -585,6 +593,7 @@ export class Log {
             headers: record.headers,
           });
           bytes += size;
+          countedBytes += size + headerBytes(record.headers);
           next = recordOffset + 1;
         }
         // Offsets removed by key compaction inside a batch are skipped transparently.
@@ -594,7 +603,7 @@ export class Log {
     // Where the next read starts mid-batch (a quota ended inside it), remember that batch's entry: the
     // next read then needs one query from the following batch boundary instead of two.
     this.known.settle(ref, next);
-    return { records, nextOffset: next, bytes };
+    return { records, nextOffset: next, bytes, countedBytes };
   }
 
   /** Index entries from `offset`, using the remembered batch when `offset` falls inside it. */

@@ -49,8 +49,8 @@ export interface MaintenanceHooks {
 
 /** Per-pass overrides: the admin endpoint's minAgeMs, and a shorter time budget for passes run in the API. */
 export interface PassOverride {
-  minAgeMs?: number;
-  maxRunMs?: number;
+  minAgeMs?: number | undefined;
+  maxRunMs?: number | undefined;
 }
 
 /** Entries per index query when a job may stop reading early. */

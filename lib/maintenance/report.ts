@@ -23,6 +23,10 @@ export type MaintenanceJob = 'compact' | 'retention' | 'gc';
 
 export const MAINTENANCE_JOBS: readonly MaintenanceJob[] = ['compact', 'retention', 'gc'];
 
+/** What the scheduled functions run: the three passes, and measuring consumer lag (lib/groups/lag.ts). */
+export const SCHEDULED_JOBS = [...MAINTENANCE_JOBS, 'lag'] as const;
+export type ScheduledJob = (typeof SCHEDULED_JOBS)[number];
+
 /** An index item is about 250–300 bytes (a compacted one carries its origin too): ~13 per 4 KB read unit. */
 const INDEX_ITEMS_PER_READ_UNIT = 13;
 

@@ -174,10 +174,14 @@ export function recordBytes(
 ): number {
   let bytes = 0;
   for (const record of records) {
-    bytes += (record.key?.length ?? 0) + (record.value?.length ?? 0);
-    for (const name in record.headers) {
-      bytes += Buffer.byteLength(name) + Buffer.byteLength(record.headers[name] ?? '');
-    }
+    bytes += (record.key?.length ?? 0) + (record.value?.length ?? 0) + headerBytes(record.headers);
   }
+  return bytes;
+}
+
+/** Bytes of a record's header names and values (UTF-8). */
+export function headerBytes(headers: Readonly<Record<string, string>>): number {
+  let bytes = 0;
+  for (const name in headers) bytes += Buffer.byteLength(name) + Buffer.byteLength(headers[name] ?? '');
   return bytes;
 }

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { JobName } from '../../infra/sluice-stack.js';
 import { ManualClock } from '../../lib/clock.js';
+import type { ScheduledJob } from '../../lib/maintenance/report.js';
 import { CallRecorder } from '../support/recording.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { namedGrants, type Synthesized, synth } from '../support/synth.js';
@@ -24,7 +24,7 @@ function dataGrants(synthesized: Synthesized, fn: Parameters<typeof namedGrants>
 const synthesized = synth();
 const servers: TestServer[] = [];
 let apiCalls: Record<string, string[]>;
-let jobCalls: Record<JobName, Record<string, string[]>>;
+let jobCalls: Record<ScheduledJob, Record<string, string[]>>;
 
 const namesOf = (server: TestServer) => ({
   metadata: `${server.tablePrefix}metadata`,

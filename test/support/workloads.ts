@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto';
 import { expect } from 'vitest';
 import type { ManualClock } from '../../lib/clock.js';
 import { measureConsumerLag } from '../../lib/groups/lag.js';
-import type { MaintenanceJob } from '../../lib/maintenance/report.js';
+import type { MaintenanceJob, ScheduledJob } from '../../lib/maintenance/report.js';
 import { TestMember } from './group-client.js';
 import type { CallRecorder } from './recording.js';
 import type { TestServer } from './server.js';
@@ -107,7 +107,7 @@ export async function maintenanceWorkload(
   server: TestServer,
   clock: ManualClock,
   recorder: CallRecorder,
-): Promise<Record<MaintenanceJob | 'lag', string[]>> {
+): Promise<Record<ScheduledJob, string[]>> {
   recorder.recording = false;
   const merged = unique('merge');
   await ok(server, 'POST', '/v1/topics', 201, { body: { name: merged, partitions: 1 } });
@@ -133,8 +133,8 @@ export async function maintenanceWorkload(
   expect((await member.commit([{ topic: merged, partition: 0, offset: 1 }])).status).toBe(204);
   await ok(server, 'DELETE', `/v1/topics/${doomed}`, 204);
 
-  const seen: Partial<Record<MaintenanceJob | 'lag', string[]>> = {};
-  const record = async (job: MaintenanceJob | 'lag', passes: () => Promise<void>) => {
+  const seen: Partial<Record<ScheduledJob, string[]>> = {};
+  const record = async (job: ScheduledJob, passes: () => Promise<void>) => {
     recorder.calls.clear();
     recorder.recording = true;
     await passes();
@@ -176,5 +176,5 @@ export async function maintenanceWorkload(
     const lags = await measureConsumerLag(server.groups, server.log);
     expect(lags.some((g) => g.committedPartitions > 0)).toBe(true);
   });
-  return seen as Record<MaintenanceJob | 'lag', string[]>;
+  return seen as Record<ScheduledJob, string[]>;
 }
