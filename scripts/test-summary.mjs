@@ -21,7 +21,9 @@ let report;
 try {
   report = JSON.parse(readFileSync(reportPath, 'utf8'));
 } catch (err) {
-  finish(0, 0, 0, false, [
+  // No report: the typecheck, the lint or the runner itself failed before any test ran. Count that as a
+  // failure so the line agrees with the exit code.
+  finish(0, 1, 0, false, [
     `test-summary: no usable test report at ${reportPath} (${String(err.message).replace(/\s+/g, ' ')})`,
   ]);
 }
