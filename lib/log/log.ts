@@ -95,6 +95,11 @@ export interface FetchRequest {
   maxBytes: number;
   waitMs: number;
   signal?: AbortSignal | undefined;
+  /**
+   * The topic incarnation the caller reads (a live tail pins the one it started on): when the topic's
+   * current incarnation is another (deleted, perhaps created again), TOPIC_NOT_FOUND instead of records.
+   */
+  topicId?: string | undefined;
 }
 
 export interface FetchResult {
@@ -431,6 +436,13 @@ export class Log {
 
   async fetch(topicName: string, partition: number, request: FetchRequest): Promise<FetchResult> {
     const topic = await this.topics.get(topicName);
+    if (request.topicId !== undefined && topic.topicId !== request.topicId) {
+      throw new SluiceError(
+        'TOPIC_NOT_FOUND',
+        `topic '${topicName}' was deleted while it was being read (a topic created again under its name is ` +
+          'a new, empty topic)',
+      );
+    }
     const ref = this.refOf(topic, partition);
     const logStartOffset = topic.logStartOffsets[partition] ?? 0;
     let highWatermark = await this.highWatermark(ref, logStartOffset);
