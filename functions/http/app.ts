@@ -1,7 +1,7 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { KeyAuthenticator } from '../../lib/auth/authenticator.js';
+import { DEFAULT_KEY_AUTHENTICATOR_OPTIONS, KeyAuthenticator } from '../../lib/auth/authenticator.js';
 import { ACTIONS, authorize, canSee } from '../../lib/auth/permissions.js';
 import { type Clock, systemClock } from '../../lib/clock.js';
 import { GroupCoordinator, type GroupCoordinatorOptions } from '../../lib/groups/coordinator.js';
@@ -38,7 +38,13 @@ import {
   TopicSchema,
 } from './schemas.js';
 import { serializeFetchResult } from './serialize.js';
-import { DEFAULT_SSE_HEARTBEAT_MS, type SseMaxDuration, streamRecords, wantsEventStream } from './sse.js';
+import {
+  DEFAULT_SSE_HEARTBEAT_MS,
+  type SseMaxDuration,
+  sseCheckTimings,
+  streamRecords,
+  wantsEventStream,
+} from './sse.js';
 import { isWebhookDelivery, registerWebhookRoutes } from './webhooks-routes.js';
 
 export interface AppDeps {
@@ -134,8 +140,13 @@ export function createApp(deps: AppDeps): OpenAPIHono {
   // Webhook deliveries carry no bearer token: their signature is checked by the route itself.
   const auth = authenticate({ adminToken: deps.adminToken, keys: keyAuthenticator });
   app.use('/v1/*', (c, next) => (isWebhookDelivery(c) ? next() : auth(c, next)));
+  // Live tails re-check their key with a fresher read than the cache's TTL, so they end within that bound.
+  const sseChecks = sseCheckTimings(deps.keyCacheTtlMs ?? DEFAULT_KEY_AUTHENTICATOR_OPTIONS.cacheTtlMs);
   const keyStillAllowed = async (token: string | undefined, topic: string): Promise<boolean> => {
-    const again = token === undefined ? undefined : await keyAuthenticator.authenticate(token);
+    const again =
+      token === undefined
+        ? undefined
+        : await keyAuthenticator.authenticate(token, { maxAgeMs: sseChecks.keyMaxAgeMs });
     return again !== undefined && authorize(again, 'consume', topic);
   };
   app.use(
@@ -429,6 +440,7 @@ export function createApp(deps: AppDeps): OpenAPIHono {
           },
           {
             heartbeatMs: deps.sseHeartbeatMs ?? DEFAULT_SSE_HEARTBEAT_MS,
+            checkEveryMs: sseChecks.checkEveryMs,
             maxDurationMs: deps.sseMaxDurationMs,
             closeSignal: deps.sseCloseSignal,
             logError,

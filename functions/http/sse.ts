@@ -1,8 +1,8 @@
 import type { Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
-import { InvalidRequestError } from '../../lib/errors.js';
+import { InvalidRequestError, TopicNotFoundError } from '../../lib/errors.js';
 import type { FetchRequest, FetchResult, Log } from '../../lib/log/log.js';
-import { problem, toProblem } from './errors.js';
+import { type Problem, problem, toProblem } from './errors.js';
 import { serializeRecord } from './serialize.js';
 
 /** Heartbeat comments are sent at least this often while no record arrives (SPEC: at least every 15 s). */
@@ -11,16 +11,32 @@ export const DEFAULT_SSE_HEARTBEAT_MS = 15_000;
 /** How long one stream may last: a number of ms, or a function of the request (for Lambda's time left). */
 export type SseMaxDuration = number | ((c: Context) => number | undefined);
 
+/**
+ * How often an open stream re-checks its key and its topic (`checkEveryMs`: no long-poll waits longer), and
+ * how long ago the key it re-checks may have been read (`keyMaxAgeMs`). A revocation is then seen within
+ * keyMaxAgeMs + checkEveryMs = 3/4 of the key cache's bound, and expiry (exact on every check) or a
+ * topic's deletion within checkEveryMs (+ the topic cache's 1 s): every stream ends within the bound.
+ */
+export function sseCheckTimings(keyCacheTtlMs: number): { checkEveryMs: number; keyMaxAgeMs: number } {
+  return {
+    checkEveryMs: Math.max(100, Math.floor(keyCacheTtlMs / 4)),
+    keyMaxAgeMs: Math.max(0, Math.floor(keyCacheTtlMs / 2)),
+  };
+}
+
 export interface SseOptions {
   heartbeatMs: number;
+  /** Re-check the key and the topic's incarnation at least this often (sseCheckTimings). */
+  checkEveryMs: number;
   /** Undefined: the stream lasts until the client goes away. */
   maxDurationMs: SseMaxDuration | undefined;
   /** Aborted when the server shuts down: every stream then ends cleanly (the Node server waits for them). */
   closeSignal: AbortSignal | undefined;
   logError: (error: unknown, context: { method: string; path: string }) => void;
   /**
-   * Checked before every wait: an API key revoked, expired or stripped of `consume` ends the stream with an
-   * `error` event (within the key cache's bound), instead of tailing until the client goes away.
+   * Checked before every batch of records is written and at least every `checkEveryMs`: an API key revoked,
+   * expired or stripped of `consume` ends the stream with a FORBIDDEN `error` event (within the key cache's
+   * bound), instead of tailing until the client goes away.
    */
   stillAllowed?: (() => Promise<boolean>) | undefined;
 }
@@ -59,6 +75,8 @@ export function wantsEventStream(accept: string | undefined): boolean {
  * without a record, and an `error` event (problem JSON) if the log fails mid-stream, after which the stream
  * ends. The start is validated by a first fetch BEFORE the stream opens, so a missing topic or partition,
  * an offset out of range or a bad `Last-Event-ID` is an ordinary problem+json response (404/416/400).
+ * The stream is pinned to the topic incarnation it started on: once that topic is deleted (or deleted and
+ * created again) it ends with TOPIC_NOT_FOUND, and never delivers a record of a later incarnation.
  */
 export async function streamRecords(
   c: Context,
@@ -75,13 +93,31 @@ export async function streamRecords(
   const offset = resumeOffset(c.req.header('last-event-id')) ?? request.offset;
 
   // Throws (→ problem+json through app.onError) while no byte of the stream has been sent.
+  const { topicId } = await log.topics.get(topic);
   const first = await log.fetch(topic, partition, {
     offset,
     maxRecords,
     maxBytes,
     waitMs: 0,
     signal: c.req.raw.signal,
+    topicId,
   });
+  /** Why the stream may not go on (its key, or its topic's incarnation), or undefined. */
+  const refusal = async (): Promise<Problem | undefined> => {
+    if (options.stillAllowed && !(await options.stillAllowed())) {
+      return problem('FORBIDDEN', 'the token of this stream was revoked, expired or lost its permission');
+    }
+    const current = await log.topics.get(topic).catch((error: unknown) => {
+      if (error instanceof TopicNotFoundError) return undefined;
+      throw error;
+    });
+    if (current?.topicId === topicId) return undefined;
+    return problem(
+      'TOPIC_NOT_FOUND',
+      `topic '${topic}' was deleted while this stream read it` +
+        (current ? ' (a topic created again under its name is a new, empty topic)' : ''),
+    );
+  };
 
   return streamSSE(c, async (stream) => {
     // Any of these ends the loop: the request's signal (the Node server aborts it when the client
@@ -98,8 +134,19 @@ export async function streamRecords(
     try {
       await stream.write(`: from offset ${first.records[0]?.offset ?? first.nextOffset}\n\n`);
       let result: FetchResult = first;
-      let waited = false;
+      let lastWriteAt = Date.now();
       for (;;) {
+        if (signal.aborted) {
+          if (closing?.aborted) await stream.write(shutdownNotice);
+          return;
+        }
+        // Before any record is written, and at least every checkEveryMs (no wait below is longer): a key
+        // revoked or expired, or a topic deleted, ends the stream before another record goes out.
+        const refused = await refusal();
+        if (refused) {
+          await stream.writeSSE({ event: 'error', data: JSON.stringify(refused) });
+          return;
+        }
         for (const record of result.records) {
           await stream.writeSSE({
             id: String(record.offset),
@@ -107,33 +154,25 @@ export async function streamRecords(
             data: serializeRecord(record),
           });
         }
-        if (signal.aborted) {
-          if (closing?.aborted) await stream.write(shutdownNotice);
-          return;
+        if (result.records.length > 0) lastWriteAt = Date.now();
+        else if (Date.now() - lastWriteAt >= options.heartbeatMs) {
+          await stream.write(': heartbeat\n\n');
+          lastWriteAt = Date.now();
         }
-        // A long-poll that came back empty: heartbeatMs passed with nothing to send.
-        if (waited && result.records.length === 0) await stream.write(': heartbeat\n\n');
         const remaining = deadline - Date.now();
         if (remaining <= 0) {
           await stream.write(': max duration reached; reconnect with Last-Event-ID to resume\n\n');
           return;
         }
-        if (options.stillAllowed && !(await options.stillAllowed())) {
-          const denied = problem(
-            'FORBIDDEN',
-            'the token of this stream was revoked, expired or lost its permission',
-          );
-          await stream.writeSSE({ event: 'error', data: JSON.stringify(denied) });
-          return;
-        }
-        const waitMs = Math.max(1, Math.min(options.heartbeatMs, remaining));
-        waited = true;
+        const untilHeartbeat = lastWriteAt + options.heartbeatMs - Date.now();
+        const waitMs = Math.max(1, Math.min(options.checkEveryMs, untilHeartbeat, remaining));
         result = await log.fetch(topic, partition, {
           offset: result.nextOffset,
           maxRecords,
           maxBytes,
           waitMs,
           signal,
+          topicId,
         });
       }
     } catch (error) {

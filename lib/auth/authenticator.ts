@@ -41,11 +41,18 @@ export class KeyAuthenticator {
     this.options = { ...DEFAULT_KEY_AUTHENTICATOR_OPTIONS, ...options };
   }
 
-  /** The key's principal, or undefined for a malformed, unknown, wrong, revoked or expired token. */
-  async authenticate(token: string): Promise<Principal | undefined> {
+  /**
+   * The key's principal, or undefined for a malformed, unknown, wrong, revoked or expired token. `maxAgeMs`
+   * (below the cache TTL) re-reads a key cached longer ago than that: a long-lived stream's re-checks use it
+   * to end within the TTL of a revocation (functions/http/sse.ts).
+   */
+  async authenticate(token: string, options: { maxAgeMs?: number } = {}): Promise<Principal | undefined> {
     const parsed = parseToken(token);
     if (!parsed) return undefined;
-    const key = await this.lookup(parsed.id);
+    const key = await this.lookup(
+      parsed.id,
+      Math.min(options.maxAgeMs ?? Number.POSITIVE_INFINITY, this.options.cacheTtlMs),
+    );
     if (!key || !secretMatches(parsed.secret, key.secretHash)) return undefined;
     const now = this.clock.now();
     if (key.expiresAt !== null && now >= key.expiresAt) return undefined;
@@ -53,10 +60,10 @@ export class KeyAuthenticator {
     return { kind: 'key', keyId: key.id, name: key.name, permissions: key.permissions };
   }
 
-  private async lookup(id: string): Promise<ApiKey | undefined> {
+  private async lookup(id: string, maxAgeMs: number): Promise<ApiKey | undefined> {
     const now = this.clock.now();
     const cached = this.cache.get(id);
-    if (cached && now - cached.readAt < this.options.cacheTtlMs) {
+    if (cached && now - cached.readAt < maxAgeMs) {
       this.cache.delete(id); // re-insert: Map order is the LRU order
       this.cache.set(id, cached);
       return cached.key;

@@ -6,10 +6,13 @@ import {
   OffsetOutOfRangeError,
   PartitionNotFoundError,
   SluiceError,
+  TopicNotFoundError,
 } from '../errors.js';
 import type { Limits } from '../limits.js';
 import { Maintenance, type MaintenanceHooks, type MaintenanceOptions } from '../maintenance/maintenance.js';
 import {
+  type IdempotencyClaim,
+  type IdempotencyState,
   type IndexEntry,
   type MetadataStore,
   type PartitionRef,
@@ -77,12 +80,26 @@ export interface LogDeps {
   metrics?: LogMetrics;
 }
 
+export interface IdempotencyOptions {
+  scope: string;
+  key: string;
+  /** What "the same request" means; default: the topic, format and records as parsed. */
+  bodyHash?: string;
+  /** How long the key is remembered; default 24 h (IDEMPOTENCY_WINDOW_MS). */
+  windowMs?: number;
+}
+
 export interface FetchRequest {
   offset: number | 'earliest' | 'latest';
   maxRecords: number;
   maxBytes: number;
   waitMs: number;
   signal?: AbortSignal | undefined;
+  /**
+   * The topic incarnation the caller reads (a live tail pins the one it started on): when the topic's
+   * current incarnation is another (deleted, perhaps created again), TOPIC_NOT_FOUND instead of records.
+   */
+  topicId?: string | undefined;
 }
 
 export interface FetchResult {
@@ -265,23 +282,34 @@ export class Log {
    * Appends records; resolves once they are in the segment store and their offsets are committed. With
    * `idempotency`, a retry carrying the same key and body returns the first call's offsets (`replayed`)
    * and appends nothing, including after a lost response; the key is committed in the same atomic write
-   * as the records (docs/ARCHITECTURE.md §4.9).
+   * as the records (docs/ARCHITECTURE.md §4.9). A key belongs to one topic incarnation: after the topic is
+   * deleted and created again, the same key appends to the new topic (it is never replayed from the old).
    */
   async produce(
     topicName: string,
     input: ProduceInput,
-    options: {
-      idempotency?: {
-        scope: string;
-        key: string;
-        /** What "the same request" means; default: the topic, format and records as parsed. */
-        bodyHash?: string;
-        /** How long the key is remembered; default 24 h (IDEMPOTENCY_WINDOW_MS). */
-        windowMs?: number;
-      };
-    } = {},
+    options: { idempotency?: IdempotencyOptions } = {},
   ): Promise<{ offsets: ProduceOffsets; replayed: boolean }> {
-    const topic = await this.topics.get(topicName);
+    let topic = await this.topics.get(topicName);
+    // An idempotent produce that finds this instance's cached incarnation stale starts again on the current one.
+    for (let attempt = 0; ; attempt++) {
+      const outcome = await this.produceTo(topic, input, options.idempotency, attempt > 0);
+      if (!('restartOn' in outcome)) return outcome;
+      if (attempt >= 2) {
+        throw new ConflictError(`topic '${topicName}' is being deleted and created again; retry later`);
+      }
+      topic = outcome.restartOn;
+    }
+  }
+
+  /** `fresh`: `topic` was just read strongly consistently (not from the topic cache). */
+  private async produceTo(
+    topic: Topic,
+    input: ProduceInput,
+    idempotency: IdempotencyOptions | undefined,
+    fresh: boolean,
+  ): Promise<{ offsets: ProduceOffsets; replayed: boolean } | { restartOn: Topic }> {
+    const topicName = topic.name;
     const prepared = prepareProduce(topic, input, this.limits, this.sticky, this.clock.now());
     const offsetsFrom = (bases: Map<number, number>): ProduceOffsets =>
       prepared.placements.map((p) => ({
@@ -290,7 +318,6 @@ export class Log {
         timestamp: p.timestamp,
       }));
 
-    const idempotency = options.idempotency;
     let attemptId: string | undefined;
     if (idempotency) {
       if (prepared.request.batches.length >= this.limits.maxPartitionsPerRequest) {
@@ -300,7 +327,8 @@ export class Log {
         );
       }
       const now = this.clock.now();
-      const state = await this.metadata.claimIdempotencyKey(
+      const state = await this.claimIdempotencyKey(
+        topic,
         {
           scope: idempotency.scope,
           key: idempotency.key,
@@ -309,7 +337,9 @@ export class Log {
           expiresAt: now + (idempotency.windowMs ?? IDEMPOTENCY_WINDOW_MS),
         },
         now,
+        fresh,
       );
+      if ('restartOn' in state) return state;
       if (state.state === 'mismatch') throw new IdempotencyKeyReusedError(idempotency.key);
       if (state.state === 'in-flight') {
         throw new ConflictError(
@@ -342,6 +372,50 @@ export class Log {
     return { offsets: offsetsFrom(bases), replayed: false };
   }
 
+  /**
+   * Claims an Idempotency-Key for `topic`'s incarnation (docs/ARCHITECTURE.md §4.9). A record is replayed,
+   * refused or waited for only for the incarnation it was written for, and only once that incarnation is
+   * confirmed current by a strongly consistent read (this instance's topic cache may be up to its TTL old):
+   * a replay never points into a deleted topic. A record of a deleted incarnation counts as absent and is
+   * taken over; one of another live topic is another request (`mismatch`). `restartOn`: this instance's
+   * cached incarnation is stale; produce again on the current one.
+   */
+  private async claimIdempotencyKey(
+    topic: Topic,
+    claim: Omit<IdempotencyClaim, 'topic' | 'topicId' | 'replacing'>,
+    now: number,
+    fresh: boolean,
+  ): Promise<Exclude<IdempotencyState, { state: 'other-incarnation' }> | { restartOn: Topic }> {
+    let replacing: string | undefined;
+    for (let round = 0; round < 3; round++) {
+      const state = await this.metadata.claimIdempotencyKey(
+        { ...claim, topic: topic.name, topicId: topic.topicId, ...(replacing ? { replacing } : {}) },
+        now,
+      );
+      if (state.state === 'started') return state;
+      if (state.state !== 'other-incarnation') {
+        if (!fresh) {
+          const current = await this.topics.getFresh(topic.name);
+          if (current.topicId !== topic.topicId) return { restartOn: current };
+        }
+        return state;
+      }
+      const holder = await this.topics.getFresh(state.topic).catch((error: unknown) => {
+        if (error instanceof TopicNotFoundError) return undefined;
+        throw error;
+      });
+      if (state.topic === topic.name) {
+        if (!holder) throw new TopicNotFoundError(topic.name);
+        if (holder.topicId !== topic.topicId) return { restartOn: holder };
+        // Else the record's incarnation was deleted and this one is current: take the record over.
+      } else if (holder?.topicId === state.topicId) {
+        return { state: 'mismatch' }; // the key belongs to a request on another topic, still alive
+      }
+      replacing = state.topicId;
+    }
+    throw new ConflictError(`Idempotency-Key '${claim.key}' is contended; retry later`);
+  }
+
   private async append(request: AppendRequest, bytes: number): Promise<Map<number, number>> {
     let partitions: Map<number, { baseOffset: number }>;
     if (this.batcher) {
@@ -362,6 +436,13 @@ export class Log {
 
   async fetch(topicName: string, partition: number, request: FetchRequest): Promise<FetchResult> {
     const topic = await this.topics.get(topicName);
+    if (request.topicId !== undefined && topic.topicId !== request.topicId) {
+      throw new SluiceError(
+        'TOPIC_NOT_FOUND',
+        `topic '${topicName}' was deleted while it was being read (a topic created again under its name is ` +
+          'a new, empty topic)',
+      );
+    }
     const ref = this.refOf(topic, partition);
     const logStartOffset = topic.logStartOffsets[partition] ?? 0;
     let highWatermark = await this.highWatermark(ref, logStartOffset);

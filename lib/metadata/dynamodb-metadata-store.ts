@@ -346,17 +346,28 @@ export class DynamoDbMetadataStore implements MetadataStore {
             pk: idempotencyPk(claim.scope, claim.key),
             sk: IDEMPOTENCY_SK,
             bodyHash: claim.bodyHash,
+            topic: claim.topic,
+            topicId: claim.topicId,
             attemptId,
             leaseUntil: claim.leaseUntil,
             expiresAt: claim.expiresAt,
             // DynamoDB's TTL removes the item some time after this (epoch seconds); reads check expiresAt.
             ttl: Math.ceil(claim.expiresAt / 1000),
           },
+          // A record of another incarnation is taken over only when named in `replacing`. Records written
+          // before incarnations were recorded (no topicId) count as this incarnation's until they expire.
           ConditionExpression:
             'attribute_not_exists(pk) OR expiresAt < :now OR ' +
-            '(bodyHash = :hash AND attribute_not_exists(#result) AND leaseUntil < :now)',
+            '((attribute_not_exists(topicId) OR topicId = :topicId) AND bodyHash = :hash AND ' +
+            'attribute_not_exists(#result) AND leaseUntil < :now)' +
+            (claim.replacing !== undefined ? ' OR topicId = :replacing' : ''),
           ExpressionAttributeNames: { '#result': 'result' },
-          ExpressionAttributeValues: { ':now': now, ':hash': claim.bodyHash },
+          ExpressionAttributeValues: {
+            ':now': now,
+            ':hash': claim.bodyHash,
+            ':topicId': claim.topicId,
+            ...(claim.replacing !== undefined ? { ':replacing': claim.replacing } : {}),
+          },
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
@@ -365,6 +376,9 @@ export class DynamoDbMetadataStore implements MetadataStore {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
       const old = error.Item ? unmarshall(error.Item as Record<string, AttributeValue>) : undefined;
       if (!old) return { state: 'in-flight' }; // changed under us: report busy, the client retries
+      if (typeof old.topicId === 'string' && old.topicId !== claim.topicId) {
+        return { state: 'other-incarnation', topic: String(old.topic), topicId: old.topicId };
+      }
       if (old.bodyHash !== claim.bodyHash) return { state: 'mismatch' };
       if (old.result instanceof Uint8Array) return { state: 'committed', result: Buffer.from(old.result) };
       return { state: 'in-flight' };

@@ -30,6 +30,8 @@ export class MemoryMetadataStore implements MetadataStore {
     string,
     {
       bodyHash: string;
+      topic: string;
+      topicId: string;
       attemptId: string;
       leaseUntil: number;
       expiresAt: number;
@@ -131,7 +133,11 @@ export class MemoryMetadataStore implements MetadataStore {
   async claimIdempotencyKey(claim: IdempotencyClaim, now: number): Promise<IdempotencyState> {
     const id = idempotencyId(claim.scope, claim.key);
     const record = this.idempotency.get(id);
-    if (record && record.expiresAt > now) {
+    const replaceable = claim.replacing !== undefined && record?.topicId === claim.replacing;
+    if (record && record.expiresAt > now && !replaceable) {
+      if (record.topicId !== claim.topicId) {
+        return { state: 'other-incarnation', topic: record.topic, topicId: record.topicId };
+      }
       if (record.bodyHash !== claim.bodyHash) return { state: 'mismatch' };
       if (record.result) return { state: 'committed', result: Buffer.from(record.result) };
       if (record.leaseUntil > now) return { state: 'in-flight' };
@@ -139,6 +145,8 @@ export class MemoryMetadataStore implements MetadataStore {
     const attemptId = randomUUID();
     this.idempotency.set(id, {
       bodyHash: claim.bodyHash,
+      topic: claim.topic,
+      topicId: claim.topicId,
       attemptId,
       leaseUntil: claim.leaseUntil,
       expiresAt: claim.expiresAt,

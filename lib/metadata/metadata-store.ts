@@ -59,12 +59,25 @@ export type IdempotencyState =
   /** Another attempt holds the key and its lease has not run out. */
   | { state: 'in-flight' }
   /** An earlier attempt committed: its stored result (see Log.produce for the encoding). */
-  | { state: 'committed'; result: Buffer };
+  | { state: 'committed'; result: Buffer }
+  /**
+   * The record was written for another topic incarnation (`topic`, `topicId`): it is never replayed, refused
+   * or waited for on behalf of this one. The caller decides whether that incarnation still exists.
+   */
+  | { state: 'other-incarnation'; topic: string; topicId: string };
 
 export interface IdempotencyClaim {
   scope: string;
   key: string;
   bodyHash: string;
+  /**
+   * The topic incarnation the produce appends to, part of the record's identity: a record is only ever
+   * replayed (or refused, or waited for) for the incarnation it was written for.
+   */
+  topic: string;
+  topicId: string;
+  /** Take over a record of this other incarnation, which the caller found deleted. */
+  replacing?: string;
   /** The claim may be taken over by another attempt after this time (the attempt is presumed dead). */
   leaseUntil: number;
   /** The record is forgotten after this time (24 h after the first attempt). */
@@ -114,7 +127,9 @@ export interface MetadataStore {
 
   /**
    * Claims (scope, key) for a new attempt, or reports why not: the key is in flight elsewhere, was used
-   * with another body, or has a committed result. An expired record or an expired lease counts as free.
+   * with another body, or has a committed result — each only for a record of the claim's own topic
+   * incarnation; a record of another incarnation is reported as such (and taken over only when the claim
+   * names it in `replacing`). An expired record or an expired lease counts as free.
    */
   claimIdempotencyKey(claim: IdempotencyClaim, now: number): Promise<IdempotencyState>;
   /** Gives the key up after a failed attempt (only while `attemptId` holds it), so a retry can run. */

@@ -185,7 +185,15 @@ describe.each(adapters)('MetadataStore contract: %s', (_name, make) => {
 
     it('claims, replays and refuses idempotency keys, and commits them with the entries atomically', async () => {
       await setup();
-      const claim = { scope: 's', key: 'k', bodyHash: 'h1', leaseUntil: 2_000, expiresAt: 100_000 };
+      const claim = {
+        scope: 's',
+        key: 'k',
+        bodyHash: 'h1',
+        topic: 't',
+        topicId: 'T',
+        leaseUntil: 2_000,
+        expiresAt: 100_000,
+      };
       const started = await store.claimIdempotencyKey(claim, 1_000);
       expect(started.state).toBe('started');
       const attemptId = started.state === 'started' ? started.attemptId : '';
@@ -217,7 +225,15 @@ describe.each(adapters)('MetadataStore contract: %s', (_name, make) => {
 
     it('frees an idempotency key on release, after its lease, and after it expires', async () => {
       await setup();
-      const claim = { scope: 's', key: 'free', bodyHash: 'h', leaseUntil: 2_000, expiresAt: 10_000 };
+      const claim = {
+        scope: 's',
+        key: 'free',
+        bodyHash: 'h',
+        topic: 't',
+        topicId: 'T',
+        leaseUntil: 2_000,
+        expiresAt: 10_000,
+      };
       const first = await store.claimIdempotencyKey(claim, 1_000);
       await store.releaseIdempotencyKey('s', 'free', first.state === 'started' ? first.attemptId : '');
       expect((await store.claimIdempotencyKey(claim, 1_100)).state).toBe('started');
@@ -225,6 +241,46 @@ describe.each(adapters)('MetadataStore contract: %s', (_name, make) => {
       expect((await store.claimIdempotencyKey({ ...claim, bodyHash: 'other' }, 10_001)).state).toBe(
         'started',
       );
+    });
+
+    it('keeps an idempotency record to its topic incarnation, and replaces it only when told to', async () => {
+      await setup();
+      const claim = {
+        scope: 's',
+        key: 'inc',
+        bodyHash: 'h',
+        topic: 't',
+        topicId: 'T1',
+        leaseUntil: 2_000,
+        expiresAt: 100_000,
+      };
+      const first = await store.claimIdempotencyKey(claim, 1_000);
+      const attemptId = first.state === 'started' ? first.attemptId : '';
+      await store.commit(
+        [entry('T1', 0, 0, 1, 'x')],
+        [{ scope: 's', key: 'inc', attemptId, result: Buffer.from('r1') }],
+      );
+      // Same key and body for the incarnation T2: never the T1 result, whatever the lease or body.
+      const next = { ...claim, topicId: 'T2', leaseUntil: 60_000 };
+      expect(await store.claimIdempotencyKey(next, 5_000)).toEqual({
+        state: 'other-incarnation',
+        topic: 't',
+        topicId: 'T1',
+      });
+      expect(await store.claimIdempotencyKey({ ...next, bodyHash: 'other' }, 5_000)).toMatchObject({
+        state: 'other-incarnation',
+      });
+      // Replacing names the incarnation the caller found deleted; a wrong name replaces nothing.
+      expect((await store.claimIdempotencyKey({ ...next, replacing: 'T9' }, 5_000)).state).toBe(
+        'other-incarnation',
+      );
+      expect((await store.claimIdempotencyKey({ ...next, replacing: 'T1' }, 5_000)).state).toBe('started');
+      expect((await store.claimIdempotencyKey(next, 5_500)).state).toBe('in-flight');
+      expect(await store.claimIdempotencyKey(claim, 5_500)).toEqual({
+        state: 'other-incarnation',
+        topic: 't',
+        topicId: 'T2',
+      });
     });
 
     it('round-trips every field of an entry', async () => {

@@ -60,6 +60,11 @@ export async function startTestServer(
      * own index does not reference, so a server that runs GC must not share the suite's bucket.
      */
     ownBucket?: boolean;
+    /**
+     * Another app instance of the same deployment: serve the tables, bucket and admin token of `server`
+     * instead of fresh ones (two instances on the same backends, each with its own caches).
+     */
+    shareBackendsWith?: TestServer;
     /** Maintenance thresholds and crash hooks. */
     maintenance?: Partial<MaintenanceOptions>;
     maintenanceHooks?: MaintenanceHooks;
@@ -83,11 +88,12 @@ export async function startTestServer(
 ): Promise<TestServer> {
   const dynamodb = makeDynamoClient();
   const s3 = makeS3Client();
-  const prefix = uniquePrefix('http');
+  const shared = options.shareBackendsWith;
+  const prefix = shared?.tablePrefix ?? uniquePrefix('http');
   const tables = await ensureTables(dynamodb, prefix);
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
-  let bucket = testEndpoints().bucket;
-  if (options.ownBucket) {
+  let bucket = shared?.bucket ?? testEndpoints().bucket;
+  if (options.ownBucket && !shared) {
     bucket = `sluice-own-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
     await s3.send(new CreateBucketCommand({ Bucket: bucket }));
   }
@@ -109,7 +115,7 @@ export async function startTestServer(
     ...(options.metrics ? { metrics: options.metrics } : {}),
   });
   const groups = new DynamoDbGroupStore(dynamodb, tables);
-  const token = `test-admin-token-${Math.random().toString(36).slice(2)}`;
+  const token = shared?.token ?? `test-admin-token-${Math.random().toString(36).slice(2)}`;
   const app = createApp({
     log,
     adminToken: token,
