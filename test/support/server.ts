@@ -60,6 +60,8 @@ export async function startTestServer(
      * own index does not reference, so a server that runs GC must not share the suite's bucket.
      */
     ownBucket?: boolean;
+    /** Another instance over the same tables and bucket (caches that must agree across instances). */
+    sharing?: Pick<TestServer, 'tablePrefix' | 'bucket'>;
     /** Maintenance thresholds and crash hooks. */
     maintenance?: Partial<MaintenanceOptions>;
     maintenanceHooks?: MaintenanceHooks;
@@ -83,11 +85,11 @@ export async function startTestServer(
 ): Promise<TestServer> {
   const dynamodb = makeDynamoClient();
   const s3 = makeS3Client();
-  const prefix = uniquePrefix('http');
+  const prefix = options.sharing?.tablePrefix ?? uniquePrefix('http');
   const tables = await ensureTables(dynamodb, prefix);
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
-  let bucket = testEndpoints().bucket;
-  if (options.ownBucket) {
+  let bucket = options.sharing?.bucket ?? testEndpoints().bucket;
+  if (options.ownBucket && !options.sharing) {
     bucket = `sluice-own-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
     await s3.send(new CreateBucketCommand({ Bucket: bucket }));
   }
