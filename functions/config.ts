@@ -45,6 +45,8 @@ const EnvSchema = z.object({
   SLUICE_READ_CACHE_BYTES: int(DEFAULT_LOG_OPTIONS.readCacheBytes),
   SLUICE_POLL_INTERVAL_MS: int(DEFAULT_LOG_OPTIONS.pollIntervalMs, 10),
   SLUICE_TOPIC_CACHE_TTL_MS: int(DEFAULT_LOG_OPTIONS.topicCacheTtlMs),
+  /** How late another instance's maintenance pass may show in this one's reads (index entries it holds). */
+  SLUICE_ENTRY_CACHE_TTL_MS: int(DEFAULT_LOG_OPTIONS.entryCacheTtlMs),
   SLUICE_MAX_REQUEST_BYTES: int(DEFAULT_LIMITS.maxRequestBytes, 1024),
   /** How long a warm instance trusts an API key it read: revocation takes effect within it. */
   SLUICE_KEY_CACHE_TTL_MS: int(5_000),
@@ -172,6 +174,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       readCacheBytes: e.SLUICE_READ_CACHE_BYTES,
       pollIntervalMs: e.SLUICE_POLL_INTERVAL_MS,
       topicCacheTtlMs: e.SLUICE_TOPIC_CACHE_TTL_MS,
+      entryCacheTtlMs: e.SLUICE_ENTRY_CACHE_TTL_MS,
     },
     limits: { ...DEFAULT_LIMITS, maxRequestBytes: e.SLUICE_MAX_REQUEST_BYTES },
     keyCacheTtlMs: e.SLUICE_KEY_CACHE_TTL_MS,

@@ -10,7 +10,7 @@ import type { AppenderHooks } from '../lib/log/appender.js';
 import { Log, type LogOptions } from '../lib/log/log.js';
 import type { MaintenanceHooks, MaintenanceOptions } from '../lib/maintenance/maintenance.js';
 import type { MaintenanceReport } from '../lib/maintenance/report.js';
-import { inProcessRunner, type MaintenanceRunner } from '../lib/maintenance/runner.js';
+import { inProcessRunner, type MaintenanceRunner, remoteRunner } from '../lib/maintenance/runner.js';
 import { DynamoDbKeyStore } from '../lib/metadata/dynamodb-key-store.js';
 import { DynamoDbMetadataStore } from '../lib/metadata/dynamodb-metadata-store.js';
 import { ensureTables, tableNames } from '../lib/metadata/dynamodb-schema.js';
@@ -139,7 +139,8 @@ export function createMaintenanceRunner(config: Config, log: Log): MaintenanceRu
     // retries (throttling, transient service errors) may run a pass twice, which is safe: passes may race.
     requestHandler: { connectionTimeout: 3_000 },
   });
-  return lambdaRunner(client, config.maintenanceFunctions);
+  // The pass changes the index in another function: this instance then forgets its cached index.
+  return remoteRunner(log, lambdaRunner(client, config.maintenanceFunctions));
 }
 
 /** The Log's produce/fetch counters the configuration asks for (SLUICE_METRICS): EMF lines, or none. */

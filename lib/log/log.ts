@@ -51,6 +51,12 @@ export interface LogOptions {
   pollIntervalMs: number;
   wholeObjectMaxBytes: number;
   readCacheBytes: number;
+  /**
+   * How long this process serves index entries it holds without asking DynamoDB: the entries it just
+   * committed (RecentEntries) and the batch a read stopped inside (KnownPartitions). A maintenance pass run
+   * by another instance shows here within this bound; one run by this process, at once (§8).
+   */
+  entryCacheTtlMs: number;
 }
 
 export const DEFAULT_LOG_OPTIONS: LogOptions = {
@@ -64,6 +70,7 @@ export const DEFAULT_LOG_OPTIONS: LogOptions = {
   pollIntervalMs: 250,
   wholeObjectMaxBytes: 8 * 1024 * 1024,
   readCacheBytes: 256 * 1024 * 1024,
+  entryCacheTtlMs: 3_000,
 };
 
 export interface LogDeps {
@@ -144,16 +151,24 @@ export interface PartitionInfo {
 
 /**
  * What this process has learned about partitions, to save reads: the highest high watermark it saw (a high
- * watermark only grows, so it is a safe lower bound), how many records a batch holds lately (to size index
- * queries), and the last entry a read stopped inside (for at most 30 s: a compaction may replace it, and
- * its old object stays readable for GC's grace period, far longer). Bounded: cleared at 10,000 partitions.
+ * watermark only grows, and no maintenance pass moves it, so it is a safe lower bound), how many records a
+ * batch holds lately (to size index queries), and the last entry a read stopped inside, for at most
+ * `entryTtlMs` after it was read from the index (key compaction may replace it; its old object stays
+ * readable for GC's grace period, far longer). Bounded: cleared at 10,000 partitions.
  */
 class KnownPartitions {
   private readonly marks = new Map<string, number>();
   private readonly perEntry = new Map<string, number>();
   private readonly lastEntries = new Map<string, { entry: IndexEntry; at: number }>();
-  /** The entries the current read of a partition got, until `settle`. */
-  private readonly seen = new Map<string, { entries: readonly IndexEntry[]; at: number }>();
+  /** The entries the current read of a partition got, when each was read from the index, until `settle`. */
+  private readonly seen = new Map<
+    string,
+    { entries: readonly IndexEntry[]; at: number[]; generation: number }
+  >();
+  /** Bumped by `forget`: a read that began before it must not store what it read. */
+  private generation = 0;
+
+  constructor(private readonly entryTtlMs: number) {}
 
   observeHighWatermark(ref: PartitionRef, highWatermark: number): void {
     const key = partitionKey(ref);
@@ -165,14 +180,15 @@ class KnownPartitions {
     return this.marks.get(partitionKey(ref));
   }
 
-  observeEntries(ref: PartitionRef, entries: readonly IndexEntry[], now: number): void {
+  /** `at`: when each entry was read from the index (or committed), the start of its time in a cache. */
+  observeEntries(ref: PartitionRef, entries: readonly IndexEntry[], at: number[]): void {
     const key = partitionKey(ref);
     if (this.perEntry.size > 10_000) this.perEntry.clear();
     if (this.lastEntries.size > 10_000) this.lastEntries.clear();
     if (this.seen.size > 10_000) this.seen.clear();
     const records = entries.reduce((sum, e) => sum + (e.lastOffset - e.baseOffset + 1), 0);
     if (entries.length > 0) this.perEntry.set(key, Math.max(1, records / entries.length));
-    this.seen.set(key, { entries, at: now });
+    this.seen.set(key, { entries, at, generation: this.generation });
   }
 
   /** After a read: keep the entry the next read starts inside (if it stopped mid-batch), else nothing. */
@@ -180,8 +196,11 @@ class KnownPartitions {
     const key = partitionKey(ref);
     const seen = this.seen.get(key);
     this.seen.delete(key);
-    const inside = seen?.entries.find((e) => e.baseOffset < next && next <= e.lastOffset);
-    if (inside && seen) this.lastEntries.set(key, { entry: inside, at: seen.at });
+    const index = seen?.entries.findIndex((e) => e.baseOffset < next && next <= e.lastOffset) ?? -1;
+    const inside = seen?.entries[index];
+    const at = seen?.at[index];
+    if (inside && at !== undefined && seen?.generation === this.generation)
+      this.lastEntries.set(key, { entry: inside, at });
     else this.lastEntries.delete(key);
   }
 
@@ -189,21 +208,33 @@ class KnownPartitions {
     return this.perEntry.get(partitionKey(ref)) ?? 1;
   }
 
-  entryContaining(ref: PartitionRef, offset: number, now: number): IndexEntry | undefined {
+  /** The held entry that `offset` falls strictly inside, with when it was read from the index. */
+  entryContaining(
+    ref: PartitionRef,
+    offset: number,
+    now: number,
+  ): { entry: IndexEntry; at: number } | undefined {
     const held = this.lastEntries.get(partitionKey(ref));
-    if (!held || now - held.at > 30_000) return undefined;
+    if (!held || now - held.at > this.entryTtlMs || now < held.at) return undefined;
     const { entry } = held;
-    return entry.baseOffset <= offset && offset <= entry.lastOffset && offset > entry.baseOffset
-      ? entry
-      : undefined;
+    return entry.baseOffset < offset && offset <= entry.lastOffset ? held : undefined;
+  }
+
+  /** Forgets the entries held for a partition (a maintenance pass of this process changed its index). */
+  forget(ref: PartitionRef): void {
+    this.generation += 1;
+    this.lastEntries.delete(partitionKey(ref));
+  }
+
+  /** Forgets every entry held (a pass ran elsewhere on this instance's behalf). */
+  forgetAll(): void {
+    this.generation += 1;
+    this.lastEntries.clear();
   }
 }
 
 /** How many index entries one fetch asks DynamoDB for at a time. */
 const ENTRIES_PER_QUERY = 50;
-
-/** How long entries this process committed are served to its own readers without a query. */
-const RECENT_ENTRIES_TTL_MS = 30_000;
 
 /** The engine's use cases: topics, produce, fetch, offset lookups. Knows nothing of HTTP. */
 export class Log {
@@ -217,7 +248,7 @@ export class Log {
   private readonly reader: SegmentReader;
   private readonly watcher = new PartitionWatcher();
   private readonly recent: RecentEntries;
-  private readonly known = new KnownPartitions();
+  private readonly known: KnownPartitions;
   private readonly sticky = new StickyPartitioner();
   private readonly metadata: MetadataStore;
   private readonly clock: Clock;
@@ -262,7 +293,18 @@ export class Log {
       },
       { compression: deps.options.compression, ...deps.maintenance },
     );
-    this.recent = new RecentEntries(deps.clock, { maxPerPartition: 64, ttlMs: RECENT_ENTRIES_TTL_MS });
+    this.known = new KnownPartitions(deps.options.entryCacheTtlMs);
+    this.recent = new RecentEntries(deps.clock, {
+      maxPerPartition: 64,
+      ttlMs: deps.options.entryCacheTtlMs,
+    });
+    // A pass of this process forgets what the caches hold of each partition it changes, before it answers.
+    this.maintenance.onChange((change) => {
+      const ref = { topicId: change.topicId, partition: change.partition };
+      this.recent.forget(ref);
+      this.known.forget(ref);
+      if (change.what === 'logStartOffset') this.topics.invalidate(change.topic);
+    });
     this.appender.onCommitted((entry) => {
       this.recent.add(entry);
       this.known.observeHighWatermark(entry, entry.lastOffset + 1);
@@ -429,6 +471,17 @@ export class Log {
     return new Map([...partitions].map(([partition, { baseOffset }]) => [partition, baseOffset]));
   }
 
+  /**
+   * Forgets everything this process caches of the index and of topics, so that its next reads reflect a
+   * maintenance pass that ran in another process on its behalf (the deployed API function's admin passes
+   * run in the job's own function). Passes this process runs itself forget only what they change.
+   */
+  forgetCachedIndex(): void {
+    this.recent.clear();
+    this.known.forgetAll();
+    this.topics.invalidateAll();
+  }
+
   /** Answers every produce call still waiting in the batcher (for a clean shutdown). */
   async flush(): Promise<void> {
     await this.batcher?.drain();
@@ -466,7 +519,12 @@ export class Log {
 
     const read = await this.readRange(ref, offset, highWatermark, maxRecords, maxBytes);
     this.metrics.fetched(topicName, read.records.length, read.countedBytes);
-    return { records: read.records, nextOffset: read.nextOffset, highWatermark, logStartOffset };
+    return {
+      records: read.records,
+      nextOffset: read.nextOffset,
+      highWatermark: read.highWatermark,
+      logStartOffset,
+    };
   }
 
   /**
@@ -533,6 +591,7 @@ export class Log {
         s.records.push(...read.records);
         this.metrics.fetched(s.topic, read.records.length, read.countedBytes);
         s.nextOffset = read.nextOffset;
+        s.highWatermark = Math.max(s.highWatermark, read.highWatermark);
         recordsLeft -= read.records.length;
         bytesLeft -= read.bytes;
         if (read.nextOffset < s.highWatermark) full.push(s);
@@ -630,9 +689,12 @@ export class Log {
     bytes: number;
     /** Keys, values and headers: what the metrics count (recordBytes). */
     countedBytes: number;
+    /** `highWatermark`, raised to the end of every entry read: above every record returned. */
+    highWatermark: number;
   }> {
     const partition = ref.partition;
     const records: FetchedRecord[] = [];
+    let top = highWatermark;
     let bytes = 0;
     let countedBytes = 0;
     let next = offset;
@@ -648,11 +710,15 @@ export class Log {
           Math.ceil((maxRecords - records.length) / perEntry) + 1,
         ),
       );
-      const entries =
-        this.recent.run(ref, next, want) ??
+      const { entries, at } =
+        this.recentRun(ref, next, want) ??
         (await this.findEntries(ref, next, want, highWatermark, maxRecords - records.length));
       if (entries.length === 0) break;
-      this.known.observeEntries(ref, entries, this.clock.now());
+      this.known.observeEntries(ref, entries, at);
+      // Every entry read is committed, and its predecessors with it (the chain, §4.1): its end is a high
+      // watermark too. Entries committed after the tail read come back here, so the answer's high
+      // watermark is raised to them, never left below a record it returns.
+      for (const entry of entries) top = Math.max(top, entry.lastOffset + 1);
       const batches = await this.reader.read(entries);
       for (let i = 0; i < entries.length; i++) {
         const entry = entries[i] as IndexEntry;
@@ -684,22 +750,44 @@ export class Log {
     // Where the next read starts mid-batch (a quota ended inside it), remember that batch's entry: the
     // next read then needs one query from the following batch boundary instead of two.
     this.known.settle(ref, next);
-    return { records, nextOffset: next, bytes, countedBytes };
+    this.known.observeHighWatermark(ref, top);
+    return { records, nextOffset: next, bytes, countedBytes, highWatermark: top };
   }
 
-  /** Index entries from `offset`, using the remembered batch when `offset` falls inside it. */
+  /** This process's own recent commits from `offset` (no query), with when each was committed. */
+  private recentRun(
+    ref: PartitionRef,
+    offset: number,
+    want: number,
+  ): { entries: IndexEntry[]; at: number[] } | undefined {
+    const run = this.recent.timedRun(ref, offset, want);
+    return run && { entries: run.map((r) => r.entry), at: run.map((r) => r.addedAt) };
+  }
+
+  /**
+   * Index entries from `offset`, using the remembered batch when `offset` falls inside it; with when each
+   * was read from the index.
+   */
   private async findEntries(
     ref: PartitionRef,
     offset: number,
     want: number,
     highWatermark: number,
     recordsWanted: number,
-  ): Promise<IndexEntry[]> {
-    const held = this.known.entryContaining(ref, offset, this.clock.now());
-    if (!held) return this.metadata.findEntries(ref, offset, want);
-    const enough = held.lastOffset - offset + 1 >= recordsWanted;
-    if (want <= 1 || enough || held.lastOffset + 1 >= highWatermark) return [held];
-    return [held, ...(await this.metadata.findEntries(ref, held.lastOffset + 1, want - 1))];
+  ): Promise<{ entries: IndexEntry[]; at: number[] }> {
+    const now = this.clock.now();
+    const queried = async (from: number, limit: number) => {
+      const entries = await this.metadata.findEntries(ref, from, limit);
+      return { entries, at: entries.map(() => now) };
+    };
+    const held = this.known.entryContaining(ref, offset, now);
+    if (!held) return queried(offset, want);
+    const { entry } = held;
+    const enough = entry.lastOffset - offset + 1 >= recordsWanted;
+    if (want <= 1 || enough || entry.lastOffset + 1 >= highWatermark)
+      return { entries: [entry], at: [held.at] };
+    const rest = await queried(entry.lastOffset + 1, want - 1);
+    return { entries: [entry, ...rest.entries], at: [held.at, ...rest.at] };
   }
 
   /** Long-poll over several partitions: returns once any has a record past its position, or at the deadline. */

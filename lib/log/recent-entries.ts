@@ -5,10 +5,14 @@ export interface RecentEntriesOptions {
   /** Entries kept per partition (the newest). */
   maxPerPartition: number;
   /**
-   * How long an entry is served from here. Far below the time compaction and garbage collection give
-   * readers before an object an entry points to may go (docs/ARCHITECTURE.md §8).
+   * How long after its commit an entry is served from here (LogOptions.entryCacheTtlMs, a few seconds). A
+   * maintenance pass on another instance may swap or remove an entry (key compaction), and this process
+   * learns of it only through the index: so this is how late a change made elsewhere shows here
+   * (docs/ARCHITECTURE.md §8). Passes run by this process forget the partition at once (`forget`).
    */
   ttlMs: number;
+  /** Partitions remembered; past this many, everything is forgotten (a bound on memory). */
+  maxPartitions?: number;
 }
 
 /**
@@ -27,6 +31,9 @@ export class RecentEntries {
 
   add(entry: IndexEntry): void {
     const key = partitionKey(entry);
+    if (!this.byPartition.has(key) && this.byPartition.size >= (this.options.maxPartitions ?? 10_000)) {
+      this.byPartition.clear();
+    }
     const list = this.byPartition.get(key) ?? [];
     const last = list[list.length - 1];
     // Keep only a contiguous chain: a gap means another writer committed in between.
@@ -37,18 +44,38 @@ export class RecentEntries {
     this.byPartition.set(key, list);
   }
 
+  /** Forgets a partition's entries (a maintenance pass of this process changed its index). */
+  forget(ref: PartitionRef): void {
+    this.byPartition.delete(partitionKey(ref));
+  }
+
+  /** Forgets everything (a pass ran elsewhere on this instance's behalf, changing unknown partitions). */
+  clear(): void {
+    this.byPartition.clear();
+  }
+
   /** Up to `limit` entries starting with the one whose baseOffset is `offset`, or undefined. */
   run(ref: PartitionRef, offset: number, limit: number): IndexEntry[] | undefined {
+    return this.timedRun(ref, offset, limit)?.map((item) => item.entry);
+  }
+
+  /** As `run`, with when each entry was committed (added). */
+  timedRun(
+    ref: PartitionRef,
+    offset: number,
+    limit: number,
+  ): Array<{ entry: IndexEntry; addedAt: number }> | undefined {
     const list = this.byPartition.get(partitionKey(ref));
     if (!list) return undefined;
     const start = list.findIndex((item) => item.entry.baseOffset === offset);
     if (start < 0) return undefined;
-    const oldest = this.clock.now() - this.options.ttlMs;
-    const run: IndexEntry[] = [];
+    const now = this.clock.now();
+    const oldest = now - this.options.ttlMs;
+    const run: Array<{ entry: IndexEntry; addedAt: number }> = [];
     for (let i = start; i < list.length && run.length < limit; i++) {
       const item = list[i];
-      if (!item || item.addedAt < oldest) break;
-      run.push(item.entry);
+      if (!item || item.addedAt < oldest || item.addedAt > now) break;
+      run.push(item);
     }
     return run.length > 0 ? run : undefined;
   }

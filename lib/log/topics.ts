@@ -29,7 +29,12 @@ export interface TopicServiceOptions {
 export class TopicService {
   private readonly cache = new Map<string, { topic: Topic; expiresAt: number }>();
   /** Concurrent misses for one topic share one read instead of each going to the store. */
-  private readonly loading = new Map<string, Promise<Topic | undefined>>();
+  private readonly loading = new Map<string, Promise<{ topic: Topic | undefined; cacheable: boolean }>>();
+  /** Topics to read strongly consistently next (invalidated), and until when to read every topic so. */
+  private readonly stale = new Set<string>();
+  private consistentUntil = 0;
+  /** Bumped by every invalidation: a read started before one is not cached. */
+  private generation = 0;
 
   constructor(
     private readonly metadata: MetadataStore,
@@ -53,7 +58,7 @@ export class TopicService {
       logStartOffsets: {},
     };
     await this.metadata.createTopic(topic);
-    this.cache.delete(topic.name);
+    this.invalidate(topic.name);
     return topic;
   }
 
@@ -64,17 +69,57 @@ export class TopicService {
     if (cached && cached.expiresAt > now) return cached.topic;
     let load = this.loading.get(name);
     if (!load) {
-      load = this.metadata.getTopic(name).finally(() => this.loading.delete(name));
+      // After an invalidation, a strongly consistent read: an eventually consistent one could still
+      // answer what this process has just changed (a log start its retention pass advanced).
+      const consistent = this.stale.has(name) || now < this.consistentUntil;
+      const generation = this.generation;
+      const started = this.metadata.getTopic(name, { consistent }).then((topic) => {
+        // An invalidation while the read was under way: the answer may predate the change, so not cached.
+        if (generation !== this.generation) return { topic, cacheable: false };
+        this.stale.delete(name);
+        return { topic, cacheable: true };
+      });
+      load = started.finally(() => {
+        if (this.loading.get(name) === load) this.loading.delete(name);
+      });
       this.loading.set(name, load);
     }
-    const topic = await load;
+    const { topic, cacheable } = await load;
     if (!topic) {
       this.cache.delete(name);
       throw new TopicNotFoundError(name);
     }
-    if (this.options.cacheTtlMs > 0)
+    if (cacheable && this.options.cacheTtlMs > 0)
       this.cache.set(name, { topic, expiresAt: now + this.options.cacheTtlMs });
     return topic;
+  }
+
+  /**
+   * Forgets the cached topic: the next `get` reads it strongly consistently (a maintenance pass of this
+   * process advanced its log start, or this process changed it).
+   */
+  invalidate(name: string): void {
+    this.generation += 1;
+    this.cache.delete(name);
+    this.loading.delete(name);
+    if (this.stale.size >= 10_000) {
+      // A bound on memory: names invalidated and never read again (deleted topics).
+      this.stale.clear();
+      this.consistentUntil = this.clock.now() + 1_000;
+    }
+    this.stale.add(name);
+  }
+
+  /**
+   * Forgets every cached topic, and reads topics strongly consistently for the next second (a pass that ran
+   * in another process on this instance's behalf changed topics this process cannot name).
+   */
+  invalidateAll(): void {
+    this.generation += 1;
+    for (const name of this.cache.keys()) this.stale.add(name);
+    this.cache.clear();
+    this.loading.clear();
+    this.consistentUntil = this.clock.now() + 1_000;
   }
 
   /** The topic read from the store with a strongly consistent read, bypassing the cache. */
@@ -105,13 +150,13 @@ export class TopicService {
       ...(input.partitions !== undefined ? { partitions: input.partitions } : {}),
       ...(config !== undefined ? { config } : {}),
     });
-    this.cache.delete(name);
+    this.invalidate(name);
     return updated;
   }
 
   async delete(name: string): Promise<Topic> {
     const deleted = await this.metadata.deleteTopic(name);
-    this.cache.delete(name);
+    this.invalidate(name);
     return deleted;
   }
 

@@ -47,6 +47,17 @@ export interface MaintenanceHooks {
   onReport?: (report: MaintenanceReport) => void;
 }
 
+/**
+ * What a pass changed that a reader of this process may hold in a cache: a partition's index entries
+ * (compaction swapped or removed some) or its log start (retention advanced it).
+ */
+export interface MaintenanceChange {
+  topic: string;
+  topicId: string;
+  partition: number;
+  what: 'entries' | 'logStartOffset';
+}
+
 /** Per-pass overrides: the admin endpoint's minAgeMs, and a shorter time budget for passes run in the API. */
 export interface PassOverride {
   minAgeMs?: number | undefined;
@@ -92,6 +103,7 @@ const SAVE_CURSOR_EVERY = 25;
 export class Maintenance {
   private readonly options: MaintenanceOptions;
   private readonly reader: SegmentReader;
+  private readonly changeListeners: Array<(change: MaintenanceChange) => void> = [];
 
   constructor(
     private readonly deps: {
@@ -110,6 +122,20 @@ export class Maintenance {
       cacheBytes: 64 * 1024 * 1024,
       coalesceGapBytes: 256 * 1024,
     });
+  }
+
+  /**
+   * Calls `listener` right after each change a pass makes to a partition's index or log start, before the
+   * pass goes on (so before it answers): the Log forgets what its caches hold of that partition, which
+   * makes the change visible at once to every read this process serves (SPEC Maintenance).
+   */
+  onChange(listener: (change: MaintenanceChange) => void): void {
+    this.changeListeners.push(listener);
+  }
+
+  private changed(topic: Topic, partition: number, what: MaintenanceChange['what']): void {
+    for (const listener of this.changeListeners)
+      listener({ topic: topic.name, topicId: topic.topicId, partition, what });
   }
 
   /** Runs one pass of `job` and writes its report as one structured log line (JSON). */
@@ -343,10 +369,17 @@ export class Maintenance {
       // Each entry is swapped by its own conditional put: a partial swap (another compactor or retention
       // won some entries) is safe, as both objects hold the same records; the loser's object, wholly or
       // partly unreferenced, is left to GC. One write unit per entry, half a transaction's price.
-      const replaced = await metadata.replaceEntries(replace);
-      report.itemsWritten(replace.length);
-      const removed = await metadata.removeEntries(removable, now - INDEX_KEY_REUSE_GUARD_MS);
-      report.itemsWritten(removable.length);
+      let replaced: number;
+      let removed: number;
+      try {
+        replaced = await metadata.replaceEntries(replace);
+        report.itemsWritten(replace.length);
+        removed = await metadata.removeEntries(removable, now - INDEX_KEY_REUSE_GUARD_MS);
+        report.itemsWritten(removable.length);
+      } finally {
+        // Even a swap that failed half way may have changed entries.
+        this.changed(topic, partition, 'entries');
+      }
       if (replaced < replace.length || removed < removable.length) {
         report.count('swapsLost');
         unsettled = true;
@@ -411,12 +444,16 @@ export class Maintenance {
         start = entry.lastOffset + 1;
       }
     }
-    if (
-      start > logStartOffset &&
-      (await metadata.advanceLogStartOffset(topic.name, topic.topicId, partition, start))
-    ) {
-      report.itemsWritten(1);
-      report.count('logStartOffsetsAdvanced');
+    if (start > logStartOffset) {
+      try {
+        if (await metadata.advanceLogStartOffset(topic.name, topic.topicId, partition, start)) {
+          report.itemsWritten(1);
+          report.count('logStartOffsetsAdvanced');
+        }
+      } finally {
+        // Also when a racing pass advanced it first: the log start this process may hold is older still.
+        this.changed(topic, partition, 'logStartOffset');
+      }
     }
 
     // Entries wholly below the log start go, except the tail and keys too young to delete (commit times

@@ -85,4 +85,42 @@ describe('recent entries', () => {
     await log.fetch('t', 0, { offset: 1, maxRecords: 10, maxBytes: 1000, waitMs: 0 });
     expect(queries).toBe(1); // mid-batch offsets still go to the index
   });
+
+  it('forgets a partition, or everything, when told (a maintenance pass changed the index)', () => {
+    const recent = new RecentEntries(new ManualClock(), { maxPerPartition: 10, ttlMs: 1000 });
+    const other = { topicId: 'T', partition: 1 };
+    recent.add(entry(0, 1));
+    recent.add({ ...entry(0, 1), ...other });
+    recent.forget(ref);
+    expect(recent.run(ref, 0, 10)).toBeUndefined();
+    expect(recent.run(other, 0, 10)).toHaveLength(1);
+    recent.clear();
+    expect(recent.run(other, 0, 10)).toBeUndefined();
+  });
+
+  it('holds the batch a read stopped inside for at most entryCacheTtlMs after reading it from the index', async () => {
+    const clock = new ManualClock();
+    const metadata = new MemoryMetadataStore();
+    const store = new MemorySegmentStore();
+    const options = { ...DEFAULT_LOG_OPTIONS, lingerMs: 0, entryCacheTtlMs: 3_000 };
+    const reader = new Log({ store, metadata, clock, limits: DEFAULT_LIMITS, options });
+    const compactor = new Log({ store, metadata, clock, limits: DEFAULT_LIMITS, options });
+    await reader.topics.create({ name: 't', partitions: 1, config: { cleanupPolicy: 'compact' } });
+    await reader.produce('t', { records: ['a', 'a', 'a', 'b'].map((key, value) => ({ key, value })) });
+    await reader.produce('t', { records: [{ key: 'c', value: 4 }] });
+    const one = async (offset: number) =>
+      (await reader.fetch('t', 0, { offset, maxRecords: 1, maxBytes: 1000, waitMs: 0 })).records.map(
+        (r) => r.offset,
+      );
+    clock.advance(5_000); // the recent commits are no longer served from memory
+    expect(await one(0)).toEqual([0]); // stops inside the first batch, read from the index now
+    await compactor.maintenance.compact({ minAgeMs: 0 }); // another instance drops offsets 0 and 1
+    // Each read stops inside the batch again; that must not make the held entry younger.
+    for (let waited = 0; waited <= 3_000; waited += 1_000) {
+      const got = await one(1);
+      expect([[1], [2]]).toContainEqual(got);
+      clock.advance(1_000);
+    }
+    expect(await one(1)).toEqual([2]);
+  });
 });
