@@ -120,9 +120,15 @@ describe('probing consumer groups', () => {
       server.api('POST', `/v1/groups/${group}/offsets/reset`, { auth, body: { to: 'earliest' } });
 
     // Consume on the group is not admin on it.
-    const consumer = await mint({ topics: '*', actions: ['consume'] }, { groups: group, actions: ['consume'] });
+    const consumer = await mint(
+      { topics: '*', actions: ['consume'] },
+      { groups: group, actions: ['consume'] },
+    );
     // Admin on the group, but not on the topic behind it (which the caller did not name).
-    const groupAdmin = await mint({ topics: '*', actions: ['consume'] }, { groups: group, actions: ['admin'] });
+    const groupAdmin = await mint(
+      { topics: '*', actions: ['consume'] },
+      { groups: group, actions: ['admin'] },
+    );
     for (const auth of [consumer, groupAdmin]) {
       const r = await reset(auth);
       expect([r.status, r.json.code]).toEqual([403, 'FORBIDDEN']);
