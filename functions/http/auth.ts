@@ -5,7 +5,9 @@ import {
   type Action,
   ADMIN,
   authorize,
+  authorizeGroup,
   describePrincipal,
+  type GroupAction,
   type Principal,
 } from '../../lib/auth/permissions.js';
 import { SluiceError } from '../../lib/errors.js';
@@ -81,6 +83,25 @@ export function requireAnyPermission(c: Context, actions: readonly Action[], top
   if (!actions.some((action) => authorize(principal, action, topic))) {
     throw new ForbiddenError(
       `${describePrincipal(principal)} has no permission (${actions.join(', ')}) on topic '${topic}'`,
+    );
+  }
+  return principal;
+}
+
+/**
+ * Throws ForbiddenError unless the caller holds one of `actions` on the consumer group `group` (a group
+ * permission; topic permissions never grant a group). Decided on the name alone, before the group is read,
+ * so a denied caller gets the same 403 whether the group exists or not; the message names only the group.
+ */
+export function requireGroupPermission(
+  c: Context,
+  actions: readonly GroupAction[],
+  group: string,
+): Principal {
+  const principal = principalOf(c);
+  if (!actions.some((action) => authorizeGroup(principal, action, group))) {
+    throw new ForbiddenError(
+      `${describePrincipal(principal)} may not ${actions.join(' or ')} on group '${group}'`,
     );
   }
   return principal;

@@ -1,6 +1,6 @@
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import { type Action, authorize } from '../../lib/auth/permissions.js';
+import { type Action, authorize, authorizeGroup, describePrincipal } from '../../lib/auth/permissions.js';
 import {
   GROUP_NAME_PATTERN,
   type GroupCoordinator,
@@ -9,7 +9,7 @@ import {
   type TopicGuard,
 } from '../../lib/groups/coordinator.js';
 import { TOPIC_NAME_PATTERN } from '../../lib/log/topics.js';
-import { principalOf, requireAnyPermission, requirePermission } from './auth.js';
+import { ForbiddenError, principalOf, requireGroupPermission, requirePermission } from './auth.js';
 import { authResponses, FetchedRecordSchema, FetchQuery, json, problemDoc } from './schemas.js';
 import { serializeRecord } from './serialize.js';
 
@@ -151,14 +151,30 @@ const GroupSchema = z
   })
   .openapi('Group');
 
-/** A guard that throws 403 unless the caller holds one of `actions` on every topic. */
-function topicGuard(c: Context, actions: readonly Action[]): TopicGuard {
+/**
+ * A guard over topics the caller did not name but a group holds (a member's subscription, the topics a group
+ * has offsets for): 403 unless the caller holds `action` on every one. Its message names only `whose`, what
+ * the caller asked for, never the topics (SPEC §2 Auth).
+ */
+function groupTopicsGuard(c: Context, action: Action, whose: string): TopicGuard {
   return (topics) => {
-    for (const topic of topics) requireAnyPermission(c, actions, topic);
+    const principal = principalOf(c);
+    if (!topics.every((topic) => authorize(principal, action, topic))) {
+      throw new ForbiddenError(`${describePrincipal(principal)} may not ${action} every topic of ${whose}`);
+    }
   };
 }
 
-/** Consumer-group routes (SPEC.md §2 "Consumer groups"); the protocol is in lib/groups/coordinator.ts. */
+/** The guard over a member's subscription: `consume` on every topic it reads. */
+function memberTopics(c: Context, group: string, memberId: string): TopicGuard {
+  return groupTopicsGuard(c, 'consume', `member '${memberId}' of group '${group}'`);
+}
+
+/**
+ * Consumer-group routes (SPEC.md §2 "Consumer groups"); the protocol is in lib/groups/coordinator.ts.
+ * Each handler first checks the caller's group permission on the group's name alone (requireGroupPermission),
+ * before anything reads the group, so a caller without it learns nothing of the group; then the topics.
+ */
 export function registerGroupRoutes(app: OpenAPIHono, groups: GroupCoordinator): void {
   const groupParams = z.object({ group: GroupParam });
   const memberParams = groupParams.extend({ memberId: MemberParam });
@@ -180,6 +196,7 @@ export function registerGroupRoutes(app: OpenAPIHono, groups: GroupCoordinator):
     async (c) => {
       const { group } = c.req.valid('param');
       const body = c.req.valid('json');
+      requireGroupPermission(c, ['consume'], group);
       for (const topic of body.topics) requirePermission(c, 'consume', topic);
       const result = await groups.join(group, {
         topics: body.topics,
@@ -205,7 +222,8 @@ export function registerGroupRoutes(app: OpenAPIHono, groups: GroupCoordinator):
     }),
     async (c) => {
       const { group, memberId } = c.req.valid('param');
-      return c.json(await groups.heartbeat(group, memberId, topicGuard(c, ['consume'])), 200);
+      requireGroupPermission(c, ['consume'], group);
+      return c.json(await groups.heartbeat(group, memberId, memberTopics(c, group, memberId)), 200);
     },
   );
 
@@ -223,7 +241,8 @@ export function registerGroupRoutes(app: OpenAPIHono, groups: GroupCoordinator):
     }),
     async (c) => {
       const { group, memberId } = c.req.valid('param');
-      await groups.leave(group, memberId, topicGuard(c, ['consume']));
+      requireGroupPermission(c, ['consume'], group);
+      await groups.leave(group, memberId, memberTopics(c, group, memberId));
       return c.body(null, 204);
     },
   );
@@ -254,6 +273,7 @@ export function registerGroupRoutes(app: OpenAPIHono, groups: GroupCoordinator):
     async (c) => {
       const { group, memberId } = c.req.valid('param');
       const query = c.req.valid('query');
+      requireGroupPermission(c, ['consume'], group);
       const result = await groups.fetch(
         group,
         memberId,
@@ -264,7 +284,7 @@ export function registerGroupRoutes(app: OpenAPIHono, groups: GroupCoordinator):
           waitMs: query.waitMs ?? 0,
           signal: c.req.raw.signal,
         },
-        topicGuard(c, ['consume']),
+        memberTopics(c, group, memberId),
       );
       return c.body(serializeMemberFetch(result), 200, { 'content-type': 'application/json' }) as never;
     },
@@ -288,6 +308,7 @@ export function registerGroupRoutes(app: OpenAPIHono, groups: GroupCoordinator):
     async (c) => {
       const { group } = c.req.valid('param');
       const body = c.req.valid('json');
+      requireGroupPermission(c, ['consume'], group);
       for (const { topic } of body.offsets) requirePermission(c, 'consume', topic);
       await groups.commit(group, body);
       return c.body(null, 204);
@@ -311,8 +332,15 @@ export function registerGroupRoutes(app: OpenAPIHono, groups: GroupCoordinator):
     async (c) => {
       const { group } = c.req.valid('param');
       const { topics, ...target } = c.req.valid('json');
+      requireGroupPermission(c, ['admin'], group);
       for (const topic of topics ?? []) requirePermission(c, 'admin', topic);
-      const offsets = await groups.reset(group, target, topics, topicGuard(c, ['admin']));
+      // Without `topics`, the group's own topics are checked once read, before the live-member check.
+      const offsets = await groups.reset(
+        group,
+        target,
+        topics,
+        groupTopicsGuard(c, 'admin', `group '${group}'`),
+      );
       return c.json(
         { offsets: offsets.map(({ topic, partition, offset }) => ({ topic, partition, offset })) },
         200,
@@ -324,16 +352,13 @@ export function registerGroupRoutes(app: OpenAPIHono, groups: GroupCoordinator):
     createRoute({
       method: 'get',
       path: '/v1/groups',
-      summary: 'List consumer groups (those whose topics the caller can see)',
+      summary: 'List consumer groups (those the caller may describe: consume or admin on the group)',
       responses: { ...authResponses, 200: { description: 'Groups', ...json(GroupListSchema) } },
     }),
     async (c) => {
       const principal = principalOf(c);
       const visible = (await groups.list()).filter(
-        (g) =>
-          principal.kind === 'admin' ||
-          (g.topics.length > 0 &&
-            g.topics.every((t) => authorize(principal, 'consume', t) || authorize(principal, 'admin', t))),
+        (g) => authorizeGroup(principal, 'consume', g.group) || authorizeGroup(principal, 'admin', g.group),
       );
       return c.json(
         { groups: visible.map(({ group, generation, members }) => ({ group, generation, members })) },
@@ -356,7 +381,8 @@ export function registerGroupRoutes(app: OpenAPIHono, groups: GroupCoordinator):
     }),
     async (c) => {
       const { group } = c.req.valid('param');
-      return c.json(await groups.describe(group, topicGuard(c, ['consume', 'admin'])), 200);
+      requireGroupPermission(c, ['consume', 'admin'], group);
+      return c.json(await groups.describe(group), 200);
     },
   );
 }

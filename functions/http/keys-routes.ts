@@ -1,12 +1,12 @@
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import { createApiKey, keyView } from '../../lib/auth/api-keys.js';
-import { ACTIONS, TOPIC_PATTERN_REGEX } from '../../lib/auth/permissions.js';
+import { ACTIONS, GROUP_ACTIONS, TOPIC_PATTERN_REGEX } from '../../lib/auth/permissions.js';
 import type { Clock } from '../../lib/clock.js';
 import type { KeyStore } from '../../lib/metadata/key-store.js';
 import { requireAdminToken } from './auth.js';
 import { authResponses, json, ProblemSchema } from './schemas.js';
 
-const PermissionSchema = z
+const TopicPermissionSchema = z
   .object({
     topics: z
       .string()
@@ -18,6 +18,34 @@ const PermissionSchema = z
       .openapi({ example: ['produce'] }),
   })
   .strict()
+  .openapi('TopicPermission');
+
+const GroupPermissionSchema = z
+  .object({
+    groups: z
+      .string()
+      .regex(TOPIC_PATTERN_REGEX, 'a group pattern is 1–249 of [a-zA-Z0-9._-] and *')
+      .openapi({ example: 'billing-*' }),
+    actions: z
+      .array(z.enum(GROUP_ACTIONS))
+      .min(1)
+      .openapi({ example: ['consume'] }),
+  })
+  .strict()
+  .openapi('GroupPermission');
+
+/**
+ * A permission names exactly one of `topics` or `groups`: both objects are strict, so one with both, or
+ * neither, matches no branch and gets this message.
+ */
+const PermissionSchema = z
+  .union([TopicPermissionSchema, GroupPermissionSchema], {
+    error: (issue) =>
+      issue.code === 'invalid_union'
+        ? 'a permission is { topics: <pattern>, actions: [produce|consume|admin] } or ' +
+          '{ groups: <pattern>, actions: [consume|admin] }: exactly one of topics or groups'
+        : undefined,
+  })
   .openapi('Permission');
 
 const CreateKeyBody = z

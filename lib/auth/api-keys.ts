@@ -1,7 +1,13 @@
 import type { Clock } from '../clock.js';
 import { InvalidRequestError } from '../errors.js';
 import type { ApiKey, KeyStore } from '../metadata/key-store.js';
-import { ACTIONS, isValidTopicPattern, type Permission } from './permissions.js';
+import {
+  ACTIONS,
+  GROUP_ACTIONS,
+  isGroupPermission,
+  isValidTopicPattern,
+  type Permission,
+} from './permissions.js';
 import { mintToken } from './tokens.js';
 
 export interface NewKey {
@@ -52,23 +58,39 @@ export async function createApiKey(
   return { key: keyView(key), token: minted.token };
 }
 
-/** Checks patterns and actions, and drops repeated actions (keeping their order). */
+/**
+ * Checks that each permission names exactly one of `topics` or `groups` with a valid pattern, and its
+ * actions (a group permission grants `consume` or `admin`); drops repeated actions (keeping their order).
+ */
 export function normalizePermissions(permissions: readonly Permission[]): Permission[] {
   if (permissions.length === 0) throw new InvalidRequestError('a key needs at least one permission');
-  return permissions.map((permission, i) => {
-    if (!isValidTopicPattern(permission.topics)) {
+  return permissions.map((permission, i): Permission => {
+    const hasTopics = 'topics' in permission && permission.topics !== undefined;
+    const hasGroups = 'groups' in permission && permission.groups !== undefined;
+    if (hasTopics === hasGroups) {
+      throw new InvalidRequestError(`permissions.${i}: name exactly one of topics or groups`);
+    }
+    const kind = isGroupPermission(permission) ? 'groups' : 'topics';
+    const pattern = isGroupPermission(permission) ? permission.groups : permission.topics;
+    if (!isValidTopicPattern(pattern)) {
       throw new InvalidRequestError(
-        `permissions.${i}.topics: '${permission.topics}' is not a topic pattern (1–249 of [a-zA-Z0-9._-] and *)`,
+        `permissions.${i}.${kind}: '${pattern}' is not a ${kind === 'groups' ? 'group' : 'topic'} pattern ` +
+          '(1–249 of [a-zA-Z0-9._-] and *)',
       );
     }
     if (permission.actions.length === 0) {
       throw new InvalidRequestError(`permissions.${i}.actions: name at least one action`);
     }
+    const allowed: readonly string[] = kind === 'groups' ? GROUP_ACTIONS : ACTIONS;
     for (const action of permission.actions) {
-      if (!ACTIONS.includes(action)) {
-        throw new InvalidRequestError(`permissions.${i}.actions: unknown action '${String(action)}'`);
+      if (!allowed.includes(action)) {
+        throw new InvalidRequestError(
+          `permissions.${i}.actions: '${String(action)}' is not an action on ${kind} (${allowed.join(', ')})`,
+        );
       }
     }
-    return { topics: permission.topics, actions: [...new Set(permission.actions)] };
+    return isGroupPermission(permission)
+      ? { groups: permission.groups, actions: [...new Set(permission.actions)] }
+      : { topics: permission.topics, actions: [...new Set(permission.actions)] };
   });
 }

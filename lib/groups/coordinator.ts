@@ -353,13 +353,6 @@ export class GroupCoordinator {
     validateGroup(group);
     const state = await this.current(group);
     if (!state) throw new GroupNotFoundError(group);
-    const live = Object.keys(state.members).length;
-    if (live > 0) {
-      throw new ConflictError(
-        `group '${group}' has ${live} live member(s): offsets can be reset only when it has none (stop its ` +
-          'consumers, or wait for their sessions to expire)',
-      );
-    }
     let names = topics ? [...new Set(topics)] : undefined;
     if (!names) {
       const stored = await this.store.listPartitions(group);
@@ -369,7 +362,15 @@ export class GroupCoordinator {
       }
     }
     names.sort(compareStrings);
+    // Permission on the topics comes first: only a caller allowed to reset learns of live members.
     guard(names);
+    const live = Object.keys(state.members).length;
+    if (live > 0) {
+      throw new ConflictError(
+        `group '${group}' has ${live} live member(s): offsets can be reset only when it has none (stop its ` +
+          'consumers, or wait for their sessions to expire)',
+      );
+    }
     const offsets: ResetOffset[] = [];
     for (const name of names) {
       const topic = await this.log.topics.getFresh(name);

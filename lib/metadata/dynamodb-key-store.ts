@@ -7,7 +7,7 @@ import {
   paginateQuery,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import type { Action, Permission } from '../auth/permissions.js';
+import { type Action, copyPermission, type GroupAction, type Permission } from '../auth/permissions.js';
 import type { TableNames } from './dynamodb-schema.js';
 import { type ApiKey, KeyExistsError, KeyNotFoundError, type KeyStore } from './key-store.js';
 
@@ -110,7 +110,7 @@ function keyToItem(key: ApiKey): Item {
     pk: KEY_PK,
     sk: key.id,
     name: key.name,
-    permissions: key.permissions.map((p) => ({ topics: p.topics, actions: [...p.actions] })),
+    permissions: key.permissions.map(copyPermission),
     secretHash: key.secretHash,
     createdAt: key.createdAt,
     ...(key.expiresAt !== null ? { expiresAt: key.expiresAt } : {}),
@@ -119,12 +119,20 @@ function keyToItem(key: ApiKey): Item {
 }
 
 function itemToKey(item: Item): ApiKey {
-  const permissions = (item.permissions ?? []) as Array<{ topics: unknown; actions: unknown }>;
+  const permissions = (item.permissions ?? []) as Array<{
+    topics?: unknown;
+    groups?: unknown;
+    actions?: unknown;
+  }>;
   return {
     id: String(item.sk),
     name: String(item.name),
+    // Keys stored before group permissions existed hold `{ topics, actions }` only: no group rights.
     permissions: permissions.map(
-      (p): Permission => ({ topics: String(p.topics), actions: (p.actions ?? []) as Action[] }),
+      (p): Permission =>
+        typeof p.groups === 'string'
+          ? { groups: p.groups, actions: (p.actions ?? []) as GroupAction[] }
+          : { topics: String(p.topics), actions: (p.actions ?? []) as Action[] },
     ),
     secretHash: String(item.secretHash),
     createdAt: Number(item.createdAt),

@@ -1,3 +1,4 @@
+import { copyPermission } from '../auth/permissions.js';
 import { type ApiKey, KeyExistsError, KeyNotFoundError, type KeyStore } from './key-store.js';
 
 /** In-memory KeyStore for unit tests. Returns copies, so callers cannot change what is stored. */
@@ -29,5 +30,5 @@ export class MemoryKeyStore implements KeyStore {
 }
 
 function copy(key: ApiKey): ApiKey {
-  return { ...key, permissions: key.permissions.map((p) => ({ topics: p.topics, actions: [...p.actions] })) };
+  return { ...key, permissions: key.permissions.map(copyPermission) };
 }

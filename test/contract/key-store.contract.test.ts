@@ -28,6 +28,7 @@ function apiKey(id: string, overrides: Partial<ApiKey> = {}): ApiKey {
     permissions: [
       { topics: 'orders.*', actions: ['produce'] },
       { topics: '*', actions: ['consume', 'admin'] },
+      { groups: 'billing-*', actions: ['consume', 'admin'] },
     ],
     secretHash: 'ab'.repeat(32),
     createdAt: 1_700_000_000_000,

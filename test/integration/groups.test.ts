@@ -460,7 +460,13 @@ describe('bad input', () => {
   it('checks API-key permissions on the subscribed topics (403 before 404)', async () => {
     const topic = await newTopic(1);
     const created = await server.api('POST', '/v1/keys', {
-      body: { name: 'other', permissions: [{ topics: 'elsewhere.*', actions: ['consume'] }] },
+      body: {
+        name: 'other',
+        permissions: [
+          { topics: 'elsewhere.*', actions: ['consume'] },
+          { groups: 'grp*', actions: ['consume'] },
+        ],
+      },
     });
     const token = created.json.token as string;
     const r = await server.api('POST', `/v1/groups/${unique('grp')}/members`, {

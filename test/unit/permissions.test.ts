@@ -4,6 +4,7 @@ import { KeyAuthenticator } from '../../lib/auth/authenticator.js';
 import {
   ADMIN,
   authorize,
+  authorizeGroup,
   canSee,
   isValidTopicPattern,
   matchesTopicPattern,
@@ -95,6 +96,32 @@ describe('authorize', () => {
   });
 });
 
+describe('authorizeGroup', () => {
+  it('lets the admin token use every group', () => {
+    expect(authorizeGroup(ADMIN, 'consume', 'any-group')).toBe(true);
+    expect(authorizeGroup(ADMIN, 'admin', 'any-group')).toBe(true);
+  });
+
+  it('grants a group only through a group permission whose pattern matches and lists the action', () => {
+    const p = key({ topics: '*', actions: ['consume'] }, { groups: 'billing-*', actions: ['consume'] });
+    expect(authorizeGroup(p, 'consume', 'billing-1')).toBe(true);
+    expect(authorizeGroup(p, 'consume', 'victim')).toBe(false);
+    expect(authorizeGroup(p, 'admin', 'billing-1')).toBe(false);
+  });
+
+  it('denies every group to a key with topic permissions only (deny by default)', () => {
+    const p = key({ topics: '*', actions: ['produce', 'consume', 'admin'] });
+    expect(authorizeGroup(p, 'consume', 'billing-1')).toBe(false);
+    expect(authorizeGroup(p, 'admin', 'billing-1')).toBe(false);
+  });
+
+  it('never lets a group permission grant a topic of the same name', () => {
+    const p = key({ groups: '*', actions: ['consume', 'admin'] });
+    expect(authorize(p, 'consume', 'billing-1')).toBe(false);
+    expect(canSee(p, 'billing-1')).toBe(false);
+  });
+});
+
 describe('tokens', () => {
   it('are sk_<id>_<secret> with 32 random bytes, and parse back', () => {
     const minted = mintToken();
@@ -127,6 +154,13 @@ describe('createApiKey', () => {
       { name: 'a', permissions: [{ topics: 'a/b', actions: ['produce' as const] }] },
       { name: 'a', permissions: [{ topics: 'a', actions: [] }] },
       { name: 'a', permissions: [{ topics: 'a', actions: ['produce' as const] }], expiresAt: clock.now() },
+      { name: 'a', permissions: [{ groups: 'g/*', actions: ['consume' as const] }] },
+      { name: 'a', permissions: [{ groups: 'g', actions: ['produce'] } as unknown as Permission] },
+      {
+        name: 'a',
+        permissions: [{ groups: 'g', topics: 't', actions: ['consume'] } as unknown as Permission],
+      },
+      { name: 'a', permissions: [{ actions: ['consume'] } as unknown as Permission] },
     ];
     for (const input of bad) {
       await expect(createApiKey(store, clock, input)).rejects.toBeInstanceOf(InvalidRequestError);
