@@ -9,6 +9,8 @@ export interface Limits {
   maxFetchWaitMs: number;
   maxFetchRecords: number;
   maxFetchBytes: number;
+  /** How deeply a JSON value (a produced record's, a webhook body) may nest arrays and objects. */
+  maxJsonDepth: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -20,4 +22,5 @@ export const DEFAULT_LIMITS: Limits = {
   maxFetchWaitMs: 20_000,
   maxFetchRecords: 10_000,
   maxFetchBytes: 8 * 1024 * 1024,
+  maxJsonDepth: 64,
 };

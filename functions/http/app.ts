@@ -8,6 +8,7 @@ import { GroupCoordinator, type GroupCoordinatorOptions } from '../../lib/groups
 import type { GroupStore } from '../../lib/groups/group-store.js';
 import type { Limits } from '../../lib/limits.js';
 import type { FetchResult, Log } from '../../lib/log/log.js';
+import { TOPIC_NAME_PATTERN } from '../../lib/log/topics.js';
 import { inProcessRunner, type MaintenanceRunner } from '../../lib/maintenance/runner.js';
 import type { KeyStore } from '../../lib/metadata/key-store.js';
 import type { Topic } from '../../lib/types.js';
@@ -26,6 +27,8 @@ import {
   FetchResultSchema,
   IdempotencyHeaders,
   json,
+  nameInPath,
+  notFoundCodeOf,
   OffsetQuery,
   OffsetResult,
   PartitionParam,
@@ -96,7 +99,9 @@ export function createApp(deps: AppDeps): OpenAPIHono {
         const detail = result.error.issues
           .map((issue) => `${[result.target, ...issue.path.map(String)].join('.')}: ${issue.message}`)
           .join('; ');
-        return problemResponse(c, problem('INVALID_REQUEST', detail));
+        // A name in the path that no resource can have: not found (SPEC Limits), whoever asks.
+        const notFound = result.target === 'param' ? notFoundCodeOf(result.error.issues) : undefined;
+        return problemResponse(c, problem(notFound ?? 'INVALID_REQUEST', detail));
       }
       return undefined;
     },
@@ -183,13 +188,17 @@ export function createApp(deps: AppDeps): OpenAPIHono {
   registerKeyRoutes(app, { keys: deps.keys, clock: deps.clock ?? systemClock });
   registerAdminRoutes(app, deps.maintenanceRunner ?? inProcessRunner(log), deps.adminPassMaxMs);
   const box = new SecretBox(deps.webhookSecretKey ?? deps.adminToken);
-  const ingestor = new WebhookIngestor({
-    log,
+  const ingestor = new WebhookIngestor(
+    { log, sources: deps.webhooks, box, clock: deps.clock ?? systemClock },
+    { maxJsonDepth: limits.maxJsonDepth },
+  );
+  registerWebhookRoutes(app, {
     sources: deps.webhooks,
+    ingestor,
     box,
     clock: deps.clock ?? systemClock,
+    topics: log.topics,
   });
-  registerWebhookRoutes(app, { sources: deps.webhooks, ingestor, box, clock: deps.clock ?? systemClock });
   registerGroupRoutes(
     app,
     new GroupCoordinator(deps.groups, log, deps.clock ?? systemClock, deps.groupOptions),
@@ -464,13 +473,16 @@ export function createApp(deps: AppDeps): OpenAPIHono {
   return app;
 }
 
-/** Topic names in paths are not pattern-checked: a name that cannot exist is simply not found (404). */
+/** A topic name in a path that no topic can have is not found (404), before any lookup. */
 function TopicParams() {
   return z.object({
-    topic: z
-      .string()
-      .min(1)
-      .openapi({ param: { name: 'topic', in: 'path' }, example: 'orders' }),
+    topic: nameInPath({
+      param: 'topic',
+      pattern: TOPIC_NAME_PATTERN,
+      notFound: 'TOPIC_NOT_FOUND',
+      what: 'topic',
+      example: 'orders',
+    }),
   });
 }
 

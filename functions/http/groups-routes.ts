@@ -10,17 +10,27 @@ import {
 } from '../../lib/groups/coordinator.js';
 import { TOPIC_NAME_PATTERN } from '../../lib/log/topics.js';
 import { ForbiddenError, principalOf, requireGroupPermission, requirePermission } from './auth.js';
-import { authResponses, FetchedRecordSchema, FetchQuery, json, problemDoc } from './schemas.js';
+import { authResponses, FetchedRecordSchema, FetchQuery, json, nameInPath, problemDoc } from './schemas.js';
 import { serializeRecord } from './serialize.js';
 
-const GroupParam = z
+/** A join creates the group: an impossible name there is a 400; in every other path it is not found. */
+const NewGroupParam = z
   .string()
   .regex(GROUP_NAME_PATTERN, 'a group name is 1–249 of [a-zA-Z0-9._-]')
   .openapi({ param: { name: 'group', in: 'path' }, example: 'billing' });
-const MemberParam = z
-  .string()
-  .regex(MEMBER_ID_PATTERN, 'a memberId is 1–128 of [a-zA-Z0-9._:-]')
-  .openapi({ param: { name: 'memberId', in: 'path' } });
+const GroupParam = nameInPath({
+  param: 'group',
+  pattern: GROUP_NAME_PATTERN,
+  notFound: 'GROUP_NOT_FOUND',
+  what: 'group',
+  example: 'billing',
+});
+const MemberParam = nameInPath({
+  param: 'memberId',
+  pattern: MEMBER_ID_PATTERN,
+  notFound: 'UNKNOWN_MEMBER',
+  what: 'member',
+});
 
 const TopicPartitionSchema = z
   .object({ topic: z.string(), partition: z.number().int() })
@@ -184,7 +194,7 @@ export function registerGroupRoutes(app: OpenAPIHono, groups: GroupCoordinator):
       method: 'post',
       path: '/v1/groups/{group}/members',
       summary: 'Join a consumer group (a new generation starts; the sticky assignment is returned)',
-      request: { params: groupParams, body: { ...json(JoinBody), required: true } },
+      request: { params: z.object({ group: NewGroupParam }), body: { ...json(JoinBody), required: true } },
       responses: {
         ...authResponses,
         200: { description: 'Joined', ...json(JoinResult) },

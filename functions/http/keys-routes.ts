@@ -4,7 +4,10 @@ import { ACTIONS, GROUP_ACTIONS, TOPIC_PATTERN_REGEX } from '../../lib/auth/perm
 import type { Clock } from '../../lib/clock.js';
 import type { KeyStore } from '../../lib/metadata/key-store.js';
 import { requireAdminToken } from './auth.js';
-import { authResponses, json, ProblemSchema } from './schemas.js';
+import { authResponses, json, nameInPath, ProblemSchema } from './schemas.js';
+
+/** A key id: 16 hex digits (lib/auth/tokens.ts). */
+const KEY_ID_PATTERN = /^[0-9a-f]{16}$/;
 
 const TopicPermissionSchema = z
   .object({
@@ -145,10 +148,13 @@ export function registerKeyRoutes(app: OpenAPIHono, deps: { keys: KeyStore; cloc
       summary: 'Revoke an API key (refused everywhere within the key cache TTL, 5 s by default)',
       request: {
         params: z.object({
-          id: z
-            .string()
-            .min(1)
-            .openapi({ param: { name: 'id', in: 'path' } }),
+          id: nameInPath({
+            param: 'id',
+            pattern: KEY_ID_PATTERN,
+            notFound: 'NOT_FOUND',
+            what: 'API key',
+            example: '3f2a9c0d1b4e5f60',
+          }),
         }),
       },
       responses: {

@@ -1,4 +1,5 @@
 import { z } from '@hono/zod-openapi';
+import type { ErrorCode } from '../../lib/errors.js';
 import { DEFAULT_LIMITS } from '../../lib/limits.js';
 import { TOPIC_NAME_PATTERN } from '../../lib/log/topics.js';
 
@@ -18,6 +19,40 @@ export const TopicNameParam = z
   .string()
   .regex(TOPIC_NAME_PATTERN)
   .openapi({ param: { name: 'topic', in: 'path' }, example: 'orders' });
+
+/**
+ * A resource name in a path. A name that cannot exist (too long, a character outside the pattern) is not
+ * found, never a 400 and never a DynamoDB call (SPEC Limits: "a longer or otherwise impossible name in a
+ * path is 404"). The app's validation hook answers the issue's `notFound` code.
+ */
+export function nameInPath(options: {
+  param: string;
+  pattern: RegExp;
+  notFound: ErrorCode;
+  what: string;
+  example?: string;
+}) {
+  const { param, pattern, notFound, what, example } = options;
+  return z
+    .string()
+    .refine((name) => pattern.test(name) && name !== '.' && name !== '..', {
+      message: `no ${what} can have this name`,
+      params: { notFound },
+    })
+    .openapi({ param: { name: param, in: 'path' }, ...(example !== undefined ? { example } : {}) });
+}
+
+/** The `notFound` code a failed `nameInPath` carries, if the validation failed on one. */
+export function notFoundCodeOf(
+  issues: ReadonlyArray<{ code: string; params?: unknown }>,
+): ErrorCode | undefined {
+  for (const issue of issues) {
+    const params =
+      issue.code === 'custom' ? (issue.params as { notFound?: ErrorCode } | undefined) : undefined;
+    if (params?.notFound !== undefined) return params.notFound;
+  }
+  return undefined;
+}
 
 export const PartitionParam = z
   .string()
@@ -94,13 +129,39 @@ export const PartitionsSchema = z
   })
   .openapi('Partitions');
 
+/** Header names that only webhook ingestion writes, so that a consumer can trust them (SPEC Produce). */
+export const RESERVED_HEADER_PREFIX = 'webhook-';
+
+/**
+ * A record's headers: an object of string values. Not `z.record`, which copies into a plain object and so
+ * drops a header named `__proto__`: the parsed object is passed on as it is (its names are data, SPEC §3).
+ */
+const RecordHeaders = z
+  .custom<Record<string, string>>(
+    (headers) =>
+      typeof headers === 'object' &&
+      headers !== null &&
+      !Array.isArray(headers) &&
+      Object.values(headers).every((value) => typeof value === 'string'),
+    'headers must be an object of string values',
+  )
+  .refine(
+    (headers) => !Object.keys(headers).some((name) => name.toLowerCase().startsWith(RESERVED_HEADER_PREFIX)),
+    `header names beginning with '${RESERVED_HEADER_PREFIX}' are reserved for webhook ingestion`,
+  )
+  .openapi({
+    type: 'object',
+    additionalProperties: { type: 'string' },
+    description: `Header names beginning with '${RESERVED_HEADER_PREFIX}' are reserved for webhook ingestion`,
+  });
+
 export const ProduceRecord = z
   .object({
     key: z.string().nullable().optional(),
     value: z
       .unknown()
       .openapi({ description: 'JSON value, text string, or base64 (see format); null is a tombstone' }),
-    headers: z.record(z.string(), z.string()).optional(),
+    headers: RecordHeaders.optional(),
     partition: z.number().int().min(0).optional(),
     timestamp: z.number().int().min(0).optional(),
   })

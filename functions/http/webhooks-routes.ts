@@ -1,7 +1,9 @@
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
+import { authorize, describePrincipal, type Principal } from '../../lib/auth/permissions.js';
 import type { Clock } from '../../lib/clock.js';
 import { InvalidRequestError } from '../../lib/errors.js';
+import type { TopicService } from '../../lib/log/topics.js';
 import type { WebhookIngestor } from '../../lib/webhooks/ingest.js';
 import type { SecretBox } from '../../lib/webhooks/secrets.js';
 import {
@@ -10,17 +12,28 @@ import {
   type WebhookSourceStore,
 } from '../../lib/webhooks/source-store.js';
 import { secretProblem } from '../../lib/webhooks/verify.js';
-import { requirePermission } from './auth.js';
-import { authResponses, json, problemDoc } from './schemas.js';
+import { ForbiddenError, principalOf, requirePermission } from './auth.js';
+import { authResponses, json, nameInPath, problemDoc } from './schemas.js';
 
-export const WEBHOOK_SOURCE_PATTERN = /^[a-zA-Z0-9._-]{1,128}$/;
+export const WEBHOOK_SOURCE_PATTERN = /^[a-zA-Z0-9._-]{1,249}$/;
 const DAY = 24 * 60 * 60 * 1000;
 
-const SourceParam = z.object({
+/** `PUT` creates the source: an impossible name is a 400 there (SPEC Limits). */
+const NewSourceParam = z.object({
   source: z
     .string()
-    .regex(WEBHOOK_SOURCE_PATTERN, 'a source name is 1–128 of [a-zA-Z0-9._-]')
+    .regex(WEBHOOK_SOURCE_PATTERN, 'a source name is 1–249 of [a-zA-Z0-9._-]')
     .openapi({ param: { name: 'source', in: 'path' }, example: 'github-main' }),
+});
+/** Everywhere else an impossible name is simply not found (404), before any lookup. */
+const SourceParam = z.object({
+  source: nameInPath({
+    param: 'source',
+    pattern: WEBHOOK_SOURCE_PATTERN,
+    notFound: 'WEBHOOK_NOT_FOUND',
+    what: 'webhook source',
+    example: 'github-main',
+  }),
 });
 
 const HeaderName = z
@@ -92,6 +105,8 @@ const SourceView = z
   })
   .openapi('WebhookSource');
 
+const SourceListView = z.object({ sources: z.array(SourceView) }).openapi('WebhookSourceList');
+
 const DeliveryResult = z
   .object({
     duplicate: z.boolean().optional(),
@@ -106,31 +121,98 @@ export function isWebhookDelivery(c: Context): boolean {
   return c.req.method === 'POST' && /^\/v1\/webhooks\/[^/]+\/?$/.test(c.req.path);
 }
 
+/**
+ * Who may administer a source: a caller with `admin` on its target topic. That topic is only known once the
+ * source is read, so the answer is made so that a refused caller learns nothing (SPEC Auth): a caller with
+ * no `admin` anywhere is refused before any lookup; otherwise an existing source it may not administer and
+ * a missing source get the same 403, naming only the source. Only a caller that administers every topic
+ * (the admin token, or `admin` on `*`), which no existing source could refuse, is told 404.
+ */
+function sourceAccess(principal: Principal) {
+  const adminSomewhere =
+    principal.kind === 'admin' || principal.permissions.some((p) => p.actions.includes('admin'));
+  const adminEverywhere =
+    principal.kind === 'admin' ||
+    principal.permissions.some(
+      (p) =>
+        p.actions.includes('admin') &&
+        'topics' in p &&
+        typeof p.topics === 'string' &&
+        /^\*+$/.test(p.topics),
+    );
+  const refuse = (source: string) =>
+    new ForbiddenError(
+      `${describePrincipal(principal)} may not administer webhook source '${source}' ` +
+        "(that needs 'admin' on the topic it delivers to)",
+    );
+  return {
+    /** Throws before the lookup when nothing the caller could ask about is theirs. */
+    beforeLookup(source: string): void {
+      if (!adminSomewhere) throw refuse(source);
+    },
+    /** The stored source, or the 403 (or, for a caller who administers every topic, the 404). */
+    afterLookup<T extends WebhookSource>(source: string, stored: T | undefined): T {
+      if (stored === undefined) throw adminEverywhere ? new WebhookNotFoundError(source) : refuse(source);
+      if (!authorize(principal, 'admin', stored.topic)) throw refuse(source);
+      return stored;
+    },
+  };
+}
+
 /** `/v1/webhooks/{source}`: configuration (admin on the target topic) and deliveries (signed, no token). */
 export function registerWebhookRoutes(
   app: OpenAPIHono,
-  deps: { sources: WebhookSourceStore; ingestor: WebhookIngestor; box: SecretBox; clock: Clock },
+  deps: {
+    sources: WebhookSourceStore;
+    ingestor: WebhookIngestor;
+    box: SecretBox;
+    clock: Clock;
+    /** The target topic of a `PUT` must exist (404 TOPIC_NOT_FOUND otherwise). */
+    topics: Pick<TopicService, 'getFresh'>;
+  },
 ): void {
-  const { sources, ingestor, box, clock } = deps;
+  const { sources, ingestor, box, clock, topics } = deps;
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/webhooks',
+      summary: 'The webhook sources the caller may administer (admin on their target topics)',
+      responses: {
+        ...authResponses,
+        200: { description: 'Sources (secrets are never shown)', ...json(SourceListView) },
+      },
+    }),
+    async (c) => {
+      const principal = principalOf(c);
+      if (principal.kind === 'key' && !principal.permissions.some((p) => p.actions.includes('admin'))) {
+        return c.json({ sources: [] }, 200);
+      }
+      const all = await sources.list();
+      return c.json({ sources: all.filter((s) => authorize(principal, 'admin', s.topic)).map(view) }, 200);
+    },
+  );
 
   app.openapi(
     createRoute({
       method: 'put',
       path: '/v1/webhooks/{source}',
       summary: 'Configure a webhook source: target topic, signature scheme and secret(s), key, headers',
-      request: { params: SourceParam, body: { ...json(PutSourceBody), required: true } },
+      request: { params: NewSourceParam, body: { ...json(PutSourceBody), required: true } },
       responses: {
         ...authResponses,
         200: { description: 'The source (secrets are never shown)', ...json(SourceView) },
         400: problemDoc('INVALID_REQUEST'),
+        404: problemDoc('TOPIC_NOT_FOUND: the target topic does not exist'),
       },
     }),
     async (c) => {
       const { source } = c.req.valid('param');
       const body = c.req.valid('json');
-      requirePermission(c, 'admin', body.topic);
+      const principal = requirePermission(c, 'admin', body.topic);
       const previous = await sources.get(source);
-      if (previous) requirePermission(c, 'admin', previous.topic);
+      // Replacing a source takes admin on the topic it delivers to now, too (the 403 names only the source).
+      if (previous) sourceAccess(principal).afterLookup(source, previous);
       const secrets = body.verify.secret === undefined ? [] : [body.verify.secret].flat();
       if (body.verify.scheme === 'none' && secrets.length > 0) {
         throw new InvalidRequestError("verify.secret: scheme 'none' takes no secret");
@@ -147,6 +229,7 @@ export function registerWebhookRoutes(
         const problem = secretProblem(body.verify.scheme, secret);
         if (problem) throw new InvalidRequestError(`verify.secret: ${problem}`);
       }
+      await topics.getFresh(body.topic); // TopicNotFoundError: 404 TOPIC_NOT_FOUND
       const now = clock.now();
       const config: WebhookSource = {
         source,
@@ -183,9 +266,9 @@ export function registerWebhookRoutes(
     }),
     async (c) => {
       const { source } = c.req.valid('param');
-      const stored = await sources.get(source);
-      if (!stored) throw new WebhookNotFoundError(source);
-      requirePermission(c, 'admin', stored.topic);
+      const access = sourceAccess(principalOf(c));
+      access.beforeLookup(source);
+      const stored = access.afterLookup(source, await sources.get(source));
       return c.json(view(stored), 200);
     },
   );
@@ -200,9 +283,9 @@ export function registerWebhookRoutes(
     }),
     async (c) => {
       const { source } = c.req.valid('param');
-      const stored = await sources.get(source);
-      if (!stored) throw new WebhookNotFoundError(source);
-      requirePermission(c, 'admin', stored.topic);
+      const access = sourceAccess(principalOf(c));
+      access.beforeLookup(source);
+      access.afterLookup(source, await sources.get(source));
       await sources.delete(source);
       ingestor.invalidate(source);
       return c.body(null, 204);
@@ -230,7 +313,8 @@ export function registerWebhookRoutes(
     async (c) => {
       const { source } = c.req.valid('param');
       const body = Buffer.from(await c.req.arrayBuffer());
-      const headers: Record<string, string> = {};
+      // Null prototype: a header named `__proto__` is a header like any other.
+      const headers: Record<string, string> = Object.create(null);
       c.req.raw.headers.forEach((value, name) => {
         headers[name.toLowerCase()] = value;
       });

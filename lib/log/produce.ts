@@ -25,6 +25,33 @@ export interface PreparedProduce {
   bytes: number;
 }
 
+/** A lone (unpaired) UTF-16 surrogate: UTF-8 cannot encode it (Node would write U+FFFD in its place). */
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/** Refuses text that UTF-8 cannot carry byte for byte (SPEC: a lone surrogate is refused, never altered). */
+export function wellFormed(text: string, what: string): void {
+  if (LONE_SURROGATE.test(text)) {
+    throw new InvalidRequestError(`${what} is not well-formed Unicode (it holds a lone surrogate)`);
+  }
+}
+
+/**
+ * Whether a parsed JSON value nests arrays and objects more than `max` levels deep (`[]` is 1, `[[]]` is 2).
+ * Iterative, so any depth is safe to ask about; it stops at the first node below the limit.
+ */
+export function jsonDepthExceeds(value: unknown, max: number): boolean {
+  const stack: Array<{ node: unknown; depth: number }> = [{ node: value, depth: 0 }];
+  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
+    const { node, depth } = item;
+    if (node === null || typeof node !== 'object') continue;
+    if (depth + 1 > max) return true;
+    for (const child of Array.isArray(node) ? node : Object.values(node)) {
+      stack.push({ node: child, depth: depth + 1 });
+    }
+  }
+  return false;
+}
+
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 /**
@@ -53,21 +80,26 @@ export function prepareProduce(
   let bytes = 0;
 
   records.forEach((input, index) => {
+    if (input.key !== undefined && input.key !== null) wellFormed(input.key, `record ${index} key`);
     const key = input.key === undefined || input.key === null ? null : Buffer.from(input.key, 'utf8');
-    const value = encodeValue(input.value, format, index);
-    const headers = input.headers ?? {};
-    const headerNames = Object.keys(headers);
+    const value = encodeValue(input.value, format, index, limits.maxJsonDepth);
+    const headerNames = Object.keys(input.headers ?? {});
     if (headerNames.length > limits.maxHeadersPerRecord) {
       throw new InvalidRequestError(
         `record ${index} has ${headerNames.length} headers; at most ${limits.maxHeadersPerRecord} are allowed`,
       );
     }
     let size = (key?.length ?? 0) + (value?.length ?? 0);
+    // Header names are the caller's: a null-prototype copy keeps `__proto__` and `constructor` as data.
+    const headers: Record<string, string> = Object.create(null);
     for (const name of headerNames) {
-      const headerValue = headers[name];
+      const headerValue = input.headers?.[name];
       if (typeof headerValue !== 'string') {
         throw new InvalidRequestError(`record ${index} header '${name}' must be a string`);
       }
+      wellFormed(name, `record ${index} header name`);
+      wellFormed(headerValue, `record ${index} header '${name}'`);
+      headers[name] = headerValue;
       size += Buffer.byteLength(name) + Buffer.byteLength(headerValue);
     }
     if (size > topic.config.maxRecordBytes)
@@ -115,16 +147,24 @@ export function prepareProduce(
   };
 }
 
-function encodeValue(value: unknown, format: ValueFormat, index: number): Buffer | null {
+function encodeValue(value: unknown, format: ValueFormat, index: number, maxDepth: number): Buffer | null {
   if (value === null) return null;
   if (value === undefined)
     throw new InvalidRequestError(`record ${index} has no value (use null for a tombstone)`);
   switch (format) {
     case 'json':
+      // Checked before JSON.stringify, which recurses and throws a RangeError on very deep values. Lone
+      // surrogates need no check here: JSON.stringify writes them as \udxxx escapes, which read back the same.
+      if (jsonDepthExceeds(value, maxDepth)) {
+        throw new InvalidRequestError(
+          `record ${index} value nests arrays and objects more than ${maxDepth} levels deep`,
+        );
+      }
       return Buffer.from(JSON.stringify(value), 'utf8');
     case 'text':
       if (typeof value !== 'string')
         throw new InvalidRequestError(`record ${index}: a text value must be a string`);
+      wellFormed(value, `record ${index} value`);
       return Buffer.from(value, 'utf8');
     case 'binary':
       if (typeof value !== 'string' || !BASE64.test(value)) {

@@ -1,5 +1,11 @@
 import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  DeleteCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  QueryCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
 import type { TableNames } from '../metadata/dynamodb-schema.js';
 import {
   EMPTY_COUNTERS,
@@ -62,29 +68,26 @@ export class DynamoDbWebhookSourceStore implements WebhookSourceStore {
     const result = await this.doc.send(
       new GetCommand({ TableName: this.table, Key: { pk: WEBHOOK_PK, sk: source }, ConsistentRead: true }),
     );
-    const item = result.Item;
-    if (!item) return undefined;
-    const stored = (item.counters ?? {}) as Record<string, number>;
-    const counters: WebhookCounters = structuredClone(EMPTY_COUNTERS);
-    for (const [name, n] of Object.entries(stored)) {
-      if (name === 'accepted') counters.accepted = Number(n);
-      else if (name === 'duplicate') counters.duplicate = Number(n);
-      else if (name.startsWith('rejected_')) counters.rejected[name.slice('rejected_'.length)] = Number(n);
-    }
-    return {
-      source,
-      topic: String(item.topic),
-      scheme: item.scheme as WebhookSource['scheme'],
-      sealedSecrets: ((item.sealedSecrets ?? []) as string[]).map(String),
-      ...(item.header !== undefined ? { header: String(item.header) } : {}),
-      toleranceSec: Number(item.toleranceSec),
-      ...(item.key !== undefined ? { key: String(item.key) } : {}),
-      passHeaders: ((item.passHeaders ?? []) as string[]).map(String),
-      dedupeWindowMs: Number(item.dedupeWindowMs),
-      createdAt: Number(item.createdAt),
-      updatedAt: Number(item.updatedAt),
-      counters,
-    };
+    return result.Item ? fromItem(result.Item) : undefined;
+  }
+
+  async list(): Promise<Array<WebhookSource & { counters: WebhookCounters }>> {
+    const sources: Array<WebhookSource & { counters: WebhookCounters }> = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.doc.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': WEBHOOK_PK },
+          ConsistentRead: true,
+          ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+        }),
+      );
+      for (const item of page.Items ?? []) sources.push(fromItem(item));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return sources;
   }
 
   async delete(source: string): Promise<void> {
@@ -119,4 +122,29 @@ export class DynamoDbWebhookSourceStore implements WebhookSourceStore {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
     }
   }
+}
+
+/** A source item as the store returns it. */
+function fromItem(item: Record<string, unknown>): WebhookSource & { counters: WebhookCounters } {
+  const stored = (item.counters ?? {}) as Record<string, number>;
+  const counters: WebhookCounters = structuredClone(EMPTY_COUNTERS);
+  for (const [name, n] of Object.entries(stored)) {
+    if (name === 'accepted') counters.accepted = Number(n);
+    else if (name === 'duplicate') counters.duplicate = Number(n);
+    else if (name.startsWith('rejected_')) counters.rejected[name.slice('rejected_'.length)] = Number(n);
+  }
+  return {
+    source: String(item.sk),
+    topic: String(item.topic),
+    scheme: item.scheme as WebhookSource['scheme'],
+    sealedSecrets: ((item.sealedSecrets ?? []) as string[]).map(String),
+    ...(item.header !== undefined ? { header: String(item.header) } : {}),
+    toleranceSec: Number(item.toleranceSec),
+    ...(item.key !== undefined ? { key: String(item.key) } : {}),
+    passHeaders: ((item.passHeaders ?? []) as string[]).map(String),
+    dedupeWindowMs: Number(item.dedupeWindowMs),
+    createdAt: Number(item.createdAt),
+    updatedAt: Number(item.updatedAt),
+    counters,
+  };
 }

@@ -1,10 +1,16 @@
 import { createHash } from 'node:crypto';
 import type { Clock } from '../clock.js';
-import { ConflictError, SluiceError, TopicNotFoundError } from '../errors.js';
+import { ConflictError, InvalidRequestError, SluiceError, TopicNotFoundError } from '../errors.js';
+import { DEFAULT_LIMITS } from '../limits.js';
 import type { Log } from '../log/log.js';
-import type { ProduceInput } from '../log/produce.js';
+import { jsonDepthExceeds, type ProduceInput } from '../log/produce.js';
 import type { SecretBox } from './secrets.js';
-import { WebhookNotFoundError, type WebhookSource, type WebhookSourceStore } from './source-store.js';
+import {
+  WebhookNotFoundError,
+  type WebhookSchemeName,
+  type WebhookSource,
+  type WebhookSourceStore,
+} from './source-store.js';
 import { type RejectReason, verifyWebhook } from './verify.js';
 
 /** What a delivery became: a new record, or the record an earlier delivery of the same id became. */
@@ -29,9 +35,22 @@ export interface WebhookIngestorOptions {
   cacheTtlMs: number;
   /** How long a delivery waits for a concurrent delivery of the same id to finish, before answering 409. */
   maxDuplicateWaitMs: number;
+  /** How deeply a JSON body may nest (as a produced value: SPEC Produce); a deeper one is refused (400). */
+  maxJsonDepth: number;
 }
 
-const DEFAULTS: WebhookIngestorOptions = { cacheTtlMs: 5_000, maxDuplicateWaitMs: 10_000 };
+const DEFAULTS: WebhookIngestorOptions = {
+  cacheTtlMs: 5_000,
+  maxDuplicateWaitMs: 10_000,
+  maxJsonDepth: DEFAULT_LIMITS.maxJsonDepth,
+};
+
+/**
+ * Schemes whose signature covers a delivery id or a timestamp: a replay under a new id fails verification
+ * (standard-webhooks signs the id; stripe signs a timestamp, and its id is in the signed body). The others
+ * (github, hmac-sha256, none) deduplicate on the body's hash instead.
+ */
+const SIGNS_ID_OR_TIME: ReadonlySet<WebhookSchemeName> = new Set(['standard-webhooks', 'stripe']);
 
 /** Header names Sluice puts on every webhook record. */
 export const WEBHOOK_HEADERS = {
@@ -66,9 +85,14 @@ export class WebhookIngestor {
 
   async deliver(
     sourceName: string,
-    headers: Readonly<Record<string, string | undefined>>,
+    requestHeaders: Readonly<Record<string, string | undefined>>,
     body: Buffer,
   ): Promise<DeliveryResult> {
+    // Looked up by names the source's configuration chooses (key extractor, signature and pass-through
+    // headers): a null-prototype copy, so that `constructor` or `__proto__` is an absent header, not a
+    // property of Object.prototype.
+    const headers: Record<string, string | undefined> = Object.create(null);
+    for (const [name, value] of Object.entries(requestHeaders)) headers[name] = value;
     const { source, secrets } = await this.source(sourceName);
     const now = this.deps.clock.now();
     const verdict = verifyWebhook({
@@ -87,14 +111,24 @@ export class WebhookIngestor {
     const bodyHash = createHash('sha256').update(body).digest('base64url');
     // Without a delivery id (a generic sender that sends none), the body itself identifies the delivery.
     const deliveryId = verdict.deliveryId ?? `sha256:${bodyHash}`;
-    const input = toRecord(source, headers, body, deliveryId, now, verdict.verified);
+    // Where the signature covers no delivery id and no timestamp, the id is the sender's unsigned word: a
+    // captured delivery replayed under a fresh id would verify again. There the body is the identity, so
+    // the same bytes within the window are a duplicate whatever id they carry (SPEC Webhooks).
+    const dedupeKey = SIGNS_ID_OR_TIME.has(source.scheme) ? deliveryId : `sha256:${bodyHash}`;
+    let input: ProduceInput;
+    try {
+      input = toRecord(source, headers, body, deliveryId, now, verdict.verified, this.options.maxJsonDepth);
+    } catch (error) {
+      if (error instanceof InvalidRequestError) await this.count(sourceName, 'rejected.invalid-body');
+      throw error;
+    }
     const deadline = now + this.options.maxDuplicateWaitMs;
     for (let wait = 50; ; wait = Math.min(wait * 2, 1_000)) {
       try {
         const result = await this.deps.log.produce(source.topic, input, {
           idempotency: {
             scope: `webhook:${sourceName}`,
-            key: deliveryId,
+            key: dedupeKey,
             bodyHash,
             windowMs: source.dedupeWindowMs,
           },
@@ -116,6 +150,11 @@ export class WebhookIngestor {
             `webhook source '${sourceName}' delivers to topic '${source.topic}', which does not exist (deleted?): ` +
               'create it again or reconfigure the source',
           );
+        }
+        if (error instanceof InvalidRequestError) {
+          // The delivery cannot be a record as it is (for example a key that is not well-formed Unicode).
+          await this.count(sourceName, 'rejected.invalid-body');
+          throw error;
         }
         if (error instanceof SluiceError && error.code === 'IDEMPOTENCY_KEY_REUSED') {
           await this.count(sourceName, 'rejected.delivery-id-reused');
@@ -164,6 +203,7 @@ function toRecord(
   deliveryId: string,
   now: number,
   verified: boolean,
+  maxJsonDepth: number,
 ): ProduceInput {
   const contentType = headers['content-type'] ?? '';
   let json: unknown;
@@ -176,10 +216,16 @@ function toRecord(
       isJson = false;
     }
   }
+  // Before anything serialises it (the key extractor, the produce): JSON.stringify recurses.
+  if (isJson && jsonDepthExceeds(json, maxJsonDepth)) {
+    throw new InvalidRequestError(
+      `the JSON body nests arrays and objects more than ${maxJsonDepth} levels deep`,
+    );
+  }
   const text = isJson ? undefined : utf8(body);
   const format: ProduceInput['format'] = isJson ? 'json' : text !== undefined ? 'text' : 'binary';
   const value = isJson ? json : text !== undefined ? text : body.toString('base64');
-  const recordHeaders: Record<string, string> = {};
+  const recordHeaders: Record<string, string> = Object.create(null);
   for (const name of source.passHeaders) {
     const v = headers[name];
     if (v !== undefined) recordHeaders[name] = v;
@@ -206,11 +252,15 @@ export function extractKey(
   json: unknown,
 ): string | null {
   if (!extractor) return null;
-  if (extractor.startsWith('header:')) return headers[extractor.slice(7).toLowerCase()] ?? null;
+  // Own properties only: a name such as `constructor` or `__proto__` is data, never Object.prototype's.
+  if (extractor.startsWith('header:')) {
+    const name = extractor.slice(7).toLowerCase();
+    return Object.hasOwn(headers, name) ? (headers[name] ?? null) : null;
+  }
   if (!extractor.startsWith('json:')) return null;
   let node: unknown = json;
   for (const part of extractor.slice(5).split('.')) {
-    if (node === null || typeof node !== 'object') return null;
+    if (node === null || typeof node !== 'object' || !Object.hasOwn(node, part)) return null;
     node = (node as Record<string, unknown>)[part];
   }
   if (node === undefined || node === null) return null;

@@ -33,6 +33,8 @@ export interface WebhookSourceStore {
   /** Creates or replaces a source's configuration; its counters are kept. */
   put(source: WebhookSource): Promise<void>;
   get(source: string): Promise<(WebhookSource & { counters: WebhookCounters }) | undefined>;
+  /** Every configured source, by name. */
+  list(): Promise<Array<WebhookSource & { counters: WebhookCounters }>>;
   /** Throws WebhookNotFoundError when there is no such source. */
   delete(source: string): Promise<void>;
   /** Adds 1 to a counter: 'accepted', 'duplicate' or `rejected.<reason>`. */
@@ -64,6 +66,12 @@ export class MemoryWebhookSourceStore implements WebhookSourceStore {
       ...structuredClone(found),
       counters: structuredClone(this.counters.get(source) ?? EMPTY_COUNTERS),
     };
+  }
+
+  async list() {
+    const names = [...this.sources.keys()].sort();
+    const all = await Promise.all(names.map((name) => this.get(name)));
+    return all.filter((source) => source !== undefined);
   }
 
   async delete(source: string): Promise<void> {
