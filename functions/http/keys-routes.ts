@@ -4,7 +4,7 @@ import { ACTIONS, TOPIC_PATTERN_REGEX } from '../../lib/auth/permissions.js';
 import type { Clock } from '../../lib/clock.js';
 import type { KeyStore } from '../../lib/metadata/key-store.js';
 import { requireAdminToken } from './auth.js';
-import { authResponses, json, ProblemSchema } from './schemas.js';
+import { authResponses, json, jsonBodyResponses, ProblemSchema } from './schemas.js';
 
 const PermissionSchema = z
   .object({
@@ -61,10 +61,13 @@ export function registerKeyRoutes(app: OpenAPIHono, deps: { keys: KeyStore; cloc
     createRoute({
       method: 'post',
       path: '/v1/keys',
+      operationId: 'createKey',
+      tags: ['API keys'],
       summary: 'Mint an API key (admin token only); the token is in this response only',
       request: { body: { ...json(CreateKeyBody), required: true } },
       responses: {
         ...authResponses,
+        ...jsonBodyResponses,
         201: { description: 'Created', ...json(CreatedKeySchema) },
         400: problemOf('INVALID_REQUEST'),
         403: problemOf('FORBIDDEN: not the admin token'),
@@ -96,6 +99,8 @@ export function registerKeyRoutes(app: OpenAPIHono, deps: { keys: KeyStore; cloc
     createRoute({
       method: 'get',
       path: '/v1/keys',
+      operationId: 'listKeys',
+      tags: ['API keys'],
       summary: 'List API keys (never their tokens)',
       responses: {
         ...authResponses,
@@ -114,13 +119,15 @@ export function registerKeyRoutes(app: OpenAPIHono, deps: { keys: KeyStore; cloc
     createRoute({
       method: 'delete',
       path: '/v1/keys/{id}',
+      operationId: 'deleteKey',
+      tags: ['API keys'],
       summary: 'Revoke an API key (refused everywhere within the key cache TTL, 5 s by default)',
       request: {
         params: z.object({
           id: z
             .string()
             .min(1)
-            .openapi({ param: { name: 'id', in: 'path' } }),
+            .openapi({ param: { name: 'id', in: 'path' }, example: '3f9c0b7e5d2a4c18' }),
         }),
       },
       responses: {
