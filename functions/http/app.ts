@@ -23,6 +23,7 @@ import {
   anyRouteResponses,
   authResponses,
   CreateTopicBody,
+  FETCH_DEFAULTS,
   FetchQuery,
   FetchResultSchema,
   IdempotencyHeaders,
@@ -506,8 +507,8 @@ export function createApp(deps: AppDeps): OpenAPIHono {
             topic,
             partition: p,
             offset,
-            maxRecords: query.maxRecords ?? 500,
-            maxBytes: query.maxBytes ?? 1024 * 1024,
+            maxRecords: query.maxRecords ?? FETCH_DEFAULTS.maxRecords,
+            maxBytes: query.maxBytes ?? FETCH_DEFAULTS.maxBytes,
           },
           {
             heartbeatMs: deps.sseHeartbeatMs ?? DEFAULT_SSE_HEARTBEAT_MS,
@@ -521,9 +522,9 @@ export function createApp(deps: AppDeps): OpenAPIHono {
       }
       const result = await log.fetch(topic, p, {
         offset,
-        maxRecords: query.maxRecords ?? 500,
-        maxBytes: query.maxBytes ?? 1024 * 1024,
-        waitMs: query.waitMs ?? 0,
+        maxRecords: query.maxRecords ?? FETCH_DEFAULTS.maxRecords,
+        maxBytes: query.maxBytes ?? FETCH_DEFAULTS.maxBytes,
+        waitMs: query.waitMs ?? FETCH_DEFAULTS.waitMs,
         signal: c.req.raw.signal,
       });
       // Typed as the route's JSON response: the hand-serialised body has exactly FetchResultSchema's shape.

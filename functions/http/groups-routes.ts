@@ -12,6 +12,7 @@ import { TOPIC_NAME_PATTERN } from '../../lib/log/topics.js';
 import { principalOf, requireAnyPermission, requirePermission } from './auth.js';
 import {
   authResponses,
+  FETCH_DEFAULTS,
   FetchedRecordSchema,
   FetchQuery,
   GenerationProblem,
@@ -285,9 +286,9 @@ export function registerGroupRoutes(app: OpenAPIHono, groups: GroupCoordinator):
         memberId,
         {
           cursor: query.cursor,
-          maxRecords: query.maxRecords ?? 500,
-          maxBytes: query.maxBytes ?? 1024 * 1024,
-          waitMs: query.waitMs ?? 0,
+          maxRecords: query.maxRecords ?? FETCH_DEFAULTS.maxRecords,
+          maxBytes: query.maxBytes ?? FETCH_DEFAULTS.maxBytes,
+          waitMs: query.waitMs ?? FETCH_DEFAULTS.waitMs,
           signal: c.req.raw.signal,
         },
         topicGuard(c, ['consume']),

@@ -150,7 +150,7 @@ const intString = (name: string, min: number, max: number) =>
     .refine((n) => n >= min && n <= max, `${name} must be from ${min} to ${max}`)
     .openapi({ type: 'integer', minimum: min, maximum: max });
 
-/** What the fetch routes use for a query parameter that is absent (documentation; see their handlers). */
+/** What the fetch routes use for a query parameter that is absent (and what the document says they do). */
 export const FETCH_DEFAULTS = { maxRecords: 500, maxBytes: 1024 * 1024, waitMs: 0 } as const;
 
 export const FetchQuery = z.object({
