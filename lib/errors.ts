@@ -1,29 +1,34 @@
 /**
  * Every error the engine raises is a SluiceError with a contract `code` (SPEC.md §2) and a `retriable`
- * flag. The HTTP layer maps codes to status codes in one place (functions/http/errors.ts).
+ * flag. The HTTP layer maps codes to status codes in one place (functions/http/errors.ts). ERROR_CODES
+ * lists every contract code once: the ErrorCode type and the OpenAPI document's `Problem.code` enum derive
+ * from it.
  */
-export type ErrorCode =
-  | 'INVALID_REQUEST'
-  | 'UNAUTHORIZED'
-  | 'FORBIDDEN'
-  | 'NOT_FOUND'
-  | 'TOPIC_NOT_FOUND'
-  | 'GROUP_NOT_FOUND'
-  | 'TOPIC_EXISTS'
-  | 'PARTITION_NOT_FOUND'
-  | 'RECORD_TOO_LARGE'
-  | 'REQUEST_TOO_LARGE'
-  | 'UNSUPPORTED_MEDIA_TYPE'
-  | 'OFFSET_OUT_OF_RANGE'
-  | 'UNKNOWN_MEMBER'
-  | 'FENCED'
-  | 'REBALANCE_IN_PROGRESS'
-  | 'IDEMPOTENCY_KEY_REUSED'
-  | 'CONFLICT'
-  | 'THROTTLED'
-  | 'WEBHOOK_SIGNATURE_INVALID'
-  | 'WEBHOOK_NOT_FOUND'
-  | 'INTERNAL';
+export const ERROR_CODES = [
+  'INVALID_REQUEST',
+  'UNAUTHORIZED',
+  'FORBIDDEN',
+  'NOT_FOUND',
+  'TOPIC_NOT_FOUND',
+  'GROUP_NOT_FOUND',
+  'TOPIC_EXISTS',
+  'PARTITION_NOT_FOUND',
+  'RECORD_TOO_LARGE',
+  'REQUEST_TOO_LARGE',
+  'UNSUPPORTED_MEDIA_TYPE',
+  'OFFSET_OUT_OF_RANGE',
+  'UNKNOWN_MEMBER',
+  'FENCED',
+  'REBALANCE_IN_PROGRESS',
+  'IDEMPOTENCY_KEY_REUSED',
+  'CONFLICT',
+  'THROTTLED',
+  'WEBHOOK_SIGNATURE_INVALID',
+  'WEBHOOK_NOT_FOUND',
+  'INTERNAL',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export interface SluiceErrorOptions {
   retriable?: boolean;

@@ -3,7 +3,7 @@ import { InvalidRequestError } from '../../lib/errors.js';
 import { MAINTENANCE_JOBS } from '../../lib/maintenance/report.js';
 import type { MaintenanceRunner } from '../../lib/maintenance/runner.js';
 import { requireAdminToken } from './auth.js';
-import { authResponses, problemDoc } from './schemas.js';
+import { authResponses, jsonBodyResponses, problemDoc } from './schemas.js';
 
 const MaintenanceBody = z
   .object({
@@ -47,6 +47,8 @@ export function registerAdminRoutes(
     createRoute({
       method: 'post',
       path: '/v1/admin/maintenance/{job}',
+      operationId: 'runMaintenance',
+      tags: ['Maintenance'],
       summary: 'Run one pass of compaction, retention or garbage collection now (admin token)',
       request: {
         params: z.object({
@@ -56,11 +58,14 @@ export function registerAdminRoutes(
       },
       responses: {
         ...authResponses,
+        ...jsonBodyResponses,
         200: {
           description: 'What the pass did',
           content: { 'application/json': { schema: MaintenanceReportSchema } },
         },
-        400: problemDoc('INVALID_REQUEST'),
+        400: problemDoc(
+          'INVALID_REQUEST: an unknown job, a bad body, or minAgeMs for a job other than compact',
+        ),
       },
     }),
     async (c) => {

@@ -21,14 +21,18 @@ import { problem, problemResponse, toProblem } from './errors.js';
 import { registerGroupRoutes } from './groups-routes.js';
 import { registerKeyRoutes } from './keys-routes.js';
 import {
+  anyRouteResponses,
   authResponses,
   CreateTopicBody,
+  FETCH_DEFAULTS,
   FetchQuery,
   FetchResultSchema,
   IdempotencyHeaders,
   json,
+  jsonBodyResponses,
   nameInPath,
   notFoundCodeOf,
+  OffsetOutOfRangeProblem,
   OffsetQuery,
   OffsetResult,
   PartitionParam,
@@ -124,18 +128,58 @@ export function createApp(deps: AppDeps): OpenAPIHono {
     }
   });
 
-  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/healthz',
+      operationId: 'getHealth',
+      tags: ['Service'],
+      summary: 'Liveness: the process serves requests (no token; touches no backend)',
+      security: [],
+      responses: {
+        ...anyRouteResponses,
+        200: {
+          description: 'Serving',
+          ...json(z.object({ status: z.literal('ok') }).openapi('Health')),
+        },
+      },
+    }),
+    (c) => c.json({ status: 'ok' as const }, 200),
+  );
   app.doc31('/openapi.json', {
     openapi: '3.1.0',
     info: {
       title: 'Sluice',
       version: '1.0.0',
       description:
-        'A serverless, Kafka-style event log on S3 and DynamoDB. Errors are application/problem+json.',
+        'A serverless, Kafka-style event log on S3 and DynamoDB. Errors are application/problem+json. ' +
+        'The reference with examples, every limit and every error code is docs/API.md in the repository.',
     },
+    servers: [
+      // Relative: the API is served at the origin this document was fetched from (any deployment).
+      { url: '/', description: 'The server that served this document' },
+      { url: 'http://127.0.0.1:8080', description: 'The local server (npm start), by default' },
+    ],
     security: [{ bearer: [] }],
+    tags: API_TAGS,
   });
-  app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
+  app.openAPIRegistry.registerPath({
+    method: 'get',
+    path: '/openapi.json',
+    operationId: 'getOpenApiDocument',
+    tags: ['Service'],
+    summary: 'This OpenAPI 3.1 document (no token)',
+    security: [],
+    responses: {
+      ...anyRouteResponses,
+      200: { description: 'The document', content: { 'application/json': { schema: { type: 'object' } } } },
+    },
+  });
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'The admin token (SLUICE_ADMIN_TOKEN) or an API key (`sk_<id>_<secret>`)',
+  });
 
   const keyAuthenticator = new KeyAuthenticator(
     deps.keys,
@@ -210,12 +254,15 @@ export function createApp(deps: AppDeps): OpenAPIHono {
     createRoute({
       method: 'post',
       path: '/v1/topics',
+      operationId: 'createTopic',
+      tags: ['Topics'],
       summary: 'Create a topic',
       request: { body: { ...json(CreateTopicBody), required: true } },
       responses: {
         ...authResponses,
+        ...jsonBodyResponses,
         201: { description: 'Created', ...json(TopicSchema) },
-        400: problemOf('Invalid name, partitions or config'),
+        400: problemOf('INVALID_REQUEST: invalid name, partitions or config'),
         409: problemOf('TOPIC_EXISTS'),
       },
     }),
@@ -235,7 +282,9 @@ export function createApp(deps: AppDeps): OpenAPIHono {
     createRoute({
       method: 'get',
       path: '/v1/topics',
-      summary: 'List topics',
+      operationId: 'listTopics',
+      tags: ['Topics'],
+      summary: 'List the topics the caller may see',
       responses: {
         ...authResponses,
         200: { description: 'Topics', ...json(TopicListSchema) },
@@ -254,6 +303,8 @@ export function createApp(deps: AppDeps): OpenAPIHono {
     createRoute({
       method: 'get',
       path: '/v1/topics/{topic}',
+      operationId: 'describeTopic',
+      tags: ['Topics'],
       summary: 'Describe a topic',
       request: topicParams,
       responses: {
@@ -273,12 +324,15 @@ export function createApp(deps: AppDeps): OpenAPIHono {
     createRoute({
       method: 'patch',
       path: '/v1/topics/{topic}',
+      operationId: 'updateTopic',
+      tags: ['Topics'],
       summary: 'Add partitions or change config',
       request: { ...topicParams, body: { ...json(PatchTopicBody), required: true } },
       responses: {
         ...authResponses,
+        ...jsonBodyResponses,
         200: { description: 'The updated topic', ...json(TopicSchema) },
-        400: problemOf('Partitions may only grow; invalid config'),
+        400: problemOf('INVALID_REQUEST: partitions may only grow; invalid config'),
         404: problemOf('TOPIC_NOT_FOUND'),
       },
     }),
@@ -297,6 +351,8 @@ export function createApp(deps: AppDeps): OpenAPIHono {
     createRoute({
       method: 'delete',
       path: '/v1/topics/{topic}',
+      operationId: 'deleteTopic',
+      tags: ['Topics'],
       summary: 'Delete a topic (its data is removed in the background)',
       request: topicParams,
       responses: {
@@ -317,6 +373,8 @@ export function createApp(deps: AppDeps): OpenAPIHono {
     createRoute({
       method: 'get',
       path: '/v1/topics/{topic}/partitions',
+      operationId: 'listPartitions',
+      tags: ['Topics'],
       summary: 'Partitions with log start, high watermark, segments and size',
       request: topicParams,
       responses: {
@@ -336,6 +394,8 @@ export function createApp(deps: AppDeps): OpenAPIHono {
     createRoute({
       method: 'get',
       path: '/v1/topics/{topic}/partitions/{p}/offsets',
+      operationId: 'offsetForTimestamp',
+      tags: ['Records'],
       summary: 'The first offset whose timestamp is at or after the given time',
       request: { params: TopicParams().extend({ p: PartitionParam }), query: OffsetQuery },
       responses: {
@@ -344,6 +404,7 @@ export function createApp(deps: AppDeps): OpenAPIHono {
           description: 'The offset (the high watermark when no record is that recent)',
           ...json(OffsetResult),
         },
+        400: problemOf('INVALID_REQUEST: timestamp or partition missing or not a non-negative integer'),
         404: problemOf('TOPIC_NOT_FOUND or PARTITION_NOT_FOUND'),
       },
     }),
@@ -361,6 +422,8 @@ export function createApp(deps: AppDeps): OpenAPIHono {
     createRoute({
       method: 'post',
       path: '/v1/topics/{topic}/records',
+      operationId: 'produce',
+      tags: ['Records'],
       summary: 'Produce records (atomically: all become visible together, or none)',
       request: {
         ...topicParams,
@@ -369,13 +432,17 @@ export function createApp(deps: AppDeps): OpenAPIHono {
       },
       responses: {
         ...authResponses,
+        ...jsonBodyResponses,
         200: {
           description:
             'Offsets, one per record, in request order (a retry with the same Idempotency-Key and body returns ' +
             'the first response, with the header Idempotent-Replayed: true, and appends nothing)',
           ...json(ProduceResult),
         },
-        400: problemOf('INVALID_REQUEST'),
+        400: problemOf(
+          'INVALID_REQUEST: a bad body or Idempotency-Key, a lone surrogate in a key, text value or header, ' +
+            'a reserved `webhook-` header, JSON nested deeper than 64, too many records, headers or partitions',
+        ),
         404: problemOf('TOPIC_NOT_FOUND or PARTITION_NOT_FOUND'),
         409: problemOf('CONFLICT: a request with this Idempotency-Key is still in flight'),
         413: problemOf('RECORD_TOO_LARGE or REQUEST_TOO_LARGE'),
@@ -400,6 +467,8 @@ export function createApp(deps: AppDeps): OpenAPIHono {
     createRoute({
       method: 'get',
       path: '/v1/topics/{topic}/partitions/{p}/records',
+      operationId: 'fetchPartition',
+      tags: ['Records'],
       summary: 'Fetch records of one partition (long-poll with waitMs), or tail it live (SSE)',
       description:
         'With `Accept: text/event-stream` the records are streamed as server-sent events as they are committed: ' +
@@ -409,7 +478,11 @@ export function createApp(deps: AppDeps): OpenAPIHono {
         '`offset` (default `earliest`, as for JSON; use `offset=latest` to see only new records). `waitMs` is ' +
         'ignored. Errors before the stream starts (404, 416, 400) are problem+json. In AWS Lambda a stream ends ' +
         'shortly before the function timeout: reconnect with `Last-Event-ID` (EventSource does so by itself).',
-      request: { params: TopicParams().extend({ p: PartitionParam }), query: FetchQuery },
+      request: {
+        params: TopicParams().extend({ p: PartitionParam }),
+        query: FetchQuery,
+        headers: SseHeaders,
+      },
       responses: {
         ...authResponses,
         200: {
@@ -417,13 +490,23 @@ export function createApp(deps: AppDeps): OpenAPIHono {
           content: {
             'application/json': { schema: FetchResultSchema },
             'text/event-stream': {
-              schema: z.string().openapi({ example: 'id: 0\nevent: record\ndata: {…}' }),
+              schema: z.string().openapi({
+                description:
+                  'Server-sent events: `record` events (`id` = offset, `data` = a Record as JSON), ' +
+                  '`: heartbeat` comments, and a final `error` event whose data is a Problem',
+                example:
+                  ': from offset 0\n\nid: 0\nevent: record\ndata: {"partition":0,"offset":0,' +
+                  '"timestamp":1767225600000,"key":"c-7","value":{"id":1},"format":"json","headers":{}}\n\n',
+              }),
             },
           },
         },
-        400: problemOf('INVALID_REQUEST (for example a Last-Event-ID that is not an offset)'),
+        400: problemOf('INVALID_REQUEST: a bad query parameter, or a Last-Event-ID that is not an offset'),
         404: problemOf('TOPIC_NOT_FOUND or PARTITION_NOT_FOUND'),
-        416: problemOf('OFFSET_OUT_OF_RANGE'),
+        416: problemOf(
+          'OFFSET_OUT_OF_RANGE: the offset is below the log start or above the high watermark',
+          OffsetOutOfRangeProblem,
+        ),
       },
     }),
     async (c) => {
@@ -444,8 +527,8 @@ export function createApp(deps: AppDeps): OpenAPIHono {
             topic,
             partition: p,
             offset,
-            maxRecords: query.maxRecords ?? 500,
-            maxBytes: query.maxBytes ?? 1024 * 1024,
+            maxRecords: query.maxRecords ?? FETCH_DEFAULTS.maxRecords,
+            maxBytes: query.maxBytes ?? FETCH_DEFAULTS.maxBytes,
           },
           {
             heartbeatMs: deps.sseHeartbeatMs ?? DEFAULT_SSE_HEARTBEAT_MS,
@@ -460,9 +543,9 @@ export function createApp(deps: AppDeps): OpenAPIHono {
       }
       const result = await log.fetch(topic, p, {
         offset,
-        maxRecords: query.maxRecords ?? 500,
-        maxBytes: query.maxBytes ?? 1024 * 1024,
-        waitMs: query.waitMs ?? 0,
+        maxRecords: query.maxRecords ?? FETCH_DEFAULTS.maxRecords,
+        maxBytes: query.maxBytes ?? FETCH_DEFAULTS.maxBytes,
+        waitMs: query.waitMs ?? FETCH_DEFAULTS.waitMs,
         signal: c.req.raw.signal,
       });
       // Typed as the route's JSON response: the hand-serialised body has exactly FetchResultSchema's shape.
@@ -472,6 +555,26 @@ export function createApp(deps: AppDeps): OpenAPIHono {
 
   return app;
 }
+
+/** The tags that group the operations of /openapi.json. */
+const API_TAGS = [
+  { name: 'Topics', description: 'Create, describe, change and delete topics' },
+  { name: 'Records', description: 'Produce, fetch and tail records' },
+  { name: 'Consumer groups', description: 'Members share partitions and commit offsets' },
+  { name: 'Webhooks', description: 'Signed deliveries from third parties, straight into a topic' },
+  { name: 'API keys', description: 'Tokens scoped by topic and group patterns and actions (admin token)' },
+  { name: 'Maintenance', description: 'Run a compaction, retention or GC pass now (admin token)' },
+  { name: 'Service', description: 'Health and this document (no token)' },
+];
+
+/** Live tail (SSE) request headers; `Accept: text/event-stream` selects the stream. */
+const SseHeaders = z.object({
+  'last-event-id': z.string().optional().openapi({
+    description:
+      'SSE only: resume right after this offset (the id of the last event received); wins over offset',
+    example: '41',
+  }),
+});
 
 /** A topic name in a path that no topic can have is not found (404), before any lookup. */
 function TopicParams() {

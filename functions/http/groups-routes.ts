@@ -10,7 +10,18 @@ import {
 } from '../../lib/groups/coordinator.js';
 import { TOPIC_NAME_PATTERN } from '../../lib/log/topics.js';
 import { ForbiddenError, principalOf, requireGroupPermission, requirePermission } from './auth.js';
-import { authResponses, FetchedRecordSchema, FetchQuery, json, nameInPath, problemDoc } from './schemas.js';
+import {
+  authResponses,
+  FETCH_DEFAULTS,
+  FetchedRecordSchema,
+  FetchQuery,
+  GenerationProblem,
+  json,
+  jsonBodyResponses,
+  nameInPath,
+  OffsetOutOfRangeProblem,
+  problemDoc,
+} from './schemas.js';
 import { serializeRecord } from './serialize.js';
 
 /** A join creates the group: an impossible name there is a 400; in every other path it is not found. */
@@ -30,6 +41,7 @@ const MemberParam = nameInPath({
   pattern: MEMBER_ID_PATTERN,
   notFound: 'UNKNOWN_MEMBER',
   what: 'member',
+  example: 'billing-worker-1',
 });
 
 const TopicPartitionSchema = z
@@ -193,13 +205,17 @@ export function registerGroupRoutes(app: OpenAPIHono, groups: GroupCoordinator):
     createRoute({
       method: 'post',
       path: '/v1/groups/{group}/members',
+      operationId: 'joinGroup',
+      tags: ['Consumer groups'],
       summary: 'Join a consumer group (a new generation starts; the sticky assignment is returned)',
       request: { params: z.object({ group: NewGroupParam }), body: { ...json(JoinBody), required: true } },
       responses: {
         ...authResponses,
+        ...jsonBodyResponses,
         200: { description: 'Joined', ...json(JoinResult) },
         400: problemDoc('INVALID_REQUEST'),
         404: problemDoc('TOPIC_NOT_FOUND: a subscribed topic does not exist'),
+        409: problemDoc('CONFLICT: the group has as many members as it may (1,000)'),
         429: problemDoc('THROTTLED: the group changed too often to write; retry'),
       },
     }),
@@ -222,12 +238,17 @@ export function registerGroupRoutes(app: OpenAPIHono, groups: GroupCoordinator):
     createRoute({
       method: 'post',
       path: '/v1/groups/{group}/members/{memberId}/heartbeat',
+      operationId: 'heartbeat',
+      tags: ['Consumer groups'],
       summary: "Extend the member's session; learn the current generation and assignment",
       request: { params: memberParams },
       responses: {
         ...authResponses,
+        413: jsonBodyResponses[413],
+        415: jsonBodyResponses[415],
         200: { description: 'Alive', ...json(HeartbeatResult) },
         404: problemDoc('UNKNOWN_MEMBER: the session expired or the member left; join again'),
+        429: problemDoc('THROTTLED: the group changed too often to write; retry'),
       },
     }),
     async (c) => {
@@ -241,12 +262,15 @@ export function registerGroupRoutes(app: OpenAPIHono, groups: GroupCoordinator):
     createRoute({
       method: 'delete',
       path: '/v1/groups/{group}/members/{memberId}',
+      operationId: 'leaveGroup',
+      tags: ['Consumer groups'],
       summary: 'Leave the group (its partitions move at once)',
       request: { params: memberParams },
       responses: {
         ...authResponses,
         204: { description: 'Left' },
         404: problemDoc('UNKNOWN_MEMBER'),
+        429: problemDoc('THROTTLED: the group changed too often to write; retry'),
       },
     }),
     async (c) => {
@@ -261,6 +285,8 @@ export function registerGroupRoutes(app: OpenAPIHono, groups: GroupCoordinator):
     createRoute({
       method: 'get',
       path: '/v1/groups/{group}/members/{memberId}/records',
+      operationId: 'fetchMemberRecords',
+      tags: ['Consumer groups'],
       summary: "Fetch records of the member's partitions (long-poll with waitMs; continue with cursor)",
       description:
         'Starts from the cursor of the previous response, else from the committed offsets, else from the ' +
@@ -276,8 +302,11 @@ export function registerGroupRoutes(app: OpenAPIHono, groups: GroupCoordinator):
         400: problemDoc('INVALID_REQUEST (for example a cursor that is not one)'),
         404: problemDoc('UNKNOWN_MEMBER'),
         409: problemDoc(
-          'REBALANCE_IN_PROGRESS: the assignment changed; heartbeat, then fetch without a cursor',
+          'REBALANCE_IN_PROGRESS: the assignment changed; heartbeat, then fetch without a cursor ' +
+            '(with commit=true, also FENCED: the commit was refused, nothing was fetched)',
+          GenerationProblem,
         ),
+        429: problemDoc('THROTTLED: the group changed too often to write; retry'),
       },
     }),
     async (c) => {
@@ -289,9 +318,9 @@ export function registerGroupRoutes(app: OpenAPIHono, groups: GroupCoordinator):
         memberId,
         {
           cursor: query.cursor,
-          maxRecords: query.maxRecords ?? 500,
-          maxBytes: query.maxBytes ?? 1024 * 1024,
-          waitMs: query.waitMs ?? 0,
+          maxRecords: query.maxRecords ?? FETCH_DEFAULTS.maxRecords,
+          maxBytes: query.maxBytes ?? FETCH_DEFAULTS.maxBytes,
+          waitMs: query.waitMs ?? FETCH_DEFAULTS.waitMs,
           signal: c.req.raw.signal,
         },
         memberTopics(c, group, memberId),
@@ -304,15 +333,23 @@ export function registerGroupRoutes(app: OpenAPIHono, groups: GroupCoordinator):
     createRoute({
       method: 'post',
       path: '/v1/groups/{group}/commits',
+      operationId: 'commitOffsets',
+      tags: ['Consumer groups'],
       summary: 'Commit offsets (each the next offset to read), fenced by generation and ownership',
       request: { params: groupParams, body: { ...json(CommitBody), required: true } },
       responses: {
         ...authResponses,
+        ...jsonBodyResponses,
         204: { description: 'Committed (an offset below the committed one changes nothing)' },
         400: problemDoc('INVALID_REQUEST'),
         404: problemDoc('UNKNOWN_MEMBER'),
-        409: problemDoc('FENCED: stale generation, or a partition the member does not own'),
-        416: problemDoc('OFFSET_OUT_OF_RANGE: an offset above the high watermark'),
+        409: problemDoc(
+          'FENCED: a partition the member does not own, or a generation older than the one in which it ' +
+            'acquired the partition; REBALANCE_IN_PROGRESS while a partition changes hands',
+          GenerationProblem,
+        ),
+        416: problemDoc('OFFSET_OUT_OF_RANGE: an offset above the high watermark', OffsetOutOfRangeProblem),
+        429: problemDoc('THROTTLED: the group changed too often to write; retry'),
       },
     }),
     async (c) => {
@@ -329,14 +366,17 @@ export function registerGroupRoutes(app: OpenAPIHono, groups: GroupCoordinator):
     createRoute({
       method: 'post',
       path: '/v1/groups/{group}/offsets/reset',
+      operationId: 'resetGroupOffsets',
+      tags: ['Consumer groups'],
       summary: 'Reset committed offsets (admin; only while the group has no live member)',
       request: { params: groupParams, body: { ...json(ResetBody), required: true } },
       responses: {
         ...authResponses,
+        ...jsonBodyResponses,
         200: { description: 'The offsets now committed', ...json(ResetResult) },
         400: problemDoc('INVALID_REQUEST'),
         404: problemDoc('GROUP_NOT_FOUND or TOPIC_NOT_FOUND'),
-        409: problemDoc('CONFLICT: the group has live members'),
+        409: problemDoc('CONFLICT: the group has live members, or one joined during the reset'),
       },
     }),
     async (c) => {
@@ -362,6 +402,8 @@ export function registerGroupRoutes(app: OpenAPIHono, groups: GroupCoordinator):
     createRoute({
       method: 'get',
       path: '/v1/groups',
+      operationId: 'listGroups',
+      tags: ['Consumer groups'],
       summary: 'List consumer groups (those the caller may describe: consume or admin on the group)',
       responses: { ...authResponses, 200: { description: 'Groups', ...json(GroupListSchema) } },
     }),
@@ -381,6 +423,8 @@ export function registerGroupRoutes(app: OpenAPIHono, groups: GroupCoordinator):
     createRoute({
       method: 'get',
       path: '/v1/groups/{group}',
+      operationId: 'describeGroup',
+      tags: ['Consumer groups'],
       summary: 'Describe a group: members, assignments, committed offsets, high watermarks and lag',
       request: { params: groupParams },
       responses: {

@@ -4,7 +4,7 @@ import { ACTIONS, GROUP_ACTIONS, TOPIC_PATTERN_REGEX } from '../../lib/auth/perm
 import type { Clock } from '../../lib/clock.js';
 import type { KeyStore } from '../../lib/metadata/key-store.js';
 import { requireAdminToken } from './auth.js';
-import { authResponses, json, nameInPath, ProblemSchema } from './schemas.js';
+import { authResponses, json, jsonBodyResponses, nameInPath, ProblemSchema } from './schemas.js';
 
 /** A key id: 16 hex digits (lib/auth/tokens.ts). */
 const KEY_ID_PATTERN = /^[0-9a-f]{16}$/;
@@ -92,10 +92,13 @@ export function registerKeyRoutes(app: OpenAPIHono, deps: { keys: KeyStore; cloc
     createRoute({
       method: 'post',
       path: '/v1/keys',
+      operationId: 'createKey',
+      tags: ['API keys'],
       summary: 'Mint an API key (admin token only); the token is in this response only',
       request: { body: { ...json(CreateKeyBody), required: true } },
       responses: {
         ...authResponses,
+        ...jsonBodyResponses,
         201: { description: 'Created', ...json(CreatedKeySchema) },
         400: problemOf('INVALID_REQUEST'),
         403: problemOf('FORBIDDEN: not the admin token'),
@@ -127,6 +130,8 @@ export function registerKeyRoutes(app: OpenAPIHono, deps: { keys: KeyStore; cloc
     createRoute({
       method: 'get',
       path: '/v1/keys',
+      operationId: 'listKeys',
+      tags: ['API keys'],
       summary: 'List API keys (never their tokens)',
       responses: {
         ...authResponses,
@@ -145,6 +150,8 @@ export function registerKeyRoutes(app: OpenAPIHono, deps: { keys: KeyStore; cloc
     createRoute({
       method: 'delete',
       path: '/v1/keys/{id}',
+      operationId: 'deleteKey',
+      tags: ['API keys'],
       summary: 'Revoke an API key (refused everywhere within the key cache TTL, 5 s by default)',
       request: {
         params: z.object({

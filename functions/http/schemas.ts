@@ -1,5 +1,5 @@
 import { z } from '@hono/zod-openapi';
-import type { ErrorCode } from '../../lib/errors.js';
+import { ERROR_CODES, type ErrorCode } from '../../lib/errors.js';
 import { DEFAULT_LIMITS } from '../../lib/limits.js';
 import { TOPIC_NAME_PATTERN } from '../../lib/log/topics.js';
 
@@ -7,13 +7,30 @@ import { TOPIC_NAME_PATTERN } from '../../lib/log/topics.js';
 
 export const ProblemSchema = z
   .object({
-    type: z.string(),
-    title: z.string(),
-    status: z.number().int(),
-    detail: z.string(),
-    code: z.string().openapi({ example: 'TOPIC_NOT_FOUND' }),
+    type: z.string().openapi({ example: 'urn:sluice:problem:topic-not-found' }),
+    title: z.string().openapi({ example: 'Topic not found' }),
+    status: z.number().int().min(400).max(599).openapi({ example: 404 }),
+    detail: z.string().openapi({ example: "topic 'orders' does not exist" }),
+    code: z.enum(ERROR_CODES).openapi({ example: 'TOPIC_NOT_FOUND' }),
   })
-  .openapi('Problem');
+  .openapi('Problem', {
+    description: 'An error (RFC 9457 problem details, `application/problem+json`); `code` is the stable part',
+  });
+
+/** 416 OFFSET_OUT_OF_RANGE: the bounds of the log, so the reader can move back into them. */
+export const OffsetOutOfRangeProblem = ProblemSchema.extend({
+  logStartOffset: z.number().int().openapi({ description: 'The first offset still in the log' }),
+  highWatermark: z.number().int().openapi({ description: 'The offset the next record will get' }),
+}).openapi('OffsetOutOfRangeProblem', {
+  description: 'OFFSET_OUT_OF_RANGE, with the bounds of the log: read again from within them',
+});
+
+/** 409 FENCED and REBALANCE_IN_PROGRESS: the group's current generation. */
+export const GenerationProblem = ProblemSchema.extend({
+  generation: z.number().int().openapi({ description: "The group's current generation" }),
+}).openapi('GenerationProblem', {
+  description: 'FENCED or REBALANCE_IN_PROGRESS, with the generation the group is in now',
+});
 
 export const TopicNameParam = z
   .string()
@@ -58,7 +75,7 @@ export const PartitionParam = z
   .string()
   .regex(/^\d{1,9}$/, 'partition must be a non-negative integer')
   .transform(Number)
-  .openapi({ param: { name: 'p', in: 'path' }, type: 'integer', example: '0' });
+  .openapi({ param: { name: 'p', in: 'path' }, type: 'integer', minimum: 0, example: 0 });
 
 const nonNegativeMs = z.number().int().min(0);
 
@@ -160,6 +177,7 @@ export const ProduceRecord = z
     key: z.string().nullable().optional(),
     value: z
       .unknown()
+      .nonoptional('a record needs a value (null for a tombstone)')
       .openapi({ description: 'JSON value, text string, or base64 (see format); null is a tombstone' }),
     headers: RecordHeaders.optional(),
     partition: z.number().int().min(0).optional(),
@@ -190,7 +208,10 @@ const intString = (name: string, min: number, max: number) =>
     .regex(/^\d{1,15}$/, `${name} must be a non-negative integer`)
     .transform(Number)
     .refine((n) => n >= min && n <= max, `${name} must be from ${min} to ${max}`)
-    .openapi({ type: 'integer' });
+    .openapi({ type: 'integer', minimum: min, maximum: max });
+
+/** What the fetch routes use for a query parameter that is absent (and what the document says they do). */
+export const FETCH_DEFAULTS = { maxRecords: 500, maxBytes: 1024 * 1024, waitMs: 0 } as const;
 
 export const FetchQuery = z.object({
   offset: z
@@ -199,10 +220,22 @@ export const FetchQuery = z.object({
       z.string().regex(/^\d{1,15}$/, 'offset must be an integer, earliest or latest'),
     ])
     .optional()
-    .openapi({ description: 'an offset, earliest (default) or latest', example: 'earliest' }),
-  maxRecords: intString('maxRecords', 1, DEFAULT_LIMITS.maxFetchRecords).optional(),
-  maxBytes: intString('maxBytes', 1, DEFAULT_LIMITS.maxFetchBytes).optional(),
-  waitMs: intString('waitMs', 0, DEFAULT_LIMITS.maxFetchWaitMs).optional(),
+    .openapi({
+      description: 'Where to start: an offset, `earliest` (the log start) or `latest` (the high watermark)',
+      default: 'earliest',
+      example: 'earliest',
+    }),
+  maxRecords: intString('maxRecords', 1, DEFAULT_LIMITS.maxFetchRecords)
+    .optional()
+    .openapi({ description: 'At most this many records', default: FETCH_DEFAULTS.maxRecords }),
+  maxBytes: intString('maxBytes', 1, DEFAULT_LIMITS.maxFetchBytes).optional().openapi({
+    description: "At most about this many bytes of records (at least one record is returned if there's one)",
+    default: FETCH_DEFAULTS.maxBytes,
+  }),
+  waitMs: intString('waitMs', 0, DEFAULT_LIMITS.maxFetchWaitMs).optional().openapi({
+    description: 'Long-poll: wait up to this long for a record when none is there yet',
+    default: FETCH_DEFAULTS.waitMs,
+  }),
 });
 
 export const FetchedRecordSchema = z
@@ -227,7 +260,10 @@ export const FetchResultSchema = z
   .openapi('FetchResult');
 
 export const OffsetQuery = z.object({
-  timestamp: intString('timestamp', 0, Number.MAX_SAFE_INTEGER),
+  timestamp: intString('timestamp', 0, Number.MAX_SAFE_INTEGER).openapi({
+    description: 'Epoch milliseconds',
+    example: 1767225600000,
+  }),
 });
 
 export const OffsetResult = z.object({ offset: z.number().int() }).openapi('OffsetForTimestamp');
@@ -250,13 +286,33 @@ export const IdempotencyHeaders = z.object({
 export const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
 
 /** An error response of the OpenAPI document. */
-export const problemDoc = (description: string) => ({
+export const problemDoc = (description: string, schema: z.ZodType = ProblemSchema) => ({
   description,
-  content: { 'application/problem+json': { schema: ProblemSchema } },
+  content: { 'application/problem+json': { schema } },
 });
+
+/**
+ * What any route may answer whatever it is: headers over the HTTP server's limit (Node: 16 KiB; the body
+ * may be empty), and an unexpected failure (never caused by input; see the server log).
+ */
+export const anyRouteResponses = {
+  431: { description: 'Request header fields too large (the HTTP server refuses them before Sluice runs)' },
+  500: problemDoc('INTERNAL: an unexpected failure (never the result of bad input); see the server log'),
+};
 
 /** What every /v1 route may answer before it looks at the request: no or a bad token, or no permission. */
 export const authResponses = {
+  ...anyRouteResponses,
   401: problemDoc('UNAUTHORIZED: missing, unknown, revoked or expired token'),
   403: problemDoc('FORBIDDEN: the token lacks the permission (checked before whether the topic exists)'),
+};
+
+/**
+ * What a /v1 route that takes a JSON body may answer before its handler runs: a body that is not valid
+ * JSON or not of the route's shape, over the request limit, or not declared as JSON.
+ */
+export const jsonBodyResponses = {
+  400: problemDoc('INVALID_REQUEST: the body is not JSON or not of this shape (the detail says where)'),
+  413: problemDoc('REQUEST_TOO_LARGE: the body is over the request limit (6 MiB by default)'),
+  415: problemDoc('UNSUPPORTED_MEDIA_TYPE: the body is not sent as Content-Type: application/json'),
 };

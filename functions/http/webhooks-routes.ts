@@ -13,7 +13,14 @@ import {
 } from '../../lib/webhooks/source-store.js';
 import { secretProblem } from '../../lib/webhooks/verify.js';
 import { ForbiddenError, principalOf, requirePermission } from './auth.js';
-import { authResponses, json, nameInPath, problemDoc } from './schemas.js';
+import {
+  anyRouteResponses,
+  authResponses,
+  json,
+  jsonBodyResponses,
+  nameInPath,
+  problemDoc,
+} from './schemas.js';
 
 export const WEBHOOK_SOURCE_PATTERN = /^[a-zA-Z0-9._-]{1,249}$/;
 const DAY = 24 * 60 * 60 * 1000;
@@ -107,6 +114,20 @@ const SourceView = z
 
 const SourceListView = z.object({ sources: z.array(SourceView) }).openapi('WebhookSourceList');
 
+/** The signature and delivery-id headers of the schemes (each scheme reads its own; all optional here). */
+const DeliveryHeaders = z.object({
+  'webhook-id': z.string().optional().openapi({ description: 'standard-webhooks: the delivery id' }),
+  'webhook-timestamp': z.string().optional().openapi({ description: 'standard-webhooks: epoch seconds' }),
+  'webhook-signature': z.string().optional().openapi({ description: 'standard-webhooks: `v1,<base64>`' }),
+  'x-hub-signature-256': z.string().optional().openapi({ description: 'github: `sha256=<hex>`' }),
+  'x-github-delivery': z.string().optional().openapi({ description: 'github: the delivery id' }),
+  'stripe-signature': z.string().optional().openapi({ description: 'stripe: `t=<seconds>,v1=<hex>`' }),
+  'x-delivery-id': z
+    .string()
+    .optional()
+    .openapi({ description: 'hmac-sha256 and none: a delivery id (as is Idempotency-Key)' }),
+});
+
 const DeliveryResult = z
   .object({
     duplicate: z.boolean().optional(),
@@ -177,6 +198,8 @@ export function registerWebhookRoutes(
     createRoute({
       method: 'get',
       path: '/v1/webhooks',
+      operationId: 'listWebhookSources',
+      tags: ['Webhooks'],
       summary: 'The webhook sources the caller may administer (admin on their target topics)',
       responses: {
         ...authResponses,
@@ -197,12 +220,15 @@ export function registerWebhookRoutes(
     createRoute({
       method: 'put',
       path: '/v1/webhooks/{source}',
+      operationId: 'putWebhookSource',
+      tags: ['Webhooks'],
       summary: 'Configure a webhook source: target topic, signature scheme and secret(s), key, headers',
       request: { params: NewSourceParam, body: { ...json(PutSourceBody), required: true } },
       responses: {
         ...authResponses,
+        ...jsonBodyResponses,
         200: { description: 'The source (secrets are never shown)', ...json(SourceView) },
-        400: problemDoc('INVALID_REQUEST'),
+        400: problemDoc('INVALID_REQUEST: a bad body, or a secret that does not fit the scheme'),
         404: problemDoc('TOPIC_NOT_FOUND: the target topic does not exist'),
       },
     }),
@@ -256,6 +282,8 @@ export function registerWebhookRoutes(
     createRoute({
       method: 'get',
       path: '/v1/webhooks/{source}',
+      operationId: 'getWebhookSource',
+      tags: ['Webhooks'],
       summary: 'A webhook source: configuration without secrets, and its counters',
       request: { params: SourceParam },
       responses: {
@@ -277,6 +305,8 @@ export function registerWebhookRoutes(
     createRoute({
       method: 'delete',
       path: '/v1/webhooks/{source}',
+      operationId: 'deleteWebhookSource',
+      tags: ['Webhooks'],
       summary: 'Remove a webhook source (its records stay in the topic)',
       request: { params: SourceParam },
       responses: { ...authResponses, 204: { description: 'Removed' }, 404: problemDoc('WEBHOOK_NOT_FOUND') },
@@ -296,18 +326,40 @@ export function registerWebhookRoutes(
     createRoute({
       method: 'post',
       path: '/v1/webhooks/{source}',
+      operationId: 'deliverWebhook',
+      tags: ['Webhooks'],
       summary: 'A delivery from the third party (no bearer token: the signature is the authentication)',
       description:
         'The body is any content type and is verified over its raw bytes. 202 once the record is durable; ' +
         '200 with duplicate: true for a delivery id seen before (the original offset; nothing appended).',
       security: [],
-      request: { params: SourceParam },
+      request: {
+        params: SourceParam,
+        headers: DeliveryHeaders,
+        body: {
+          description:
+            'The payload exactly as the sender signed it, in any content type. It becomes the record value: ' +
+            'JSON (format json) when it is JSON, else text or binary',
+          required: true,
+          content: {
+            '*/*': {
+              schema: { description: 'The raw bytes of the delivery' },
+              example: { id: 'evt_1', type: 'invoice.paid' },
+            },
+          },
+        },
+      },
       responses: {
+        ...anyRouteResponses,
         200: { description: 'A duplicate delivery: the offset of the first', ...json(DeliveryResult) },
         202: { description: 'Accepted and durable', ...json(DeliveryResult) },
-        401: problemDoc('WEBHOOK_SIGNATURE_INVALID'),
+        400: problemDoc('INVALID_REQUEST: a JSON body nested deeper than 64 levels'),
+        401: problemDoc('WEBHOOK_SIGNATURE_INVALID: a missing, bad or expired signature'),
         404: problemDoc('WEBHOOK_NOT_FOUND, or TOPIC_NOT_FOUND when the target topic was deleted'),
-        413: problemDoc('REQUEST_TOO_LARGE'),
+        409: problemDoc('CONFLICT: the same delivery id is still being written by a concurrent request'),
+        413: problemDoc('REQUEST_TOO_LARGE (body over the request limit) or RECORD_TOO_LARGE'),
+        422: problemDoc('IDEMPOTENCY_KEY_REUSED: this delivery id came before with a different body'),
+        429: problemDoc('THROTTLED: too much contention on the partition; retry'),
       },
     }),
     async (c) => {
