@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CODES } from '../../lib/errors.js';
 import { DEFAULT_LIMITS } from '../../lib/limits.js';
 import { startTestServer, type TestServer } from '../support/server.js';
+import { standardWebhooksHeaders } from '../support/webhook-signers.js';
 
 /**
  * Regression: /openapi.json did not say what the server answers. 400/413/415/422/431 were missing on most
@@ -486,14 +487,27 @@ const cases: Case[] = [
   },
   {
     op: 'POST /v1/webhooks/{source}',
-    what: 'a delivery id reused with another body',
+    what: 'a signed delivery id reused with another body',
     status: 422,
-    send: () =>
-      call('POST', '/v1/webhooks/plain', {
-        raw: '{"n":2}',
-        headers: { 'content-type': 'application/json', 'x-delivery-id': 'd-1' },
-        auth: null,
-      }),
+    send: async () => {
+      // Only a scheme that signs its delivery id can tell a reuse (unsigned ids dedupe by body).
+      const secret = `whsec_${Buffer.from('a-standard-webhooks-secret').toString('base64')}`;
+      const put = await call('PUT', '/v1/webhooks/svix', {
+        body: { topic: 'orders', verify: { scheme: 'standard-webhooks', secret } },
+      });
+      expect(put.status).toBe(200);
+      const deliver = (raw: string) =>
+        call('POST', '/v1/webhooks/svix', {
+          raw,
+          headers: {
+            'content-type': 'application/json',
+            ...standardWebhooksHeaders(secret, 'msg-1', Math.floor(Date.now() / 1000), raw),
+          },
+          auth: null,
+        });
+      expect((await deliver('{"n":1}')).status).toBe(202);
+      return deliver('{"n":2}');
+    },
   },
   {
     op: 'POST /v1/webhooks/{source}',
