@@ -99,7 +99,7 @@ export async function measureConsumerLag(store: GroupStore, log: Log): Promise<G
   const result: GroupLag[] = [];
   for (const state of await store.listGroups()) {
     const stored = await store.listPartitions(state.group);
-    const names = new Set(Object.keys(state.topics));
+    const names = new Set(state.topics.keys());
     for (const s of stored) names.add(s.topic);
     const rows = await partitionOffsets(log, [...names].sort(), stored, highWatermarkOf);
     const topics = new Map<string, TopicLag>();
