@@ -54,7 +54,8 @@ const ASSIGNMENT_TAG_BYTES = 8;
 
 /** The largest cursor any assignment of up to `partitions` partitions makes (characters). */
 export function maxCursorLength(partitions: number): number {
-  const bytes = 1 + 8 + MEMBER_TAG_BYTES + ASSIGNMENT_TAG_BYTES + 3 + 8 + partitions * 8;
+  const bytes =
+    1 + 8 + MEMBER_TAG_BYTES + ASSIGNMENT_TAG_BYTES + varintLength(partitions) + 8 + partitions * 8;
   return Math.ceil((bytes * 4) / 3);
 }
 
@@ -150,6 +151,12 @@ function writeVarint(out: number[], value: number): void {
     rest = Math.floor(rest / 0x80);
   }
   out.push(rest);
+}
+
+function varintLength(value: number): number {
+  let length = 1;
+  for (let rest = value; rest >= 0x80; rest = Math.floor(rest / 0x80)) length++;
+  return length;
 }
 
 function readVarint(bytes: Buffer, reader: { at: number }): number | undefined {
