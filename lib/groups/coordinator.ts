@@ -278,8 +278,9 @@ export class GroupCoordinator {
    * Commits offsets (each the next offset to read), fenced by ownership: each partition must be the
    * member's now, and owned by it without interruption since the request's generation (its assignment
    * epoch ≤ that generation), so a rebalance that leaves a partition in place fences no commit of it while
-   * one that moved it does (Kafka's assignment epochs). Partitions are committed independently; a commit
-   * below the committed offset changes nothing.
+   * one that moved it does (Kafka's assignment epochs). Partitions are committed independently (as Kafka's
+   * per-partition answers): the fenced ones are named in the 409, the others are committed. A commit below
+   * the committed offset changes nothing.
    */
   async commit(group: string, request: CommitRequest): Promise<void> {
     const seen = new Set<string>();
@@ -299,19 +300,14 @@ export class GroupCoordinator {
     const epochs = new Map(
       (state.assignments.get(request.memberId) ?? []).map((tp) => [`${tp.topic}/${tp.partition}`, tp.epoch]),
     );
-    const notOwned = request.offsets.filter((o) => {
+    const owned = (o: { topic: string; partition: number }) => {
       const epoch = epochs.get(`${o.topic}/${o.partition}`);
-      return epoch === undefined || epoch > request.generation;
-    });
-    if (notOwned.length > 0) {
-      throw new FencedError(
-        `member '${request.memberId}' has not owned ${notOwned.map((o) => `${o.topic}/${o.partition}`).join(', ')} ` +
-          `since generation ${request.generation} (group '${group}' is at generation ${state.generation}): ` +
-          'heartbeat to learn the assignment, then fetch without a cursor',
-        state.generation,
-      );
-    }
-    const keys = await mapBounded(request.offsets, async (o) => {
+      return epoch !== undefined && epoch <= request.generation;
+    };
+    const notOwned = request.offsets.filter((o) => !owned(o));
+    // As Kafka's OffsetCommit answers per partition: the partitions the member may commit are committed
+    // even when others of the request are fenced (the answer is 409 FENCED naming those).
+    const keys = await mapBounded(request.offsets.filter(owned), async (o) => {
       const marks = await this.log.watermarks(o.topic, o.partition, o.offset);
       if (marks.topicId !== state.topics.get(o.topic)?.topicId) {
         // The topic was deleted and re-created after this generation began: the next call rebalances.
@@ -328,11 +324,17 @@ export class GroupCoordinator {
     const outcomes = await mapBounded(keys, ({ key, offset }) =>
       this.store.commitOffset(group, key, request.memberId, state.generation, offset, now),
     );
-    const fenced = keys.filter((_, i) => outcomes[i] === 'fenced');
+    const fenced = [
+      ...notOwned.map((o) => `${o.topic}/${o.partition}`),
+      ...keys.filter((_, i) => outcomes[i] === 'fenced').map(({ key }) => `${key.topic}/${key.partition}`),
+    ];
     if (fenced.length > 0) {
+      const committed = request.offsets.length - fenced.length;
       throw new FencedError(
-        `${fenced.map(({ key }) => `${key.topic}/${key.partition}`).join(', ')} moved to another member in a ` +
-          `later generation than ${state.generation}`,
+        `member '${request.memberId}' has not owned ${fenced.join(', ')} without interruption since generation ` +
+          `${request.generation} (group '${group}' is at generation ${state.generation}); ` +
+          `${committed > 0 ? `the other ${committed} partition(s) were committed; ` : 'nothing was committed; '}` +
+          'heartbeat to learn the assignment, then fetch without a cursor',
         state.generation,
       );
     }

@@ -64,8 +64,12 @@ describe('commits fenced by assignment epochs', () => {
     for (const p of kept) expect(offsets[p]?.committedOffset).toBe(2);
     // The moved ones are b's now: a's commit of them from generation 1 is fenced, and changes nothing.
     expect(await codeOf(commit('a', a1.generation, moved))).toBe('FENCED');
-    expect(await codeOf(commit('a', a1.generation, [kept[0] as number, moved[0] as number]))).toBe('FENCED');
     for (const p of moved) expect((await groups.describe('g')).offsets[p]?.committedOffset).toBeNull();
+    // A request naming both: 409 FENCED for the moved one, and the kept one is committed (per partition).
+    const both = [kept[0] as number, moved[0] as number];
+    expect(await codeOf(commit('a', a1.generation, both, 3))).toBe('FENCED');
+    expect((await groups.describe('g')).offsets[kept[0] as number]?.committedOffset).toBe(3);
+    expect((await groups.describe('g')).offsets[moved[0] as number]?.committedOffset).toBeNull();
     expect(await codeOf(commit('b', b2.generation, moved))).toBe('ok');
   });
 
