@@ -11,6 +11,7 @@ import {
   createWebhookStore,
 } from './deps.js';
 import { createApp } from './http/app.js';
+import { answerClientErrors } from './http/client-errors.js';
 import { startMaintenanceTimer } from './local/maintenance-timer.js';
 
 /**
@@ -53,6 +54,8 @@ async function main(): Promise<void> {
     }
     console.log(`[sluice] try: curl -H "Authorization: Bearer $SLUICE_ADMIN_TOKEN" ${url}/v1/topics`);
   });
+
+  answerClientErrors(server);
 
   const maintenance =
     config.maintenanceIntervalMs > 0

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../clock.js';
+import { mapBounded } from '../concurrency.js';
 import {
   ConflictError,
   FencedError,
@@ -13,8 +14,9 @@ import {
 } from '../errors.js';
 import type { Log, PartitionFetchResult } from '../log/log.js';
 import { assignSticky, type TopicPartition } from './assignor.js';
-import { decodeCursor, encodeCursor } from './cursor.js';
+import { assignmentTag, decodeCursor, encodeCursor, memberTag } from './cursor.js';
 import {
+  type AssignedPartition,
   type AutoOffsetReset,
   type GenerationChange,
   type GroupState,
@@ -140,7 +142,7 @@ export class GroupCoordinator {
     for (let attempt = 0; attempt < this.options.maxWriteAttempts; attempt++) {
       const now = this.clock.now();
       const state = await this.store.getGroup(group);
-      const existing = state?.members[memberId];
+      const existing = state?.members.get(memberId);
       if (
         state &&
         existing &&
@@ -154,10 +156,10 @@ export class GroupCoordinator {
         const extended = await this.store.heartbeat(group, memberId, now, this.aliveAfter(now));
         if (!extended) continue;
         const settled = await this.settle(group, extended);
-        if (!settled?.members[memberId]) continue;
+        if (!settled?.members.has(memberId)) continue;
         return { memberId, ...viewOf(settled, memberId), heartbeatIntervalMs };
       }
-      if (!existing && state && Object.keys(state.members).length >= this.options.maxMembers) {
+      if (!existing && state && state.members.size >= this.options.maxMembers) {
         throw new ConflictError(
           `group '${group}' has ${this.options.maxMembers} members, its limit: use another group or fewer members`,
         );
@@ -215,25 +217,14 @@ export class GroupCoordinator {
     const { state, member } = await this.memberOf(group, memberId);
     guard(member.topics);
     const generation = state.generation;
-    const assigned: PartitionKey[] = (state.assignments[memberId] ?? [])
-      .map(({ topic, partition }) => ({ topic, partition, topicId: state.topics[topic]?.topicId ?? '' }))
+    const assigned: PartitionKey[] = (state.assignments.get(memberId) ?? [])
+      .map(({ topic, partition }) => ({ topic, partition, topicId: state.topics.get(topic)?.topicId ?? '' }))
       .filter((key) => key.topicId !== '');
 
-    const positions = new Map<string, number>();
-    if (request.cursor !== undefined) {
-      const cursor = decodeCursor(request.cursor);
-      if (cursor.memberId !== memberId || cursor.generation > generation) {
-        throw new InvalidRequestError('cursor belongs to another member or group: fetch without one');
-      }
-      const cursorKeys = cursor.positions.map(partitionStateKey);
-      if (
-        cursor.generation !== generation &&
-        !sameList(cursorKeys.sort(), assigned.map(partitionStateKey).sort())
-      ) {
-        throw new RebalanceInProgressError(group, generation);
-      }
-      for (const position of cursor.positions) positions.set(partitionStateKey(position), position.offset);
-    }
+    const positions =
+      request.cursor === undefined
+        ? new Map<string, number>()
+        : cursorPositions(group, memberId, generation, assigned, request.cursor);
 
     const now = this.clock.now();
     // A fetch is also a heartbeat once half the session has passed: a member that fetches in a loop needs
@@ -243,17 +234,17 @@ export class GroupCoordinator {
       if (!extended) throw new UnknownMemberError(group, memberId);
     }
 
-    await Promise.all(
-      assigned
-        .filter((key) => !positions.has(partitionStateKey(key)))
-        .map(async (key) => {
-          const claimed = await this.store.claimPartition(group, key, memberId, generation);
-          // Someone holds it from a later generation: this member's view is already stale.
-          if (claimed === 'fenced') throw new RebalanceInProgressError(group, generation + 1);
-          if (claimed.committedOffset !== undefined) {
-            positions.set(partitionStateKey(key), claimed.committedOffset);
-          }
-        }),
+    // At most STORE_CONCURRENCY claims at once: a member may own 1,000 partitions (docs/ARCHITECTURE.md §9).
+    await mapBounded(
+      assigned.filter((key) => !positions.has(partitionStateKey(key))),
+      async (key) => {
+        const claimed = await this.store.claimPartition(group, key, memberId, generation);
+        // Someone holds it from a later generation: this member's view is already stale.
+        if (claimed === 'fenced') throw new RebalanceInProgressError(group, generation + 1);
+        if (claimed.committedOffset !== undefined) {
+          positions.set(partitionStateKey(key), claimed.committedOffset);
+        }
+      },
     );
 
     if (assigned.length === 0 && request.waitMs > 0) {
@@ -269,21 +260,27 @@ export class GroupCoordinator {
       })),
       request,
     );
+    const next = new Map(partitions.map((p) => [partitionStateKey(p), Math.max(0, p.nextOffset)]));
     const cursor = encodeCursor({
       memberId,
       generation,
-      positions: partitions.map((p) => ({
-        topicId: p.topicId,
-        partition: p.partition,
-        offset: Math.max(0, p.nextOffset),
+      // In the assignment's order: the cursor names no partition, only the assignment's digest.
+      positions: assigned.map((key) => ({
+        topicId: key.topicId,
+        partition: key.partition,
+        offset: next.get(partitionStateKey(key)) ?? 0,
       })),
     });
     return { generation, partitions, cursor };
   }
 
   /**
-   * Commits offsets (each the next offset to read), fenced by generation and ownership. Partitions are
-   * committed independently; a commit below the committed offset changes nothing.
+   * Commits offsets (each the next offset to read), fenced by ownership: each partition must be the
+   * member's now, and owned by it without interruption since the request's generation (its assignment
+   * epoch ≤ that generation), so a rebalance that leaves a partition in place fences no commit of it while
+   * one that moved it does (Kafka's assignment epochs). Partitions are committed independently (as Kafka's
+   * per-partition answers): the fenced ones are named in the 409, the others are committed. A commit below
+   * the committed offset changes nothing.
    */
   async commit(group: string, request: CommitRequest): Promise<void> {
     const seen = new Set<string>();
@@ -293,49 +290,52 @@ export class GroupCoordinator {
       seen.add(key);
     }
     const { state } = await this.memberOf(group, request.memberId);
-    if (request.generation !== state.generation) {
+    if (request.generation > state.generation) {
       throw new FencedError(
-        `generation ${request.generation} is stale: group '${group}' is at generation ${state.generation} ` +
-          '(heartbeat to learn the assignment, then fetch without a cursor)',
+        `generation ${request.generation} is not one of group '${group}' (it is at generation ` +
+          `${state.generation}): heartbeat to learn the assignment, then fetch without a cursor`,
         state.generation,
       );
     }
-    const owned = new Set(
-      (state.assignments[request.memberId] ?? []).map((tp) => `${tp.topic}/${tp.partition}`),
+    const epochs = new Map(
+      (state.assignments.get(request.memberId) ?? []).map((tp) => [`${tp.topic}/${tp.partition}`, tp.epoch]),
     );
-    const notOwned = request.offsets.filter((o) => !owned.has(`${o.topic}/${o.partition}`));
-    if (notOwned.length > 0) {
-      throw new FencedError(
-        `member '${request.memberId}' does not own ${notOwned.map((o) => `${o.topic}/${o.partition}`).join(', ')} ` +
-          `in generation ${state.generation}`,
-        state.generation,
-      );
-    }
-    const keys = await Promise.all(
-      request.offsets.map(async (o) => {
-        const marks = await this.log.watermarks(o.topic, o.partition, o.offset);
-        if (marks.topicId !== state.topics[o.topic]?.topicId) {
-          // The topic was deleted and re-created after this generation began: the next call rebalances.
-          throw new RebalanceInProgressError(group, state.generation + 1);
-        }
-        if (o.offset > marks.highWatermark) {
-          throw new OffsetOutOfRangeError(o.offset, marks.logStartOffset, marks.highWatermark);
-        }
-        return { key: { topic: o.topic, topicId: marks.topicId, partition: o.partition }, offset: o.offset };
-      }),
-    );
+    const owned = (o: { topic: string; partition: number }) => {
+      const epoch = epochs.get(`${o.topic}/${o.partition}`);
+      return epoch !== undefined && epoch <= request.generation;
+    };
+    const notOwned = request.offsets.filter((o) => !owned(o));
+    // As Kafka's OffsetCommit answers per partition: the partitions the member may commit are committed
+    // even when others of the request are fenced (the answer is 409 FENCED naming those).
+    const keys = await mapBounded(request.offsets.filter(owned), async (o) => {
+      const marks = await this.log.watermarks(o.topic, o.partition, o.offset);
+      if (marks.topicId !== state.topics.get(o.topic)?.topicId) {
+        // The topic was deleted and re-created after this generation began: the next call rebalances.
+        throw new RebalanceInProgressError(group, state.generation + 1);
+      }
+      if (o.offset > marks.highWatermark) {
+        throw new OffsetOutOfRangeError(o.offset, marks.logStartOffset, marks.highWatermark);
+      }
+      return { key: { topic: o.topic, topicId: marks.topicId, partition: o.partition }, offset: o.offset };
+    });
     const now = this.clock.now();
-    const outcomes = await Promise.all(
-      keys.map(({ key, offset }) =>
-        this.store.commitOffset(group, key, request.memberId, request.generation, offset, now),
-      ),
+    // The lease is taken in the generation just read, in which the member owns every one of these
+    // partitions: a later generation that moved one has its new owner's claim, which fences this write.
+    const outcomes = await mapBounded(keys, ({ key, offset }) =>
+      this.store.commitOffset(group, key, request.memberId, state.generation, offset, now),
     );
-    const fenced = keys.filter((_, i) => outcomes[i] === 'fenced');
+    const fenced = [
+      ...notOwned.map((o) => `${o.topic}/${o.partition}`),
+      ...keys.filter((_, i) => outcomes[i] === 'fenced').map(({ key }) => `${key.topic}/${key.partition}`),
+    ];
     if (fenced.length > 0) {
+      const committed = request.offsets.length - fenced.length;
       throw new FencedError(
-        `${fenced.map(({ key }) => `${key.topic}/${key.partition}`).join(', ')} moved to another member in a ` +
-          `later generation than ${request.generation}`,
-        request.generation,
+        `member '${request.memberId}' has not owned ${fenced.join(', ')} without interruption since generation ` +
+          `${request.generation} (group '${group}' is at generation ${state.generation}); ` +
+          `${committed > 0 ? `the other ${committed} partition(s) were committed; ` : 'nothing was committed; '}` +
+          'heartbeat to learn the assignment, then fetch without a cursor',
+        state.generation,
       );
     }
   }
@@ -364,7 +364,7 @@ export class GroupCoordinator {
     names.sort(compareStrings);
     // Permission on the topics comes first: only a caller allowed to reset learns of live members.
     guard(names);
-    const live = Object.keys(state.members).length;
+    const live = state.members.size;
     if (live > 0) {
       throw new ConflictError(
         `group '${group}' has ${live} live member(s): offsets can be reset only when it has none (stop its ` +
@@ -399,17 +399,17 @@ export class GroupCoordinator {
     const state = await this.current(group);
     if (!state) throw new GroupNotFoundError(group);
     const stored = await this.store.listPartitions(group);
-    const names = new Set(Object.keys(state.topics));
+    const names = new Set(state.topics.keys());
     for (const s of stored) names.add(s.topic);
     const topics = [...names].sort(compareStrings);
     guard(topics);
     const offsets = await partitionOffsets(this.log, topics, stored);
-    const members = Object.entries(state.members)
+    const members = [...state.members]
       .sort(([a], [b]) => compareStrings(a, b))
       .map(([memberId, m]) => ({
         memberId,
         topics: m.topics,
-        assignments: state.assignments[memberId] ?? [],
+        assignments: viewOf(state, memberId).assignments,
         expiresAt: m.expiresAt,
       }));
     return { group, generation: state.generation, members, offsets };
@@ -421,8 +421,8 @@ export class GroupCoordinator {
     return (await this.store.listGroups()).map((state) => ({
       group: state.group,
       generation: state.generation,
-      members: Object.values(state.members).filter((m) => !this.expired(m, now)).length,
-      topics: Object.keys(state.topics).sort(compareStrings),
+      members: [...state.members.values()].filter((m) => !this.expired(m, now)).length,
+      topics: [...state.topics.keys()].sort(compareStrings),
     }));
   }
 
@@ -435,7 +435,7 @@ export class GroupCoordinator {
   ): Promise<{ state: GroupState; member: MemberState }> {
     validateGroup(group);
     const state = await this.current(group);
-    const member = state?.members[memberId];
+    const member = state?.members.get(memberId);
     if (!state || !member) throw new UnknownMemberError(group, memberId);
     return { state, member };
   }
@@ -474,38 +474,58 @@ export class GroupCoordinator {
     now: number,
     edit: { upsert?: [string, MemberState]; remove?: string },
   ): Promise<GenerationChange | undefined> {
-    const members: Record<string, MemberState> = { ...state?.members };
+    const members = new Map<string, MemberState>(state?.members);
     const removed: string[] = [];
-    const expired: Record<string, number> = {};
-    for (const [memberId, member] of Object.entries(members)) {
+    const expired = new Map<string, number>();
+    for (const [memberId, member] of members) {
       if (memberId !== edit.upsert?.[0] && this.expired(member, now)) {
         removed.push(memberId);
-        expired[memberId] = member.expiresAt;
-        delete members[memberId];
+        expired.set(memberId, member.expiresAt);
+        members.delete(memberId);
       }
     }
-    if (edit.remove !== undefined && members[edit.remove]) {
+    if (edit.remove !== undefined && members.has(edit.remove)) {
       removed.push(edit.remove);
-      delete members[edit.remove];
+      members.delete(edit.remove);
     }
     const upserted: string[] = [];
     if (edit.upsert) {
-      members[edit.upsert[0]] = edit.upsert[1];
+      members.set(edit.upsert[0], edit.upsert[1]);
       upserted.push(edit.upsert[0]);
     }
-    const subscribed = new Set(Object.values(members).flatMap((m) => m.topics));
+    const subscribed = new Set([...members.values()].flatMap((m) => m.topics));
     const topics = await this.snapshots(subscribed);
     if (state && removed.length === 0 && upserted.length === 0 && sameTopics(state.topics, topics))
       return undefined;
-    const assignments = assignSticky({
-      members: Object.entries(members).map(([memberId, m]) => ({ memberId, topics: m.topics })),
-      partitions: Object.fromEntries(Object.entries(topics).map(([name, t]) => [name, t.partitions])),
-      previous: state?.assignments ?? {},
+    const generation = (state?.generation ?? 0) + 1;
+    // The assignor takes records; Object.fromEntries defines own properties and the assignor reads only
+    // own properties (Object.entries, Object.hasOwn), so a name such as "__proto__" stays an ordinary key.
+    const assigned = assignSticky({
+      members: [...members].map(([memberId, m]) => ({ memberId, topics: m.topics })),
+      partitions: Object.fromEntries([...topics].map(([name, t]) => [name, t.partitions])),
+      previous: Object.fromEntries(state?.assignments ?? []),
     });
+    const assignments = new Map<string, AssignedPartition[]>();
+    for (const [memberId, partitions] of Object.entries(assigned)) {
+      // A partition the member keeps (same topic incarnation) keeps its epoch; any other starts one now.
+      const epochs = new Map(
+        (state?.assignments.get(memberId) ?? []).map((p) => [`${p.topic}/${p.partition}`, p.epoch]),
+      );
+      assignments.set(
+        memberId,
+        partitions.map(({ topic, partition }) => {
+          const kept =
+            state?.topics.get(topic)?.topicId === topics.get(topic)?.topicId
+              ? epochs.get(`${topic}/${partition}`)
+              : undefined;
+          return { topic, partition, epoch: kept ?? generation };
+        }),
+      );
+    }
     return {
       next: {
         group,
-        generation: (state?.generation ?? 0) + 1,
+        generation,
         members,
         assignments,
         topics,
@@ -519,7 +539,7 @@ export class GroupCoordinator {
   }
 
   /** The subscribed topics as they are now (through the topic cache); a missing topic has 0 partitions. */
-  private async snapshots(names: Iterable<string>): Promise<Record<string, TopicSnapshot>> {
+  private async snapshots(names: Iterable<string>): Promise<Map<string, TopicSnapshot>> {
     const entries = await Promise.all(
       [...names].sort(compareStrings).map(async (name): Promise<[string, TopicSnapshot]> => {
         try {
@@ -533,7 +553,7 @@ export class GroupCoordinator {
         }
       }),
     );
-    return Object.fromEntries(entries);
+    return new Map(entries);
   }
 
   private expired(member: MemberState, now: number): boolean {
@@ -570,17 +590,59 @@ function validateGroup(group: string): void {
 }
 
 function viewOf(state: GroupState, memberId: string): { generation: number; assignments: TopicPartition[] } {
-  return { generation: state.generation, assignments: state.assignments[memberId] ?? [] };
+  const owned = state.assignments.get(memberId) ?? [];
+  return {
+    generation: state.generation,
+    assignments: owned.map(({ topic, partition }) => ({ topic, partition })),
+  };
+}
+
+/**
+ * The positions a cursor carries, keyed by partitionStateKey; 400 for a cursor of another member or a
+ * later generation, 409 REBALANCE_IN_PROGRESS for one of an earlier generation whose assignment differs.
+ */
+function cursorPositions(
+  group: string,
+  memberId: string,
+  generation: number,
+  assigned: readonly PartitionKey[],
+  text: string,
+): Map<string, number> {
+  const notOurs = () =>
+    new InvalidRequestError('cursor belongs to another member or group: fetch without one');
+  const cursor = decodeCursor(text);
+  const positions = new Map<string, number>();
+  if (cursor.version === 1) {
+    if (cursor.memberId !== memberId || cursor.generation > generation) throw notOurs();
+    const cursorKeys = cursor.positions.map(partitionStateKey);
+    if (
+      cursor.generation !== generation &&
+      !sameList(cursorKeys.sort(), assigned.map(partitionStateKey).sort())
+    ) {
+      throw new RebalanceInProgressError(group, generation);
+    }
+    for (const position of cursor.positions) positions.set(partitionStateKey(position), position.offset);
+    return positions;
+  }
+  if (cursor.memberTag !== memberTag(memberId) || cursor.generation > generation) throw notOurs();
+  if (cursor.assignmentTag !== assignmentTag(assigned) || cursor.offsets.length !== assigned.length) {
+    // In its own generation a cursor always matches the assignment: this one was not written for it.
+    if (cursor.generation === generation) throw notOurs();
+    throw new RebalanceInProgressError(group, generation);
+  }
+  assigned.forEach((key, i) => {
+    positions.set(partitionStateKey(key), cursor.offsets[i] ?? 0);
+  });
+  return positions;
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
-function sameTopics(a: Record<string, TopicSnapshot>, b: Record<string, TopicSnapshot>): boolean {
-  const keys = Object.keys(a);
-  if (keys.length !== Object.keys(b).length) return false;
-  return keys.every((k) => a[k]?.topicId === b[k]?.topicId && a[k]?.partitions === b[k]?.partitions);
+function sameTopics(a: ReadonlyMap<string, TopicSnapshot>, b: ReadonlyMap<string, TopicSnapshot>): boolean {
+  if (a.size !== b.size) return false;
+  return [...a].every(([k, t]) => b.get(k)?.topicId === t.topicId && b.get(k)?.partitions === t.partitions);
 }
 
 function compareStrings(a: string, b: string): number {

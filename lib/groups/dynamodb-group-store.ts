@@ -1,20 +1,24 @@
 import {
+  type AttributeValue,
+  BatchGetItemCommand,
   ConditionalCheckFailedException,
   type DynamoDBClient,
+  GetItemCommand,
   TransactionCanceledException,
+  TransactWriteItemsCommand,
+  UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import {
   BatchGetCommand,
   DynamoDBDocumentClient,
-  GetCommand,
   paginateQuery,
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { TableNames } from '../metadata/dynamodb-schema.js';
-import type { TopicPartition } from './assignor.js';
 import type {
+  AssignedPartition,
   CommitOutcome,
   GenerationChange,
   GroupState,
@@ -44,32 +48,38 @@ function partitionSk(key: { topicId: string; partition: number }): string {
 /** The largest transaction DynamoDB accepts is 100 items; a reset chunk is 99 updates and one check. */
 const RESET_CHUNK = 99;
 
-/** Stored assignment: memberId → topic → partitions (compact; the item is read on every group call). */
-type StoredAssignments = Record<string, Record<string, number[]>>;
-
 type Item = Record<string, unknown>;
+type RawItem = Record<string, AttributeValue>;
 
 /**
  * GroupStore on the metadata table (item layout in docs/ARCHITECTURE.md §6.2):
- * - `pk = "group/<group>"`, `sk = "state"`: generation, members (map), assignments (map), topics (map);
+ * - `pk = "group/<group>"`, `sk = "state"`: generation, members (map), assignments (map), epochs (map),
+ *   topics (map);
  * - `pk = "group/<group>"`, `sk = "p/<topicId>/<partition>"`: owner, generation, committedOffset;
  * - `pk = "group"`, `sk = <group>`: the registry entry that makes the group listable.
  * Condition failures never leave this file as SDK exceptions.
+ *
+ * The state item's maps are keyed by names callers choose (member ids, topics), so it is written and read
+ * with the low-level client and this file's own conversion (`toAttribute`, `fromAttribute`): the document
+ * client's marshalling assigns map keys onto plain objects, where `__proto__` sets the prototype instead
+ * of a key (the member vanished, `assignments` was no list). Here every DynamoDB map is read into a `Map`.
  */
 export class DynamoDbGroupStore implements GroupStore {
+  private readonly client: DynamoDBClient;
   private readonly doc: DynamoDBDocumentClient;
   private readonly table: string;
 
   constructor(client: DynamoDBClient, tables: TableNames) {
+    this.client = client;
     this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
     this.table = tables.metadata;
   }
 
   async getGroup(group: string): Promise<GroupState | undefined> {
-    const result = await this.doc.send(
-      new GetCommand({
+    const result = await this.client.send(
+      new GetItemCommand({
         TableName: this.table,
-        Key: { pk: groupPk(group), sk: STATE_SK },
+        Key: stateKey(group),
         ConsistentRead: true,
       }),
     );
@@ -88,10 +98,7 @@ export class DynamoDbGroupStore implements GroupStore {
       },
     );
     for await (const page of pages) for (const item of page.Items ?? []) names.push(String(item.sk));
-    const items = await this.batchGet(
-      names.map((name) => ({ pk: groupPk(name), sk: STATE_SK })),
-      false,
-    );
+    const items = await this.batchGetRaw(names.map(stateKey));
     return items.map(itemToState).sort((a, b) => (a.group < b.group ? -1 : a.group > b.group ? 1 : 0));
   }
 
@@ -103,8 +110,8 @@ export class DynamoDbGroupStore implements GroupStore {
     if (!previous) {
       // The state and the registry entry (which makes the group listable) in one transaction: once per group.
       try {
-        await this.doc.send(
-          new TransactWriteCommand({
+        await this.client.send(
+          new TransactWriteItemsCommand({
             TransactItems: [
               {
                 Put: {
@@ -113,7 +120,7 @@ export class DynamoDbGroupStore implements GroupStore {
                   ConditionExpression: 'attribute_not_exists(pk)',
                 },
               },
-              { Put: { TableName: this.table, Item: { pk: REGISTRY_PK, sk: next.group } } },
+              { Put: { TableName: this.table, Item: { pk: { S: REGISTRY_PK }, sk: { S: next.group } } } },
             ],
           }),
         );
@@ -124,51 +131,57 @@ export class DynamoDbGroupStore implements GroupStore {
         throw error;
       }
     }
-    const names: Record<string, string> = {
-      '#generation': 'generation',
-      '#assignments': 'assignments',
-      '#topics': 'topics',
-    };
-    const values: Item = {
-      ':previous': previous.generation,
-      ':generation': next.generation,
-      ':assignments': assignmentsToItem(next.assignments),
-      ':topics': next.topics,
-      ':updatedAt': next.updatedAt,
-    };
+    // Names and values are built on Maps and handed over as own properties only (Object.fromEntries).
+    const names = new Map<string, string>([
+      ['#generation', 'generation'],
+      ['#assignments', 'assignments'],
+      ['#epochs', 'epochs'],
+      ['#topics', 'topics'],
+    ]);
+    const values = new Map<string, AttributeValue>([
+      [':previous', toAttribute(previous.generation)],
+      [':generation', toAttribute(next.generation)],
+      [':assignments', assignmentsToAttribute(next.assignments, 'partition')],
+      [':epochs', assignmentsToAttribute(next.assignments, 'epoch')],
+      [':topics', toAttribute(next.topics)],
+      [':updatedAt', toAttribute(next.updatedAt)],
+    ]);
     const sets = [
       '#generation = :generation',
       '#assignments = :assignments',
+      '#epochs = :epochs',
       '#topics = :topics',
       'updatedAt = :updatedAt',
     ];
     const removes: string[] = [];
     const conditions = ['#generation = :previous'];
-    if (change.upserted.length > 0 || change.removed.length > 0) names['#members'] = 'members';
+    if (change.upserted.length > 0 || change.removed.length > 0) names.set('#members', 'members');
     change.upserted.forEach((memberId, i) => {
-      names[`#u${i}`] = memberId;
-      values[`:u${i}`] = next.members[memberId];
+      const member = next.members.get(memberId);
+      if (!member) return;
+      names.set(`#u${i}`, memberId);
+      values.set(`:u${i}`, toAttribute(member));
       sets.push(`#members.#u${i} = :u${i}`);
     });
     change.removed.forEach((memberId, i) => {
-      names[`#r${i}`] = memberId;
+      names.set(`#r${i}`, memberId);
       removes.push(`#members.#r${i}`);
-      const seen = change.expired[memberId];
+      const seen = change.expired.get(memberId);
       if (seen !== undefined) {
-        values[`:r${i}`] = seen;
-        names['#expiresAt'] = 'expiresAt';
+        values.set(`:r${i}`, toAttribute(seen));
+        names.set('#expiresAt', 'expiresAt');
         conditions.push(`#members.#r${i}.#expiresAt = :r${i}`);
       }
     });
     try {
-      const result = await this.doc.send(
-        new UpdateCommand({
+      const result = await this.client.send(
+        new UpdateItemCommand({
           TableName: this.table,
-          Key: { pk: groupPk(next.group), sk: STATE_SK },
+          Key: stateKey(next.group),
           UpdateExpression: `SET ${sets.join(', ')}${removes.length ? ` REMOVE ${removes.join(', ')}` : ''}`,
           ConditionExpression: conditions.join(' AND '),
-          ExpressionAttributeNames: names,
-          ExpressionAttributeValues: values,
+          ExpressionAttributeNames: Object.fromEntries(names),
+          ExpressionAttributeValues: Object.fromEntries(values),
           ReturnValues: 'ALL_NEW',
         }),
       );
@@ -186,10 +199,10 @@ export class DynamoDbGroupStore implements GroupStore {
     aliveAfter: number,
   ): Promise<GroupState | undefined> {
     try {
-      const result = await this.doc.send(
-        new UpdateCommand({
+      const result = await this.client.send(
+        new UpdateItemCommand({
           TableName: this.table,
-          Key: { pk: groupPk(group), sk: STATE_SK },
+          Key: stateKey(group),
           // The new expiry is computed by DynamoDB from the stored session timeout: one write, no read.
           UpdateExpression: 'SET #members.#m.#expiresAt = #members.#m.#timeout + :now',
           ConditionExpression: '#members.#m.#expiresAt >= :aliveAfter',
@@ -199,7 +212,7 @@ export class DynamoDbGroupStore implements GroupStore {
             '#expiresAt': 'expiresAt',
             '#timeout': 'sessionTimeoutMs',
           },
-          ExpressionAttributeValues: { ':now': now, ':aliveAfter': aliveAfter },
+          ExpressionAttributeValues: { ':now': toAttribute(now), ':aliveAfter': toAttribute(aliveAfter) },
           ReturnValues: 'ALL_NEW',
         }),
       );
@@ -364,6 +377,23 @@ export class DynamoDbGroupStore implements GroupStore {
     return true;
   }
 
+  /** The state items of `keys` through the low-level client (eventually consistent), as batchGet. */
+  private async batchGetRaw(keys: RawItem[]): Promise<RawItem[]> {
+    const items: RawItem[] = [];
+    for (let i = 0; i < keys.length; i += 100) {
+      let pending: RawItem[] = keys.slice(i, i + 100);
+      for (let attempt = 0; pending.length > 0; attempt++) {
+        if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 25 * 2 ** attempt)));
+        const result = await this.client.send(
+          new BatchGetItemCommand({ RequestItems: { [this.table]: { Keys: pending } } }),
+        );
+        items.push(...(result.Responses?.[this.table] ?? []));
+        pending = result.UnprocessedKeys?.[this.table]?.Keys ?? [];
+      }
+    }
+    return items;
+  }
+
   /** BatchGetItem in chunks of 100, re-asking for unprocessed keys (with a short back-off). */
   private async batchGet(keys: Item[], consistent: boolean): Promise<Item[]> {
     const items: Item[] = [];
@@ -393,64 +423,124 @@ const CLAIM_CONDITION =
   'attribute_not_exists(#generation) OR #generation < :generation OR (#generation = :generation AND #owner = :owner)';
 const CLAIM_NAMES = { '#owner': 'owner', '#generation': 'generation', '#partition': 'partition' };
 
-function stateToItem(state: GroupState): Item {
+function stateKey(group: string): RawItem {
+  return { pk: { S: groupPk(group) }, sk: { S: STATE_SK } };
+}
+
+function stateToItem(state: GroupState): RawItem {
   return {
-    pk: groupPk(state.group),
-    sk: STATE_SK,
-    group: state.group,
-    generation: state.generation,
-    members: state.members,
-    assignments: assignmentsToItem(state.assignments),
-    topics: state.topics,
-    createdAt: state.createdAt,
-    updatedAt: state.updatedAt,
+    ...stateKey(state.group),
+    group: toAttribute(state.group),
+    generation: toAttribute(state.generation),
+    members: toAttribute(state.members),
+    assignments: assignmentsToAttribute(state.assignments, 'partition'),
+    epochs: assignmentsToAttribute(state.assignments, 'epoch'),
+    topics: toAttribute(state.topics),
+    createdAt: toAttribute(state.createdAt),
+    updatedAt: toAttribute(state.updatedAt),
   };
 }
 
-function assignmentsToItem(assignments: Record<string, TopicPartition[]>): StoredAssignments {
-  const stored: StoredAssignments = {};
-  for (const [memberId, partitions] of Object.entries(assignments)) {
-    const byTopic: Record<string, number[]> = {};
-    for (const { topic, partition } of partitions) {
-      const list = byTopic[topic] ?? [];
-      list.push(partition);
-      byTopic[topic] = list;
+/**
+ * Stored assignment, compact (the item is read on every group call): `assignments` is memberId → topic →
+ * [partition], and `epochs` the same shape with each partition's assignment epoch at the same index.
+ */
+function assignmentsToAttribute(
+  assignments: ReadonlyMap<string, readonly AssignedPartition[]>,
+  field: 'partition' | 'epoch',
+): AttributeValue {
+  const stored = new Map<string, Map<string, number[]>>();
+  for (const [memberId, partitions] of assignments) {
+    const byTopic = new Map<string, number[]>();
+    for (const assigned of partitions) {
+      const list = byTopic.get(assigned.topic) ?? [];
+      list.push(assigned[field]);
+      byTopic.set(assigned.topic, list);
     }
-    stored[memberId] = byTopic;
+    stored.set(memberId, byTopic);
   }
-  return stored;
+  return toAttribute(stored);
 }
 
-function itemToState(item: Item): GroupState {
-  const assignments: Record<string, TopicPartition[]> = {};
-  for (const [memberId, byTopic] of Object.entries((item.assignments ?? {}) as StoredAssignments)) {
-    assignments[memberId] = Object.entries(byTopic)
-      .flatMap(([topic, partitions]) => partitions.map((p) => ({ topic, partition: Number(p) })))
-      .sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition));
+function itemToState(raw: RawItem): GroupState {
+  const item = fromAttribute({ M: raw }) as Map<string, unknown>;
+  const generation = Number(item.get('generation'));
+  const epochs = asMap(item.get('epochs'));
+  const assignments = new Map<string, AssignedPartition[]>();
+  for (const [memberId, byTopic] of asMap(item.get('assignments'))) {
+    const owned: AssignedPartition[] = [];
+    for (const [topic, partitions] of asMap(byTopic)) {
+      // Items written before epochs were stored have none: the current generation is the safe epoch.
+      const topicEpochs = asList(asMap(epochs.get(memberId)).get(topic));
+      asList(partitions).forEach((p, i) => {
+        owned.push({ topic, partition: Number(p), epoch: Number(topicEpochs[i] ?? generation) });
+      });
+    }
+    owned.sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition));
+    assignments.set(memberId, owned);
   }
-  const members: Record<string, MemberState> = {};
-  for (const [memberId, m] of Object.entries((item.members ?? {}) as Record<string, Item>)) {
-    members[memberId] = {
-      topics: (m.topics as string[]).map(String),
-      sessionTimeoutMs: Number(m.sessionTimeoutMs),
-      autoOffsetReset: m.autoOffsetReset === 'earliest' ? 'earliest' : 'latest',
-      expiresAt: Number(m.expiresAt),
-      joinedAt: Number(m.joinedAt),
-    };
+  const members = new Map<string, MemberState>();
+  for (const [memberId, value] of asMap(item.get('members'))) {
+    const m = asMap(value);
+    members.set(memberId, {
+      topics: asList(m.get('topics')).map(String),
+      sessionTimeoutMs: Number(m.get('sessionTimeoutMs')),
+      autoOffsetReset: m.get('autoOffsetReset') === 'earliest' ? 'earliest' : 'latest',
+      expiresAt: Number(m.get('expiresAt')),
+      joinedAt: Number(m.get('joinedAt')),
+    });
   }
-  const topics: Record<string, TopicSnapshot> = {};
-  for (const [topic, t] of Object.entries((item.topics ?? {}) as Record<string, Item>)) {
-    topics[topic] = { topicId: String(t.topicId), partitions: Number(t.partitions) };
+  const topics = new Map<string, TopicSnapshot>();
+  for (const [topic, value] of asMap(item.get('topics'))) {
+    const t = asMap(value);
+    topics.set(topic, { topicId: String(t.get('topicId')), partitions: Number(t.get('partitions')) });
   }
   return {
-    group: String(item.group),
-    generation: Number(item.generation),
+    group: String(item.get('group')),
+    generation,
     members,
     assignments,
     topics,
-    createdAt: Number(item.createdAt),
-    updatedAt: Number(item.updatedAt),
+    createdAt: Number(item.get('createdAt')),
+    updatedAt: Number(item.get('updatedAt')),
   };
+}
+
+/**
+ * A value of the state item as an AttributeValue. Maps and plain objects become DynamoDB maps built with
+ * Object.fromEntries, which defines own properties: a key `__proto__` is a key like any other.
+ */
+function toAttribute(value: unknown): AttributeValue {
+  if (typeof value === 'string') return { S: value };
+  if (typeof value === 'number') return { N: String(value) };
+  if (typeof value === 'boolean') return { BOOL: value };
+  if (Array.isArray(value)) return { L: value.map(toAttribute) };
+  const entries = value instanceof Map ? [...value] : Object.entries(value as object);
+  return {
+    M: Object.fromEntries(
+      entries.filter(([, v]) => v !== undefined).map(([k, v]) => [String(k), toAttribute(v)]),
+    ),
+  };
+}
+
+/** An AttributeValue as a value: every DynamoDB map becomes a `Map` (own keys only). */
+function fromAttribute(value: AttributeValue): unknown {
+  if (value.S !== undefined) return value.S;
+  if (value.N !== undefined) return Number(value.N);
+  if (value.BOOL !== undefined) return value.BOOL;
+  if (value.L !== undefined) return value.L.map(fromAttribute);
+  if (value.M !== undefined) {
+    return new Map(Object.entries(value.M).map(([k, v]) => [k, fromAttribute(v)]));
+  }
+  return undefined;
+}
+
+function asMap(value: unknown): Map<string, unknown> {
+  return value instanceof Map ? (value as Map<string, unknown>) : new Map();
+}
+
+function asList(value: unknown): unknown[] {
+  return Array.isArray(value) ? value : [];
 }
 
 function itemToPartition(item: Item): PartitionState {

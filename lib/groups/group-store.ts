@@ -21,16 +21,27 @@ export interface TopicSnapshot {
 }
 
 /**
+ * A partition a member owns in the current generation, with its assignment epoch: the generation since
+ * which the member has owned it without interruption (as the assignment epochs of Kafka's newer group
+ * protocol). A commit from any generation at or after the epoch is the owner's own (SPEC "Consumer groups").
+ */
+export interface AssignedPartition extends TopicPartition {
+  epoch: number;
+}
+
+/**
  * A group's membership and its current generation's assignment: one item, so a generation is written by
- * one conditional write (compare-and-set on `generation`).
+ * one conditional write (compare-and-set on `generation`). Every map is keyed by a name a caller chose
+ * (member id, topic), so every map is a `Map`: `__proto__` or `constructor` is data like any other name.
  */
 export interface GroupState {
   group: string;
   generation: number;
-  members: Record<string, MemberState>;
-  assignments: Record<string, TopicPartition[]>;
+  members: Map<string, MemberState>;
+  /** memberId → its partitions, sorted by (topic, partition); every member has an entry. */
+  assignments: Map<string, AssignedPartition[]>;
   /** Every topic some member subscribes to, as of this generation. */
-  topics: Record<string, TopicSnapshot>;
+  topics: Map<string, TopicSnapshot>;
   createdAt: number;
   updatedAt: number;
 }
@@ -68,7 +79,7 @@ export interface GenerationChange {
    * Removed members presumed dead, with the expiresAt this decision saw: the write fails if a heartbeat
    * extended any of them meanwhile.
    */
-  expired: Record<string, number>;
+  expired: Map<string, number>;
 }
 
 export type CommitOutcome =

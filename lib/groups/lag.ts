@@ -1,3 +1,4 @@
+import { mapBounded } from '../concurrency.js';
 import { SluiceError } from '../errors.js';
 import type { Log } from '../log/log.js';
 import type { EmfWriter } from '../metrics/metrics.js';
@@ -40,8 +41,9 @@ export async function partitionOffsets(
       throw error;
     }
     rows.push(
-      ...(await Promise.all(
-        Array.from({ length: topic.partitions }, async (_, partition) => {
+      ...(await mapBounded(
+        Array.from({ length: topic.partitions }, (_, partition) => partition),
+        async (partition) => {
           const highWatermark = await highWatermarkOf(name, partition);
           const offset = committed.get(partitionStateKey({ topicId: topic.topicId, partition }));
           return {
@@ -51,7 +53,7 @@ export async function partitionOffsets(
             highWatermark,
             lag: offset === undefined ? null : Math.max(0, highWatermark - offset),
           };
-        }),
+        },
       )),
     );
   }
@@ -99,7 +101,7 @@ export async function measureConsumerLag(store: GroupStore, log: Log): Promise<G
   const result: GroupLag[] = [];
   for (const state of await store.listGroups()) {
     const stored = await store.listPartitions(state.group);
-    const names = new Set(Object.keys(state.topics));
+    const names = new Set(state.topics.keys());
     for (const s of stored) names.add(s.topic);
     const rows = await partitionOffsets(log, [...names].sort(), stored, highWatermarkOf);
     const topics = new Map<string, TopicLag>();

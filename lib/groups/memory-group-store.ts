@@ -37,14 +37,14 @@ export class MemoryGroupStore implements GroupStore {
       return structuredClone(change.next);
     }
     if (!stored || stored.generation !== previous.generation) return undefined;
-    for (const [memberId, seen] of Object.entries(change.expired)) {
-      if (stored.members[memberId]?.expiresAt !== seen) return undefined;
+    for (const [memberId, seen] of change.expired) {
+      if (stored.members.get(memberId)?.expiresAt !== seen) return undefined;
     }
-    const members = { ...stored.members };
-    for (const memberId of change.removed) delete members[memberId];
+    const members = new Map(stored.members);
+    for (const memberId of change.removed) members.delete(memberId);
     for (const memberId of change.upserted) {
-      const member = change.next.members[memberId];
-      if (member) members[memberId] = structuredClone(member);
+      const member = change.next.members.get(memberId);
+      if (member) members.set(memberId, structuredClone(member));
     }
     const next: GroupState = {
       ...stored,
@@ -64,7 +64,7 @@ export class MemoryGroupStore implements GroupStore {
     now: number,
     aliveAfter: number,
   ): Promise<GroupState | undefined> {
-    const member = this.groups.get(group)?.members[memberId];
+    const member = this.groups.get(group)?.members.get(memberId);
     if (!member || member.expiresAt < aliveAfter) return undefined;
     member.expiresAt = now + member.sessionTimeoutMs;
     return this.getGroup(group);

@@ -1,4 +1,5 @@
 import type { Clock } from '../clock.js';
+import { mapBounded } from '../concurrency.js';
 import {
   ConflictError,
   IdempotencyKeyReusedError,
@@ -538,8 +539,10 @@ export class Log {
     requests: readonly PartitionFetch[],
     options: FetchManyOptions,
   ): Promise<PartitionFetchResult[]> {
-    const states = await Promise.all(
-      requests.map(async (request): Promise<PartitionFetchResult & { ref?: PartitionRef }> => {
+    // A member may own 1,000 partitions: at most STORE_CONCURRENCY watermark reads and range reads at once.
+    const states = await mapBounded(
+      requests,
+      async (request): Promise<PartitionFetchResult & { ref?: PartitionRef }> => {
         const empty = {
           ...request,
           records: [],
@@ -565,7 +568,7 @@ export class Log {
             ? logStartOffset
             : highWatermark;
         return { ...request, ref, records: [], nextOffset: offset, highWatermark, logStartOffset };
-      }),
+      },
     );
     const live = states.filter((s) => s.ref !== undefined);
     const waitMs = Math.max(0, Math.min(options.waitMs, this.limits.maxFetchWaitMs));
@@ -579,10 +582,8 @@ export class Log {
     for (let round = 0; round < 2 && candidates.length > 0 && recordsLeft > 0 && bytesLeft > 0; round++) {
       const recordQuota = Math.max(1, Math.floor(recordsLeft / candidates.length));
       const byteQuota = Math.max(1, Math.floor(bytesLeft / candidates.length));
-      const reads = await Promise.all(
-        candidates.map((s) =>
-          this.readRange(s.ref as PartitionRef, s.nextOffset, s.highWatermark, recordQuota, byteQuota),
-        ),
+      const reads = await mapBounded(candidates, (s) =>
+        this.readRange(s.ref as PartitionRef, s.nextOffset, s.highWatermark, recordQuota, byteQuota),
       );
       const full: typeof candidates = [];
       candidates.forEach((s, i) => {
@@ -658,8 +659,9 @@ export class Log {
 
   async partitions(topicName: string): Promise<PartitionInfo[]> {
     const topic = await this.topics.getFresh(topicName);
-    return Promise.all(
-      Array.from({ length: topic.partitions }, async (_, partition) => {
+    return mapBounded(
+      Array.from({ length: topic.partitions }, (_, partition) => partition),
+      async (partition) => {
         const ref = { topicId: topic.topicId, partition };
         const logStartOffset = topic.logStartOffsets[partition] ?? 0;
         const objects = new Set<string>();
@@ -671,7 +673,7 @@ export class Log {
           highWatermark = entry.lastOffset + 1;
         }
         return { partition, logStartOffset, highWatermark, segments: objects.size, sizeBytes };
-      }),
+      },
     );
   }
 
@@ -821,8 +823,8 @@ export class Log {
         woken.s.highWatermark = Math.max(woken.s.highWatermark, woken.committed);
         return;
       }
-      const highWatermarks = await Promise.all(
-        states.map((s) => this.highWatermark(s.ref as PartitionRef, s.logStartOffset)),
+      const highWatermarks = await mapBounded(states, (s) =>
+        this.highWatermark(s.ref as PartitionRef, s.logStartOffset),
       );
       let any = false;
       states.forEach((s, i) => {

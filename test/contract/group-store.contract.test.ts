@@ -23,14 +23,19 @@ function member(expiresAt: number, topics = ['orders']): MemberState {
   return { topics, sessionTimeoutMs: 10_000, autoOffsetReset: 'earliest', expiresAt, joinedAt: T0 };
 }
 
-function state(generation: number, members: Record<string, MemberState>, group = 'g'): GroupState {
-  const ids = Object.keys(members).sort();
+function state(
+  generation: number,
+  members: Array<[string, MemberState]>,
+  group = 'g',
+  topic = 'orders',
+): GroupState {
+  const ids = members.map(([id]) => id).sort();
   return {
     group,
     generation,
-    members,
-    assignments: Object.fromEntries(ids.map((id, i) => [id, [{ topic: 'orders', partition: i }]])),
-    topics: { orders: { topicId: 'tid-1', partitions: ids.length } },
+    members: new Map(members),
+    assignments: new Map(ids.map((id, i) => [id, [{ topic, partition: i, epoch: generation }]])),
+    topics: new Map([[topic, { topicId: 'tid-1', partitions: ids.length }]]),
     createdAt: T0,
     updatedAt: T0 + generation,
   };
@@ -41,83 +46,139 @@ const p0: PartitionKey = { topic: 'orders', topicId: 'tid-1', partition: 0 };
 describe.each(adapters)('GroupStore contract: %s', (_name, make) => {
   it('creates a group once; a second create loses', async () => {
     const store = await make();
-    const first = state(1, { a: member(T0 + 10_000) });
+    const first = state(1, [['a', member(T0 + 10_000)]]);
     expect(
-      await store.writeGeneration(undefined, { next: first, upserted: ['a'], removed: [], expired: {} }),
+      await store.writeGeneration(undefined, {
+        next: first,
+        upserted: ['a'],
+        removed: [],
+        expired: new Map(),
+      }),
     ).toEqual(first);
     expect(await store.getGroup('g')).toEqual(first);
     const again = await store.writeGeneration(undefined, {
-      next: state(1, { b: member(T0) }),
+      next: state(1, [['b', member(T0)]]),
       upserted: ['b'],
       removed: [],
-      expired: {},
+      expired: new Map(),
     });
     expect(again).toBeUndefined();
     expect((await store.listGroups()).map((s) => s.group)).toEqual(['g']);
   });
 
+  it('stores member ids and topics named like object properties as data', async () => {
+    const store = await make();
+    const names = ['__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', 'valueOf'];
+    for (const name of names) {
+      const first = state(1, [[name, member(T0 + 10_000, [name])]], `g-${name}`, name);
+      expect(
+        await store.writeGeneration(undefined, {
+          next: first,
+          upserted: [name],
+          removed: [],
+          expired: new Map(),
+        }),
+      ).toEqual(first);
+      expect(await store.getGroup(`g-${name}`)).toEqual(first);
+      const extended = await store.heartbeat(`g-${name}`, name, T0 + 1_000, T0 + 1_000);
+      expect(extended?.members.get(name)?.expiresAt).toBe(T0 + 11_000);
+      expect(extended?.assignments.get(name)).toEqual([{ topic: name, partition: 0, epoch: 1 }]);
+      const second = state(2, [['m', member(T0 + 10_000, [name])]], `g-${name}`, name);
+      const written = await store.writeGeneration(first, {
+        next: second,
+        upserted: ['m'],
+        removed: [name],
+        expired: new Map(),
+      });
+      expect([...(written?.members.keys() ?? [])]).toEqual(['m']);
+      expect(written?.assignments).toEqual(second.assignments);
+    }
+  });
+
   it('writes a generation only over the generation it was computed from', async () => {
     const store = await make();
-    const g1 = state(1, { a: member(T0 + 10_000) });
-    await store.writeGeneration(undefined, { next: g1, upserted: ['a'], removed: [], expired: {} });
-    const g2 = state(2, { a: member(T0 + 10_000), b: member(T0 + 10_000) });
-    const written = await store.writeGeneration(g1, { next: g2, upserted: ['b'], removed: [], expired: {} });
+    const g1 = state(1, [['a', member(T0 + 10_000)]]);
+    await store.writeGeneration(undefined, { next: g1, upserted: ['a'], removed: [], expired: new Map() });
+    const g2 = state(2, [
+      ['a', member(T0 + 10_000)],
+      ['b', member(T0 + 10_000)],
+    ]);
+    const written = await store.writeGeneration(g1, {
+      next: g2,
+      upserted: ['b'],
+      removed: [],
+      expired: new Map(),
+    });
     expect(written?.generation).toBe(2);
-    expect(Object.keys(written?.members ?? {}).sort()).toEqual(['a', 'b']);
+    expect([...(written?.members.keys() ?? [])].sort()).toEqual(['a', 'b']);
     expect(written?.assignments).toEqual(g2.assignments);
     // A second writer that also read generation 1 loses.
     const lost = await store.writeGeneration(g1, {
-      next: state(2, { a: member(T0 + 10_000), c: member(T0) }),
+      next: state(2, [
+        ['a', member(T0 + 10_000)],
+        ['c', member(T0)],
+      ]),
       upserted: ['c'],
       removed: [],
-      expired: {},
+      expired: new Map(),
     });
     expect(lost).toBeUndefined();
-    expect(Object.keys((await store.getGroup('g'))?.members ?? {}).sort()).toEqual(['a', 'b']);
+    expect([...((await store.getGroup('g'))?.members.keys() ?? [])].sort()).toEqual(['a', 'b']);
   });
 
   it('does not remove a member presumed expired whose heartbeat landed in between', async () => {
     const store = await make();
-    const g1 = state(1, { a: member(T0 + 10_000), b: member(T0 + 10_000) });
-    await store.writeGeneration(undefined, { next: g1, upserted: ['a', 'b'], removed: [], expired: {} });
+    const g1 = state(1, [
+      ['a', member(T0 + 10_000)],
+      ['b', member(T0 + 10_000)],
+    ]);
+    await store.writeGeneration(undefined, {
+      next: g1,
+      upserted: ['a', 'b'],
+      removed: [],
+      expired: new Map(),
+    });
     // b heartbeats after the expiring call read g1.
     expect(await store.heartbeat('g', 'b', T0 + 9_000, T0 + 9_000)).toBeDefined();
-    const g2 = state(2, { a: member(T0 + 10_000) });
+    const g2 = state(2, [['a', member(T0 + 10_000)]]);
     const lost = await store.writeGeneration(g1, {
       next: g2,
       upserted: [],
       removed: ['b'],
-      expired: { b: T0 + 10_000 },
+      expired: new Map([['b', T0 + 10_000]]),
     });
     expect(lost).toBeUndefined();
-    expect((await store.getGroup('g'))?.members.b?.expiresAt).toBe(T0 + 19_000);
+    expect((await store.getGroup('g'))?.members.get('b')?.expiresAt).toBe(T0 + 19_000);
   });
 
   it('keeps the session a concurrent heartbeat extended when another member changes', async () => {
     const store = await make();
-    const g1 = state(1, { a: member(T0 + 10_000) });
-    await store.writeGeneration(undefined, { next: g1, upserted: ['a'], removed: [], expired: {} });
+    const g1 = state(1, [['a', member(T0 + 10_000)]]);
+    await store.writeGeneration(undefined, { next: g1, upserted: ['a'], removed: [], expired: new Map() });
     await store.heartbeat('g', 'a', T0 + 5_000, T0 + 5_000);
     // The join was computed from g1 (a's old expiry) but writes only the member it adds.
     const written = await store.writeGeneration(g1, {
-      next: state(2, { a: member(T0 + 10_000), b: member(T0 + 20_000) }),
+      next: state(2, [
+        ['a', member(T0 + 10_000)],
+        ['b', member(T0 + 20_000)],
+      ]),
       upserted: ['b'],
       removed: [],
-      expired: {},
+      expired: new Map(),
     });
-    expect(written?.members.a?.expiresAt).toBe(T0 + 15_000);
+    expect(written?.members.get('a')?.expiresAt).toBe(T0 + 15_000);
   });
 
   it('extends a session from the stored timeout only while it is alive', async () => {
     const store = await make();
     await store.writeGeneration(undefined, {
-      next: state(1, { a: member(T0 + 10_000) }),
+      next: state(1, [['a', member(T0 + 10_000)]]),
       upserted: ['a'],
       removed: [],
-      expired: {},
+      expired: new Map(),
     });
     const extended = await store.heartbeat('g', 'a', T0 + 4_000, T0 + 4_000);
-    expect(extended?.members.a?.expiresAt).toBe(T0 + 14_000);
+    expect(extended?.members.get('a')?.expiresAt).toBe(T0 + 14_000);
     expect(await store.heartbeat('g', 'a', T0 + 20_000, T0 + 20_000)).toBeUndefined(); // ran out at 14 000
     expect(await store.heartbeat('g', 'nobody', T0, T0)).toBeUndefined();
     expect(await store.heartbeat('no-group', 'a', T0, T0)).toBeUndefined();
@@ -162,8 +223,8 @@ describe.each(adapters)('GroupStore contract: %s', (_name, make) => {
 
   it('resets offsets only while the group is at the generation the reset saw', async () => {
     const store = await make();
-    const g1 = state(1, {});
-    await store.writeGeneration(undefined, { next: g1, upserted: [], removed: [], expired: {} });
+    const g1 = state(1, []);
+    await store.writeGeneration(undefined, { next: g1, upserted: [], removed: [], expired: new Map() });
     await store.commitOffset('g', p0, 'a', 1, 10, T0);
     const offsets = Array.from({ length: 120 }, (_, partition) => ({ ...p0, partition, offset: 3 }));
     expect(await store.resetOffsets('g', 1, offsets, T0 + 1)).toBe(true);

@@ -260,7 +260,7 @@ describe('fetch, commit and fencing', () => {
     const other = await new TestMember(server, group, [topic], { sessionTimeoutMs: 60_000 }).join();
     const lost = other.assignments[0];
     if (!lost) throw new Error('the new member got nothing');
-    // Stale generation → FENCED, whatever partition.
+    // A partition it lost, with the generation it read in → FENCED (SPEC: a moved partition stays fenced).
     let r = await zombie.commit([{ ...lost, offset: 1 }], oldGeneration);
     expect(r.status).toBe(409);
     expect(r.json.code).toBe('FENCED');

@@ -4,6 +4,7 @@ import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { serve } from '@hono/node-server';
 import { createLog } from '../../functions/deps.js';
 import { type AppDeps, createApp } from '../../functions/http/app.js';
+import { answerClientErrors } from '../../functions/http/client-errors.js';
 import type { Clock } from '../../lib/clock.js';
 import { DynamoDbGroupStore } from '../../lib/groups/dynamodb-group-store.js';
 import { DEFAULT_LIMITS, type Limits } from '../../lib/limits.js';
@@ -130,6 +131,7 @@ export async function startTestServer(
     ...options.app,
   });
   const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
+  answerClientErrors(server);
   await new Promise<void>((resolve) => server.once('listening', () => resolve()));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
