@@ -90,6 +90,15 @@ const MemberFetchQuery = FetchQuery.pick({ maxRecords: true, maxBytes: true, wai
         'The cursor of the previous response: continue where it left off (read ahead of commits). At most ' +
         '10,711 characters at 1,000 partitions; it may be sent in the Sluice-Cursor header instead',
     }),
+  commit: z
+    .enum(['true', 'false'])
+    .optional()
+    .openapi({
+      description:
+        'With a cursor: first commit the positions it carries (the records handed out before were processed), ' +
+        'fenced exactly like an explicit commit, then fetch (Kafka’s auto-commit at the next poll)',
+      example: 'true',
+    }),
 });
 
 /** The cursor may travel in a header instead of the query (SPEC: a cursor never outgrows a URL). */
@@ -337,6 +346,7 @@ export function registerGroupRoutes(app: OpenAPIHono, groups: GroupCoordinator):
         memberId,
         {
           cursor: query.cursor ?? header,
+          commit: query.commit === 'true',
           maxRecords: query.maxRecords ?? FETCH_DEFAULTS.maxRecords,
           maxBytes: query.maxBytes ?? FETCH_DEFAULTS.maxBytes,
           waitMs: query.waitMs ?? FETCH_DEFAULTS.waitMs,

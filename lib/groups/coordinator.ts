@@ -74,6 +74,8 @@ export interface JoinResult {
 
 export interface MemberFetchRequest {
   cursor?: string | undefined;
+  /** With a cursor: first commit the positions it carries (commit-on-fetch), then fetch. */
+  commit?: boolean | undefined;
   maxRecords: number;
   maxBytes: number;
   waitMs: number;
@@ -226,6 +228,19 @@ export class GroupCoordinator {
         ? new Map<string, number>()
         : cursorPositions(group, memberId, generation, assigned, request.cursor);
 
+    if (request.commit && request.cursor !== undefined) {
+      // Commit-on-fetch (Kafka's auto-commit at the next poll): the records handed out up to the cursor were
+      // processed. Fenced exactly as an explicit commit, in the cursor's generation; a refusal fetches nothing.
+      await this.commitIn(group, state, {
+        memberId,
+        generation: decodeCursor(request.cursor).generation,
+        offsets: assigned.flatMap((key) => {
+          const offset = positions.get(partitionStateKey(key));
+          return offset === undefined ? [] : [{ topic: key.topic, partition: key.partition, offset }];
+        }),
+      });
+    }
+
     const now = this.clock.now();
     // A fetch is also a heartbeat once half the session has passed: a member that fetches in a loop needs
     // no separate heartbeats, and pays for at most two session writes per session timeout.
@@ -290,6 +305,11 @@ export class GroupCoordinator {
       seen.add(key);
     }
     const { state } = await this.memberOf(group, request.memberId);
+    await this.commitIn(group, state, request);
+  }
+
+  /** `commit` against the group state just read (a commit-on-fetch reuses the fetch's read). */
+  private async commitIn(group: string, state: GroupState, request: CommitRequest): Promise<void> {
     if (request.generation > state.generation) {
       throw new FencedError(
         `generation ${request.generation} is not one of group '${group}' (it is at generation ` +

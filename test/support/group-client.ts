@@ -57,9 +57,17 @@ export class TestMember {
   }
 
   async fetch(
-    query: { maxRecords?: number; maxBytes?: number; waitMs?: number; cursor?: string | null } = {},
+    query: {
+      maxRecords?: number;
+      maxBytes?: number;
+      waitMs?: number;
+      cursor?: string | null;
+      /** Commit-on-fetch: commit what the cursor carries first. */
+      commit?: boolean;
+    } = {},
   ) {
     const params = new URLSearchParams();
+    if (query.commit !== undefined) params.set('commit', String(query.commit));
     if (query.maxRecords !== undefined) params.set('maxRecords', String(query.maxRecords));
     if (query.maxBytes !== undefined) params.set('maxBytes', String(query.maxBytes));
     if (query.waitMs !== undefined) params.set('waitMs', String(query.waitMs));
