@@ -21,6 +21,8 @@ async function main(): Promise<void> {
   // The SDK is pinned to releases that run on Node 20 (package.json); its notice that *later* releases
   // will need Node 22 is noise in the start banner. Set the variable to 'false' to see it.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  // Whatever this server and the DynamoDB Local it starts create under `.sluice/` is owner-only (SPEC §4).
+  process.umask(0o077);
   const config = loadConfig();
   const generated = config.adminToken === undefined;
   const adminToken = config.adminToken ?? (await localAdminToken(resolve(config.dataDir)));
@@ -88,7 +90,7 @@ async function localAdminToken(dataDir: string): Promise<string> {
   const existing = (await readFile(path, 'utf8').catch(() => '')).trim();
   if (existing.length >= 16) return existing;
   const token = `sl_admin_${randomBytes(24).toString('base64url')}`;
-  await mkdir(dataDir, { recursive: true });
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
   await writeFile(path, `${token}\n`, { mode: 0o600 });
   return token;
 }
