@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { serve } from '@hono/node-server';
 import { loadConfig } from './config.js';
 import {
   createGroupStore,
@@ -11,6 +10,7 @@ import {
   createWebhookStore,
 } from './deps.js';
 import { createApp } from './http/app.js';
+import { serveNode } from './http/node-serve.js';
 import { startMaintenanceTimer } from './local/maintenance-timer.js';
 
 /**
@@ -41,20 +41,28 @@ async function main(): Promise<void> {
     limits: config.limits,
     maintenanceRunner: createMaintenanceRunner(config, runtime.log),
   });
-  const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
-    const url = `http://${config.host}:${info.port}`;
-    console.log(`[sluice] backed by ${runtime.description}`);
-    console.log(`[sluice] listening on ${url}`);
-    if (generated) {
-      console.log(
-        `[sluice] SLUICE_ADMIN_TOKEN is not set; using the generated admin token kept in ${join(resolve(config.dataDir), 'admin-token')}:`,
-      );
-      console.log(`\n    export SLUICE_ADMIN_TOKEN=${adminToken}\n`);
-    } else {
-      console.log('[sluice] admin token: the value of SLUICE_ADMIN_TOKEN');
-    }
-    console.log(`[sluice] try: curl -H "Authorization: Bearer $SLUICE_ADMIN_TOKEN" ${url}/v1/topics`);
-  });
+  const server = serveNode(
+    {
+      fetch: app.fetch,
+      port: config.port,
+      hostname: config.host,
+      maxRequestBytes: config.limits.maxRequestBytes,
+    },
+    (info) => {
+      const url = `http://${config.host}:${info.port}`;
+      console.log(`[sluice] backed by ${runtime.description}`);
+      console.log(`[sluice] listening on ${url}`);
+      if (generated) {
+        console.log(
+          `[sluice] SLUICE_ADMIN_TOKEN is not set; using the generated admin token kept in ${join(resolve(config.dataDir), 'admin-token')}:`,
+        );
+        console.log(`\n    export SLUICE_ADMIN_TOKEN=${adminToken}\n`);
+      } else {
+        console.log('[sluice] admin token: the value of SLUICE_ADMIN_TOKEN');
+      }
+      console.log(`[sluice] try: curl -H "Authorization: Bearer $SLUICE_ADMIN_TOKEN" ${url}/v1/topics`);
+    },
+  );
 
   const maintenance =
     config.maintenanceIntervalMs > 0
