@@ -169,7 +169,7 @@ describe('embedded DynamoDB Local on the network', () => {
             expect(seen.filter((name) => !name.endsWith('-table'))).toEqual([]);
             await client.send(
               new CreateTableCommand({
-                TableName: `${keyId}-table`,
+                TableName: `${keyId}-${randomBytes(3).toString('hex')}-table`,
                 BillingMode: 'PAY_PER_REQUEST',
                 AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
                 KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
