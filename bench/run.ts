@@ -24,7 +24,11 @@ import {
   LAMBDA_LOG_OPTIONS,
 } from '../functions/deps.js';
 import { createApp } from '../functions/http/app.js';
-import { type DynamoDbLocal, startDynamoDbLocal } from '../functions/local/dynamodb-local.js';
+import {
+  type DynamoDbLocal,
+  type DynamoDbLocalCredentials,
+  startDynamoDbLocal,
+} from '../functions/local/dynamodb-local.js';
 import { measureConsumerLag, publishConsumerLag } from '../lib/groups/lag.js';
 import { DEFAULT_LIMITS } from '../lib/limits.js';
 import { DEFAULT_LOG_OPTIONS, type Log, type LogOptions } from '../lib/log/log.js';
@@ -233,8 +237,15 @@ interface Instance {
   close(): Promise<void>;
 }
 
+/** DynamoDB Local shows its tables only to the access key id it was started with. */
+interface BenchEndpoints {
+  dynamodb: string;
+  dynamodbCredentials: DynamoDbLocalCredentials;
+  s3: string;
+}
+
 /** Clients exactly as the server builds them in production (functions/deps.ts), for Sluice and the replay. */
-function newClients(endpoints: { dynamodb: string; s3: string }) {
+function newClients(endpoints: BenchEndpoints) {
   const { s3 } = createAwsClients({
     region: REGION,
     endpoint: endpoints.s3,
@@ -244,7 +255,7 @@ function newClients(endpoints: { dynamodb: string; s3: string }) {
   const { dynamodb } = createAwsClients({
     region: REGION,
     endpoint: endpoints.dynamodb,
-    placeholderCredentials: true,
+    credentials: endpoints.dynamodbCredentials,
   });
   return { s3, dynamodb };
 }
@@ -254,7 +265,7 @@ let serverErrors = 0;
 /** createApp over createLog with an S3SegmentStore, on fresh SDK clients with counting middleware. */
 async function startInstance(options: {
   name: string;
-  endpoints: { dynamodb: string; s3: string };
+  endpoints: BenchEndpoints;
   tablePrefix: string;
   bucket: string;
   token: string;
@@ -395,7 +406,7 @@ async function run(options: Options, resources: Resources): Promise<BenchResult>
     60_000,
   );
   say(`S3 emulator on ${s3Endpoint}`);
-  const endpoints = { dynamodb: dynamo.endpoint, s3: s3Endpoint };
+  const endpoints = { dynamodb: dynamo.endpoint, dynamodbCredentials: dynamo.credentials, s3: s3Endpoint };
 
   const runId = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
   const tablePrefix = `bench_${runId}_`;
@@ -744,7 +755,7 @@ async function consumerGroupPhase(
   ctx: {
     resources: Resources;
     server: Instance;
-    endpoints: { dynamodb: string; s3: string };
+    endpoints: BenchEndpoints;
     tablePrefix: string;
     bucket: string;
     token: string;
@@ -958,7 +969,7 @@ async function coldRead(
   name: string,
   ctx: {
     resources: Resources;
-    endpoints: { dynamodb: string; s3: string };
+    endpoints: BenchEndpoints;
     tablePrefix: string;
     bucket: string;
     token: string;
@@ -1057,7 +1068,7 @@ async function compactionPhase(
   ctx: {
     resources: Resources;
     admin: DynamoDBClient;
-    endpoints: { dynamodb: string; s3: string };
+    endpoints: BenchEndpoints;
     tablePrefix: string;
     bucket: string;
     token: string;
@@ -1360,7 +1371,7 @@ async function deployedPhase(
   ctx: {
     resources: Resources;
     admin: { dynamodb: DynamoDBClient; s3: S3Client };
-    endpoints: { dynamodb: string; s3: string };
+    endpoints: BenchEndpoints;
     tablePrefix: string;
     bucket: string;
     token: string;

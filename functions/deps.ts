@@ -21,7 +21,13 @@ import type { SegmentStore } from '../lib/storage/segment-store.js';
 import { DynamoDbWebhookSourceStore } from '../lib/webhooks/dynamodb-source-store.js';
 import type { Config, MetricsConfig } from './config.js';
 import { lambdaRunner } from './lambda-runner.js';
-import { startDynamoDbLocal } from './local/dynamodb-local.js';
+import {
+  DYNAMODB_LOCAL_REGION,
+  type DynamoDbLocalCredentials,
+  newDynamoDbLocalAccessKeyId,
+  startDynamoDbLocal,
+} from './local/dynamodb-local.js';
+import { installationSecret, restrictToOwner } from './local/owner-only.js';
 import { removePidFile, stopStaleProcess, writePidFile } from './local/pidfile.js';
 
 export interface AwsClients {
@@ -29,13 +35,22 @@ export interface AwsClients {
   dynamodb: DynamoDBClient;
 }
 
-/** What every SDK client of Sluice is given: the region, and placeholder credentials for emulators. */
-function sdkClientBase(options: { region: string; placeholderCredentials?: boolean }) {
+/**
+ * What every SDK client of Sluice is given: the region, and given credentials (the embedded DynamoDB
+ * Local's) or placeholder credentials for emulators.
+ */
+function sdkClientBase(options: {
+  region: string;
+  placeholderCredentials?: boolean;
+  credentials?: DynamoDbLocalCredentials;
+}) {
   return {
     region: options.region,
-    ...(options.placeholderCredentials
-      ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }
-      : {}),
+    ...(options.credentials
+      ? { credentials: options.credentials }
+      : options.placeholderCredentials
+        ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }
+        : {}),
   };
 }
 
@@ -48,6 +63,8 @@ export function createAwsClients(options: {
   forcePathStyle?: boolean;
   /** Static placeholder credentials, for emulators that accept any (DynamoDB Local, LocalStack). */
   placeholderCredentials?: boolean;
+  /** These credentials instead (the embedded DynamoDB Local's per-installation access key id). */
+  credentials?: DynamoDbLocalCredentials;
 }): AwsClients {
   const base = sdkClientBase(options);
   const endpointOf = (service: 's3' | 'dynamodb') => {
@@ -234,17 +251,24 @@ export async function createRuntime(
   const dataDir = resolve(config.dataDir);
   const dbPath = resolve(dataDir, 'dynamodb');
   const pidFile = resolve(dataDir, 'dynamodb-local.pid');
+  // Owner-only: what an older version left readable by others, and the per-installation secret that is the
+  // only access key id under which DynamoDB Local shows Sluice's tables (ARCHITECTURE.md §7).
+  await restrictToOwner(dataDir);
+  const accessKeyId = await installationSecret(
+    resolve(dataDir, 'dynamodb-local-key'),
+    newDynamoDbLocalAccessKeyId,
+  );
   // Only on Linux can /proc tell whether a recorded pid is still DynamoDB Local; elsewhere the check is skipped.
   if (await stopStaleProcess(pidFile, dbPath))
     say('stopped a DynamoDB Local left running by a crashed server');
   say('starting DynamoDB Local…');
-  const dynamo = await startDynamoDbLocal({ dbPath, log: say });
+  const dynamo = await startDynamoDbLocal({ dbPath, accessKeyId, log: say });
   await writePidFile(pidFile, dynamo.process.pid);
   try {
     const clients = createAwsClients({
-      region: config.region,
+      region: DYNAMODB_LOCAL_REGION,
       endpoint: dynamo.endpoint,
-      placeholderCredentials: true,
+      credentials: dynamo.credentials,
     });
     await ensureTables(clients.dynamodb, config.tablePrefix);
     return runtimeOver(config, clients, new FsSegmentStore(resolve(dataDir, 'segments')), {

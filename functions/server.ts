@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { serve } from '@hono/node-server';
 import { loadConfig } from './config.js';
 import {
   createGroupStore,
@@ -11,7 +10,7 @@ import {
   createWebhookStore,
 } from './deps.js';
 import { createApp } from './http/app.js';
-import { answerClientErrors } from './http/client-errors.js';
+import { serveNode } from './http/node-serve.js';
 import { startMaintenanceTimer } from './local/maintenance-timer.js';
 
 /**
@@ -22,6 +21,8 @@ async function main(): Promise<void> {
   // The SDK is pinned to releases that run on Node 20 (package.json); its notice that *later* releases
   // will need Node 22 is noise in the start banner. Set the variable to 'false' to see it.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  // Whatever this server and the DynamoDB Local it starts create under `.sluice/` is owner-only (SPEC §4).
+  process.umask(0o077);
   const config = loadConfig();
   const generated = config.adminToken === undefined;
   const adminToken = config.adminToken ?? (await localAdminToken(resolve(config.dataDir)));
@@ -40,22 +41,28 @@ async function main(): Promise<void> {
     limits: config.limits,
     maintenanceRunner: createMaintenanceRunner(config, runtime.log),
   });
-  const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
-    const url = `http://${config.host}:${info.port}`;
-    console.log(`[sluice] backed by ${runtime.description}`);
-    console.log(`[sluice] listening on ${url}`);
-    if (generated) {
-      console.log(
-        `[sluice] SLUICE_ADMIN_TOKEN is not set; using the generated admin token kept in ${join(resolve(config.dataDir), 'admin-token')}:`,
-      );
-      console.log(`\n    export SLUICE_ADMIN_TOKEN=${adminToken}\n`);
-    } else {
-      console.log('[sluice] admin token: the value of SLUICE_ADMIN_TOKEN');
-    }
-    console.log(`[sluice] try: curl -H "Authorization: Bearer $SLUICE_ADMIN_TOKEN" ${url}/v1/topics`);
-  });
-
-  answerClientErrors(server);
+  const server = serveNode(
+    {
+      fetch: app.fetch,
+      port: config.port,
+      hostname: config.host,
+      maxRequestBytes: config.limits.maxRequestBytes,
+    },
+    (info) => {
+      const url = `http://${config.host}:${info.port}`;
+      console.log(`[sluice] backed by ${runtime.description}`);
+      console.log(`[sluice] listening on ${url}`);
+      if (generated) {
+        console.log(
+          `[sluice] SLUICE_ADMIN_TOKEN is not set; using the generated admin token kept in ${join(resolve(config.dataDir), 'admin-token')}:`,
+        );
+        console.log(`\n    export SLUICE_ADMIN_TOKEN=${adminToken}\n`);
+      } else {
+        console.log('[sluice] admin token: the value of SLUICE_ADMIN_TOKEN');
+      }
+      console.log(`[sluice] try: curl -H "Authorization: Bearer $SLUICE_ADMIN_TOKEN" ${url}/v1/topics`);
+    },
+  );
 
   const maintenance =
     config.maintenanceIntervalMs > 0
@@ -91,7 +98,7 @@ async function localAdminToken(dataDir: string): Promise<string> {
   const existing = (await readFile(path, 'utf8').catch(() => '')).trim();
   if (existing.length >= 16) return existing;
   const token = `sl_admin_${randomBytes(24).toString('base64url')}`;
-  await mkdir(dataDir, { recursive: true });
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
   await writeFile(path, `${token}\n`, { mode: 0o600 });
   return token;
 }

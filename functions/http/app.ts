@@ -13,6 +13,7 @@ import { inProcessRunner, type MaintenanceRunner } from '../../lib/maintenance/r
 import type { KeyStore } from '../../lib/metadata/key-store.js';
 import type { Topic } from '../../lib/types.js';
 import { WebhookIngestor } from '../../lib/webhooks/ingest.js';
+import { MissCachingWebhookSourceStore } from '../../lib/webhooks/miss-caching-source-store.js';
 import { SecretBox } from '../../lib/webhooks/secrets.js';
 import type { WebhookSourceStore } from '../../lib/webhooks/source-store.js';
 import { registerAdminRoutes } from './admin-routes.js';
@@ -229,15 +230,20 @@ export function createApp(deps: AppDeps): OpenAPIHono {
     return undefined;
   });
 
-  registerKeyRoutes(app, { keys: deps.keys, clock: deps.clock ?? systemClock });
+  registerKeyRoutes(app, {
+    keys: keyAuthenticator.forgettingMissesOn(deps.keys),
+    clock: deps.clock ?? systemClock,
+  });
   registerAdminRoutes(app, deps.maintenanceRunner ?? inProcessRunner(log), deps.adminPassMaxMs);
   const box = new SecretBox(deps.webhookSecretKey ?? deps.adminToken);
+  // Deliveries carry no token: a miss is remembered briefly, so unknown sources cost few store reads.
+  const webhookSources = new MissCachingWebhookSourceStore(deps.webhooks, deps.clock ?? systemClock);
   const ingestor = new WebhookIngestor(
-    { log, sources: deps.webhooks, box, clock: deps.clock ?? systemClock },
+    { log, sources: webhookSources, box, clock: deps.clock ?? systemClock },
     { maxJsonDepth: limits.maxJsonDepth },
   );
   registerWebhookRoutes(app, {
-    sources: deps.webhooks,
+    sources: webhookSources,
     ingestor,
     box,
     clock: deps.clock ?? systemClock,

@@ -76,8 +76,6 @@ export function problemResponse(c: Context, body: Problem): Response {
   const headers: Record<string, string> = { 'content-type': 'application/problem+json' };
   if (body.code === 'THROTTLED') headers['retry-after'] = '1';
   if (body.code === 'UNAUTHORIZED') headers['www-authenticate'] = 'Bearer';
-  // The server answers before reading an oversized body: the connection cannot carry another request.
-  if (body.code === 'REQUEST_TOO_LARGE') headers.connection = 'close';
   return c.body(JSON.stringify(body), body.status as ContentfulStatusCode, headers);
 }
 

@@ -4,10 +4,17 @@
  * The jar is taken from the `emulator/` folder of the npm package
  * `amplify-dynamodb-simulator@2.9.30` (fetched with `npm pack`, so only the npm registry is needed) and cached
  * under `.sluice/vendor/dynamodb-local`. Needs Java 17+.
+ *
+ * DynamoDB Local has no bind-address option: it listens on every interface. So that nobody on the network
+ * can use it, it runs without `-sharedDb` (it then keeps one database per access key id and region, and a
+ * client with any other key id sees an empty database of its own) and is given a random 128-bit access key
+ * id, which only this installation knows (ARCHITECTURE.md §7). Its CORS allow-list names an origin no web
+ * page can have (`.invalid` never resolves), so no page in a local browser can call it either.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +31,12 @@ const READY_POLL_MS = 100;
 const READY_TIMEOUT_MS = 30_000;
 const STOP_GRACE_MS = 3_000;
 const OUTPUT_LINES_KEPT = 40;
+/** The only origin DynamoDB Local allows cross-origin calls from: the `.invalid` TLD never resolves. */
+export const DYNAMODB_LOCAL_CORS_ORIGIN = 'https://dynamodb-local.invalid';
+/** The region of the embedded database's file (`<accessKeyId>_<region>.db`): fixed, so AWS_REGION cannot hide it. */
+export const DYNAMODB_LOCAL_REGION = 'us-east-1';
+/** What DynamoDB Local calls its database file under `-sharedDb` (how Sluice ran it before). */
+const SHARED_DB_FILE = 'shared-local-instance.db';
 
 type Log = (msg: string) => void;
 
@@ -265,10 +278,37 @@ function track(child: ChildProcess): void {
 
 // ---------------------------------------------------------------------------------------------------------
 
+/** The credentials that reach one installation's database; the access key id is the secret. */
+export interface DynamoDbLocalCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+/** A fresh random access key id (128 bits): `SLUICE` and 32 hex digits. */
+export function newDynamoDbLocalAccessKeyId(): string {
+  return `SLUICE${randomBytes(16).toString('hex').toUpperCase()}`;
+}
+
+/**
+ * The database file DynamoDB Local keeps in `dbPath` for one access key id (without `-sharedDb`):
+ * `<accessKeyId>_<region>.db`.
+ */
+export function dynamoDbLocalFile(accessKeyId: string, region = DYNAMODB_LOCAL_REGION): string {
+  return `${accessKeyId}_${region}.db`;
+}
+
 export interface DynamoDbLocalOptions {
+  /**
+   * The access key id whose database Sluice uses (the per-installation secret); default: a fresh random one.
+   * Clients must use `credentials` of the result and region DYNAMODB_LOCAL_REGION.
+   */
+  accessKeyId?: string;
   /** 0 or undefined: pick a free port. */
   port?: number;
-  /** Persist tables in this directory (created if missing); default: in memory. */
+  /**
+   * Persist tables in this directory (created if missing, owner-only); default: in memory. A database left
+   * there by a `-sharedDb` run is moved to the access key id's file first.
+   */
   dbPath?: string;
   /** Where DynamoDB Local is cached; default `.sluice/vendor/dynamodb-local`. */
   cacheDir?: string;
@@ -279,6 +319,8 @@ export interface DynamoDbLocal {
   /** `http://127.0.0.1:<port>` */
   endpoint: string;
   port: number;
+  /** The only credentials that see Sluice's tables. */
+  credentials: DynamoDbLocalCredentials;
   process: ChildProcess;
   /** SIGTERM, SIGKILL after 3 s; resolves once the JVM has exited. */
   stop(): Promise<void>;
@@ -311,6 +353,7 @@ async function startOnce(
   dir: string,
   port: number,
   dbPath: string | undefined,
+  credentials: DynamoDbLocalCredentials,
   log: Log,
 ): Promise<DynamoDbLocal> {
   const args = [
@@ -318,13 +361,22 @@ async function startOnce(
     `-Djava.library.path=${join(dir, 'DynamoDBLocal_lib')}`,
     '-jar',
     'DynamoDBLocal.jar',
-    '-sharedDb',
+    // No -sharedDb: one database per access key id, so only the holder of `credentials` sees Sluice's.
+    '-cors',
+    DYNAMODB_LOCAL_CORS_ORIGIN,
     '-disableTelemetry',
     '-port',
     String(port),
     ...(dbPath === undefined ? ['-inMemory'] : ['-dbPath', dbPath]),
   ];
-  const child = spawn('java', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], windowsHide: true });
+  // The JVM inherits the umask: the database files it creates are owner-only (600).
+  const umask = process.umask(0o077);
+  let child: ChildProcess;
+  try {
+    child = spawn('java', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], windowsHide: true });
+  } finally {
+    process.umask(umask);
+  }
   track(child);
 
   const lines: string[] = [];
@@ -351,8 +403,8 @@ async function startOnce(
   const endpoint = `http://127.0.0.1:${port}`;
   const client = new DynamoDBClient({
     endpoint,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    region: DYNAMODB_LOCAL_REGION,
+    credentials,
     maxAttempts: 1,
     requestHandler: { connectionTimeout: 1_000, requestTimeout: 5_000 },
   });
@@ -382,7 +434,7 @@ async function startOnce(
     client.destroy();
   }
   log(`DynamoDB Local listening on ${endpoint} (${Date.now() - started} ms)`);
-  return { endpoint, port, process: child, stop: () => stopChild(child) };
+  return { endpoint, port, credentials, process: child, stop: () => stopChild(child) };
 }
 
 /**
@@ -394,10 +446,15 @@ export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Pr
   const dir = await ensureDynamoDbLocal(
     options.cacheDir === undefined ? { log } : { cacheDir: options.cacheDir, log },
   );
+  const credentials = {
+    accessKeyId: options.accessKeyId ?? newDynamoDbLocalAccessKeyId(),
+    secretAccessKey: 'unused-by-dynamodb-local',
+  };
   let dbPath: string | undefined;
   if (options.dbPath !== undefined) {
     dbPath = resolve(options.dbPath);
-    await mkdir(dbPath, { recursive: true });
+    await mkdir(dbPath, { recursive: true, mode: 0o700 });
+    await adoptSharedDb(dbPath, credentials.accessKeyId, log);
   }
   let port = options.port ?? 0;
   if (port === 0) {
@@ -407,5 +464,18 @@ export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Pr
     // whatever already listens there.
     throw new Error(`Cannot start DynamoDB Local: port ${port} is already in use`);
   }
-  return await startOnce(dir, port, dbPath, log);
+  return await startOnce(dir, port, dbPath, credentials, log);
+}
+
+/**
+ * Moves the database of a `-sharedDb` run (how Sluice ran DynamoDB Local before) to the file of
+ * `accessKeyId`, so existing data stays visible, and only to that key. Never overwrites a database.
+ */
+async function adoptSharedDb(dbPath: string, accessKeyId: string, log: Log): Promise<void> {
+  const shared = join(dbPath, SHARED_DB_FILE);
+  const own = join(dbPath, dynamoDbLocalFile(accessKeyId));
+  if (!existsSync(shared) || existsSync(own)) return;
+  await rename(shared, own);
+  await chmod(own, 0o600);
+  log(`moved ${SHARED_DB_FILE} to this installation's database file`);
 }

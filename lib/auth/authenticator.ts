@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.js';
 import type { ApiKey, KeyStore } from '../metadata/key-store.js';
+import { MissCache } from '../miss-cache.js';
 import type { Principal } from './permissions.js';
 import { parseToken, secretMatches } from './tokens.js';
 
@@ -11,6 +12,13 @@ export interface KeyAuthenticatorOptions {
   cacheTtlMs: number;
   /** At most this many keys are cached (least recently used go first). */
   cacheMaxEntries: number;
+  /**
+   * How long an unknown key id is remembered as unknown (no store read for it meanwhile): bounds how long a
+   * key minted on another instance can be refused here. The instance that mints a key forgets its own miss.
+   */
+  missTtlMs: number;
+  /** At most this many unknown ids are remembered (least recently added go first). */
+  missMaxEntries: number;
   /** lastUsedAt is written at most once per this interval per key per process. */
   lastUsedIntervalMs: number;
   /** Called when recording a key's last use fails (it never fails the request). */
@@ -20,6 +28,8 @@ export interface KeyAuthenticatorOptions {
 export const DEFAULT_KEY_AUTHENTICATOR_OPTIONS: KeyAuthenticatorOptions = {
   cacheTtlMs: 5_000,
   cacheMaxEntries: 1_000,
+  missTtlMs: 2_000,
+  missMaxEntries: 10_000,
   lastUsedIntervalMs: 60_000,
   onTouchError: (error, keyId) => console.error(`recording the last use of API key ${keyId} failed`, error),
 };
@@ -32,6 +42,7 @@ export class KeyAuthenticator {
   private readonly options: KeyAuthenticatorOptions;
   private readonly cache = new Map<string, { key: ApiKey; readAt: number }>();
   private readonly touchedAt = new Map<string, number>();
+  private readonly misses: MissCache;
 
   constructor(
     private readonly store: KeyStore,
@@ -39,6 +50,28 @@ export class KeyAuthenticator {
     options: Partial<KeyAuthenticatorOptions> = {},
   ) {
     this.options = { ...DEFAULT_KEY_AUTHENTICATOR_OPTIONS, ...options };
+    this.misses = new MissCache(
+      { ttlMs: this.options.missTtlMs, maxEntries: this.options.missMaxEntries },
+      () => this.clock.now(),
+    );
+  }
+
+  /**
+   * `store` for the routes that mint keys: a key created through it is usable on this instance at once,
+   * even if its id was asked for (and remembered as unknown) a moment before.
+   */
+  forgettingMissesOn(store: KeyStore): KeyStore {
+    const misses = this.misses;
+    return {
+      createKey: async (key) => {
+        await store.createKey(key);
+        misses.forget(key.id);
+      },
+      getKey: (id) => store.getKey(id),
+      listKeys: () => store.listKeys(),
+      deleteKey: (id) => store.deleteKey(id),
+      touchKey: (id, at) => store.touchKey(id, at),
+    };
   }
 
   /**
@@ -69,9 +102,11 @@ export class KeyAuthenticator {
       return cached.key;
     }
     this.cache.delete(id);
-    // Unknown ids are not cached: a key minted a moment ago must work at once, and ids are unguessable.
+    // An unknown id costs one store read per missTtlMs, however often it is sent.
+    if (this.misses.has(id)) return undefined;
     const key = await this.store.getKey(id);
     if (key) remember(this.cache, id, { key, readAt: now }, this.options.cacheMaxEntries);
+    else this.misses.add(id);
     return key;
   }
 

@@ -3,6 +3,7 @@ import {
   type CreateTableCommandInput,
   DescribeTimeToLiveCommand,
   type DynamoDBClient,
+  DynamoDBServiceException,
   ResourceInUseException,
   UpdateTimeToLiveCommand,
   waitUntilTableExists,
@@ -61,7 +62,12 @@ export function tableDefinitions(prefix: string): CreateTableCommandInput[] {
   ];
 }
 
-/** Creates the tables when missing (local runs and tests; in AWS the CDK stack owns them). */
+/**
+ * Creates the tables when missing and turns TTL on (local runs and tests; in AWS the CDK stack owns them).
+ * Safe to race: several servers starting at once on fresh tables all succeed. A table another caller created
+ * first (ResourceInUse) is waited for until ACTIVE; TTL that another caller turned on between our describe and
+ * our update (ValidationException "TimeToLive is already enabled", or one still being enabled) counts as done.
+ */
 export async function ensureTables(client: DynamoDBClient, prefix: string): Promise<TableNames> {
   for (const definition of tableDefinitions(prefix)) {
     try {
@@ -72,14 +78,24 @@ export async function ensureTables(client: DynamoDBClient, prefix: string): Prom
     await waitUntilTableExists({ client, maxWaitTime: 60, minDelay: 1 }, { TableName: definition.TableName });
   }
   const { metadata } = tableNames(prefix);
-  const ttl = await client.send(new DescribeTimeToLiveCommand({ TableName: metadata }));
-  if (ttl.TimeToLiveDescription?.TimeToLiveStatus !== 'ENABLED') {
+  if (await ttlIsOn(client, metadata)) return tableNames(prefix);
+  try {
     await client.send(
       new UpdateTimeToLiveCommand({
         TableName: metadata,
         TimeToLiveSpecification: { AttributeName: TTL_ATTRIBUTE, Enabled: true },
       }),
     );
+  } catch (error) {
+    // Lost a race with another server's update: fine once TTL is on (or on its way).
+    if (!(error instanceof DynamoDBServiceException && error.name === 'ValidationException')) throw error;
+    if (!(await ttlIsOn(client, metadata))) throw error;
   }
   return tableNames(prefix);
+}
+
+async function ttlIsOn(client: DynamoDBClient, table: string): Promise<boolean> {
+  const ttl = await client.send(new DescribeTimeToLiveCommand({ TableName: table }));
+  const status = ttl.TimeToLiveDescription?.TimeToLiveStatus;
+  return status === 'ENABLED' || status === 'ENABLING';
 }

@@ -15,7 +15,11 @@ import {
   ListObjectsV2Command,
 } from '@aws-sdk/client-s3';
 import type { TestProject } from 'vitest/node';
-import { type DynamoDbLocal, startDynamoDbLocal } from '../../functions/local/dynamodb-local.js';
+import {
+  type DynamoDbLocal,
+  newDynamoDbLocalAccessKeyId,
+  startDynamoDbLocal,
+} from '../../functions/local/dynamodb-local.js';
 import { type S3Emulator, startS3Emulator } from '../../functions/local/s3-emulator.js';
 import { makeS3Client, type TestEndpoints } from './env.js';
 
@@ -52,8 +56,16 @@ export async function setup(project: TestProject): Promise<void> {
   const givenS3 = envEndpoint('SLUICE_TEST_S3_ENDPOINT', 'AWS_ENDPOINT_URL_S3', 'AWS_ENDPOINT_URL');
 
   const started = Date.now();
+  if (givenDynamo === undefined) {
+    // DynamoDB Local shows the suite's tables only under this access key id (functions/local/dynamodb-local.ts);
+    // the workers and the servers the tests start inherit it from the environment.
+    process.env.AWS_ACCESS_KEY_ID ??= newDynamoDbLocalAccessKeyId();
+    process.env.AWS_SECRET_ACCESS_KEY ??= 'unused-by-dynamodb-local';
+  }
   const [dynamo, s3] = await Promise.allSettled([
-    givenDynamo === undefined ? startDynamoDbLocal({}) : Promise.resolve(undefined),
+    givenDynamo === undefined
+      ? startDynamoDbLocal({ accessKeyId: process.env.AWS_ACCESS_KEY_ID as string })
+      : Promise.resolve(undefined),
     givenS3 === undefined ? startS3Emulator() : Promise.resolve(undefined),
   ]);
   if (dynamo.status === 'fulfilled') dynamoDbLocal = dynamo.value;

@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
-import { serve } from '@hono/node-server';
 import { createLog } from '../../functions/deps.js';
 import { type AppDeps, createApp } from '../../functions/http/app.js';
-import { answerClientErrors } from '../../functions/http/client-errors.js';
+import { serveNode } from '../../functions/http/node-serve.js';
 import type { Clock } from '../../lib/clock.js';
 import { DynamoDbGroupStore } from '../../lib/groups/dynamodb-group-store.js';
 import { DEFAULT_LIMITS, type Limits } from '../../lib/limits.js';
@@ -130,8 +129,12 @@ export async function startTestServer(
     ...(options.keyCacheTtlMs !== undefined ? { keyCacheTtlMs: options.keyCacheTtlMs } : {}),
     ...options.app,
   });
-  const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
-  answerClientErrors(server);
+  const server = serveNode({
+    fetch: app.fetch,
+    port: 0,
+    hostname: '127.0.0.1',
+    maxRequestBytes: limits.maxRequestBytes,
+  });
   await new Promise<void>((resolve) => server.once('listening', () => resolve()));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
