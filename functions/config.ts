@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_GROUP_OPTIONS, type GroupCoordinatorOptions } from '../lib/groups/coordinator.js';
 import { DEFAULT_LIMITS, type Limits } from '../lib/limits.js';
 import { DEFAULT_LOG_OPTIONS, type LogOptions } from '../lib/log/log.js';
 import { DEFAULT_MAINTENANCE_OPTIONS, type MaintenanceOptions } from '../lib/maintenance/maintenance.js';
@@ -54,6 +55,8 @@ const EnvSchema = z.object({
   SLUICE_WEBHOOK_SECRET_KEY: z.string().min(16).optional(),
   /** Local server: run compaction, retention and GC every this many ms (0: never; tests, benchmarks). */
   SLUICE_MAINTENANCE_INTERVAL_MS: int(60_000),
+  /** A new (or emptied) consumer group hands out records only this long after its first join (0: at once). */
+  SLUICE_GROUP_INITIAL_REBALANCE_DELAY_MS: int(DEFAULT_GROUP_OPTIONS.initialRebalanceDelayMs),
   SLUICE_COMPACT_MIN_AGE_MS: int(DEFAULT_MAINTENANCE_OPTIONS.minAgeMs),
   SLUICE_COMPACT_TARGET_BYTES: int(DEFAULT_MAINTENANCE_OPTIONS.targetObjectBytes, 64 * 1024),
   /** Must exceed the longest produce and the longest read (15 min in Lambda); see ARCHITECTURE §10.4. */
@@ -106,6 +109,8 @@ export interface Config {
   /** Period of the local server's maintenance timers; 0 turns them off. */
   maintenanceIntervalMs: number;
   maintenance: Partial<MaintenanceOptions>;
+  /** Consumer-group coordinator settings (SLUICE_GROUP_INITIAL_REBALANCE_DELAY_MS). */
+  groups: Partial<GroupCoordinatorOptions>;
   /** Produce/fetch counts and consumer lag as CloudWatch EMF lines, or nothing (SLUICE_METRICS*). */
   metrics: MetricsConfig;
   /** The jobs the maintenance function runs (SLUICE_MAINTENANCE_JOBS); others are refused. */
@@ -185,6 +190,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       targetObjectBytes: e.SLUICE_COMPACT_TARGET_BYTES,
       gcGraceMs: e.SLUICE_GC_GRACE_MS,
     },
+    groups: { initialRebalanceDelayMs: e.SLUICE_GROUP_INITIAL_REBALANCE_DELAY_MS },
     metrics: {
       kind: e.SLUICE_METRICS,
       namespace: e.SLUICE_METRICS_NAMESPACE,

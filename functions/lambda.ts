@@ -40,6 +40,7 @@ const app = createApp({
   webhookSecretKey: config.webhookSecretKey,
   keyCacheTtlMs: config.keyCacheTtlMs,
   limits: config.limits,
+  groupOptions: config.groups,
   // Admin-requested passes run in the job's own function, which holds the permissions they need.
   maintenanceRunner: createMaintenanceRunner(config, log),
   // A live tail ends cleanly 10 s before the invocation would time out; the client resumes with

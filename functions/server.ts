@@ -39,6 +39,7 @@ async function main(): Promise<void> {
     webhookSecretKey: config.webhookSecretKey,
     keyCacheTtlMs: config.keyCacheTtlMs,
     limits: config.limits,
+    groupOptions: config.groups,
     maintenanceRunner: createMaintenanceRunner(config, runtime.log),
   });
   const server = serveNode(

@@ -14,7 +14,7 @@ import {
 } from '../errors.js';
 import type { Log, PartitionFetchResult } from '../log/log.js';
 import { assignSticky, type TopicPartition } from './assignor.js';
-import { assignmentTag, decodeCursor, encodeCursor, memberTag } from './cursor.js';
+import { assignmentTag, decodeCursor, encodeCursor, encodeStartCursor, memberTag } from './cursor.js';
 import {
   type AssignedPartition,
   type AutoOffsetReset,
@@ -46,6 +46,13 @@ export interface GroupCoordinatorOptions {
   maxMembers: number;
   /** How long a fetch by a member that owns no partition waits at most (it learns of a rebalance after). */
   idleFetchWaitMs: number;
+  /**
+   * Kafka's `group.initial.rebalance.delay.ms`: a member joining a group with no live member starts a
+   * forming window this long, in which member fetches hand out no records, so that the members starting
+   * together have joined before anyone reads (no start-up redelivery when a later join moves partitions).
+   * 0 turns it off.
+   */
+  initialRebalanceDelayMs: number;
 }
 
 export const DEFAULT_GROUP_OPTIONS: GroupCoordinatorOptions = {
@@ -53,6 +60,7 @@ export const DEFAULT_GROUP_OPTIONS: GroupCoordinatorOptions = {
   maxWriteAttempts: 25,
   maxMembers: 1_000,
   idleFetchWaitMs: 5_000,
+  initialRebalanceDelayMs: 3_000,
 };
 
 export const GROUP_NAME_PATTERN = /^[a-zA-Z0-9._-]{1,249}$/;
@@ -247,6 +255,26 @@ export class GroupCoordinator {
     if (member.expiresAt - now < member.sessionTimeoutMs / 2) {
       const extended = await this.store.heartbeat(group, memberId, now, this.aliveAfter(now));
       if (!extended) throw new UnknownMemberError(group, memberId);
+    }
+
+    if (state.formingUntil !== undefined && now < state.formingUntil) {
+      // The group is forming (initial rebalance delay): hand out nothing and claim nothing, so that a join
+      // moving a partition meanwhile redelivers nothing. Wait out (part of) the window rather than spin; the
+      // answer keeps the cursor's positions, or carries none (the next fetch starts from the commits).
+      if (request.waitMs > 0) await sleep(Math.min(request.waitMs, state.formingUntil - now), request.signal);
+      const known = assigned.every((key) => positions.has(partitionStateKey(key)));
+      const cursor =
+        positions.size > 0 && known
+          ? encodeCursor({
+              memberId,
+              generation,
+              positions: assigned.map((key) => ({
+                ...key,
+                offset: positions.get(partitionStateKey(key)) ?? 0,
+              })),
+            })
+          : encodeStartCursor(memberId, generation, assigned);
+      return { generation, partitions: [], cursor };
     }
 
     // At most STORE_CONCURRENCY claims at once: a member may own 1,000 partitions (docs/ARCHITECTURE.md §9).
@@ -508,6 +536,16 @@ export class GroupCoordinator {
       removed.push(edit.remove);
       members.delete(edit.remove);
     }
+    // Live members before this edit (the expired ones are gone already): none, and one joins, opens the
+    // forming window; a group with live members keeps the window it has (or has none).
+    const liveBefore = [...members.values()].filter((m) => !this.expired(m, now)).length;
+    const delay = this.options.initialRebalanceDelayMs;
+    const formingUntil =
+      liveBefore === 0 && edit.upsert && delay > 0
+        ? now + delay
+        : state?.formingUntil !== undefined && state.formingUntil > now
+          ? state.formingUntil
+          : undefined;
     const upserted: string[] = [];
     if (edit.upsert) {
       members.set(edit.upsert[0], edit.upsert[1]);
@@ -551,6 +589,7 @@ export class GroupCoordinator {
         topics,
         createdAt: state?.createdAt ?? now,
         updatedAt: now,
+        ...(formingUntil === undefined ? {} : { formingUntil }),
       },
       upserted,
       removed,
@@ -645,6 +684,9 @@ function cursorPositions(
     return positions;
   }
   if (cursor.memberTag !== memberTag(memberId) || cursor.generation > generation) throw notOurs();
+  // A cursor without positions (a forming group's answer, or an empty assignment's) carries nothing that
+  // could be stale: the fetch starts from the commits, as without a cursor.
+  if (cursor.offsets.length === 0) return positions;
   if (cursor.assignmentTag !== assignmentTag(assigned) || cursor.offsets.length !== assigned.length) {
     // In its own generation a cursor always matches the assignment: this one was not written for it.
     if (cursor.generation === generation) throw notOurs();

@@ -79,6 +79,24 @@ export function encodeCursor(cursor: Cursor): string {
   return Buffer.from(bytes).toString('base64url');
 }
 
+/**
+ * A cursor of `assignment` that carries no positions (count 0): the next fetch starts from the committed
+ * offsets, as without a cursor. A forming group (no records handed out yet) answers one.
+ */
+export function encodeStartCursor(
+  memberId: string,
+  generation: number,
+  assignment: ReadonlyArray<{ topicId: string; partition: number }>,
+): string {
+  const bytes: number[] = [VERSION];
+  writeVarint(bytes, generation);
+  bytes.push(...Buffer.from(memberTag(memberId), 'hex'));
+  bytes.push(...Buffer.from(assignmentTag(assignment), 'hex'));
+  writeVarint(bytes, 0);
+  writeVarint(bytes, 0);
+  return Buffer.from(bytes).toString('base64url');
+}
+
 /** Throws InvalidRequestError (400) for anything that is not a cursor this server wrote. */
 export function decodeCursor(text: string): DecodedCursor {
   const bytes = Buffer.from(text, 'base64url');

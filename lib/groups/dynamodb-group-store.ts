@@ -154,6 +154,11 @@ export class DynamoDbGroupStore implements GroupStore {
       'updatedAt = :updatedAt',
     ];
     const removes: string[] = [];
+    if (next.formingUntil === undefined) removes.push('formingUntil');
+    else {
+      values.set(':formingUntil', toAttribute(next.formingUntil));
+      sets.push('formingUntil = :formingUntil');
+    }
     const conditions = ['#generation = :previous'];
     if (change.upserted.length > 0 || change.removed.length > 0) names.set('#members', 'members');
     change.upserted.forEach((memberId, i) => {
@@ -438,6 +443,7 @@ function stateToItem(state: GroupState): RawItem {
     topics: toAttribute(state.topics),
     createdAt: toAttribute(state.createdAt),
     updatedAt: toAttribute(state.updatedAt),
+    ...(state.formingUntil === undefined ? {} : { formingUntil: toAttribute(state.formingUntil) }),
   };
 }
 
@@ -503,6 +509,8 @@ function itemToState(raw: RawItem): GroupState {
     topics,
     createdAt: Number(item.get('createdAt')),
     updatedAt: Number(item.get('updatedAt')),
+    // Items written before the forming window existed have none: no window.
+    ...(item.has('formingUntil') ? { formingUntil: Number(item.get('formingUntil')) } : {}),
   };
 }
 

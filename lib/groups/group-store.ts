@@ -44,6 +44,12 @@ export interface GroupState {
   topics: Map<string, TopicSnapshot>;
   createdAt: number;
   updatedAt: number;
+  /**
+   * Epoch ms until which the group is forming (Kafka's initial rebalance delay): set by the generation that
+   * takes the group from no live member to one; member fetches hand out no records before it. Absent: no
+   * window. Only a delay, never a safety property: clock skew between instances lengthens or shortens it.
+   */
+  formingUntil?: number;
 }
 
 /**

@@ -54,6 +54,8 @@ export class MemoryGroupStore implements GroupStore {
       topics: structuredClone(change.next.topics),
       updatedAt: change.next.updatedAt,
     };
+    if (change.next.formingUntil === undefined) delete next.formingUntil;
+    else next.formingUntil = change.next.formingUntil;
     this.groups.set(next.group, next);
     return structuredClone(next);
   }

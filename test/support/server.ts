@@ -122,7 +122,8 @@ export async function startTestServer(
     keys: new DynamoDbKeyStore(dynamodb, tables),
     groups,
     webhooks: new DynamoDbWebhookSourceStore(dynamodb, tables),
-    ...(options.groupOptions ? { groupOptions: options.groupOptions } : {}),
+    // Tests form no group window unless they ask for one (initial rebalance delay 0).
+    groupOptions: { initialRebalanceDelayMs: 0, ...options.groupOptions },
     limits,
     logError: () => undefined,
     ...(options.clock ? { clock: options.clock } : {}),

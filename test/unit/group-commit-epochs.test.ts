@@ -24,7 +24,7 @@ async function setup(partitions = 4) {
   for (let p = 0; p < partitions; p++) {
     await log.produce('t', { records: [0, 1, 2].map((n) => ({ partition: p, value: n })) });
   }
-  const groups = new GroupCoordinator(new MemoryGroupStore(), log, clock);
+  const groups = new GroupCoordinator(new MemoryGroupStore(), log, clock, { initialRebalanceDelayMs: 0 });
   const join = (memberId: string) =>
     groups.join('g', { topics: ['t'], memberId, sessionTimeoutMs: 30_000, autoOffsetReset: 'earliest' });
   const commit = (memberId: string, generation: number, partitions: number[], offset = 2) =>
