@@ -315,7 +315,9 @@ export function registerGroupRoutes(app: OpenAPIHono, groups: GroupCoordinator):
       description:
         'Starts from the cursor of the previous response, else from the committed offsets, else from the ' +
         "member's autoOffsetReset. maxRecords and maxBytes are split evenly between the partitions that have " +
-        'records. A fetch also extends the session once half of it has passed.',
+        'records. A fetch also extends the session once half of it has passed. With commit=true (and a cursor) ' +
+        'it first commits the positions the cursor carries. A group that just got its first member hands out ' +
+        'no records for its forming window (3 s by default, as Kafka’s initial rebalance delay).',
       request: { params: memberParams, query: MemberFetchQuery, headers: MemberFetchHeaders },
       responses: {
         ...authResponses,
