@@ -10,6 +10,9 @@
  * free one. A port in use is an error, never a silent move to another port (the servers' exports would lie).
  */
 import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import {
@@ -19,6 +22,7 @@ import {
   newDynamoDbLocalAccessKeyId,
   startDynamoDbLocal,
 } from '../functions/local/dynamodb-local.js';
+import { removePidFile, stopStaleProcess, writePidFile } from '../functions/local/pidfile.js';
 import { type S3Emulator, startS3Emulator } from '../functions/local/s3-emulator.js';
 
 const BUCKET = 'sluice';
@@ -27,6 +31,30 @@ const EnvSchema = z.object({
   SLUICE_EMULATOR_DYNAMODB_PORT: port(8000),
   SLUICE_EMULATOR_S3_PORT: port(4566),
 });
+
+/** Pid files (owner-only), one pair per DynamoDB port: this script's pid, and its JVM's. */
+const STATE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '.sluice', 'emulators');
+
+/** True if `pid` is a live `npm run emulators` (by its command line; only Linux can tell). */
+async function isEmulatorsScript(pid: number): Promise<boolean> {
+  if (!Number.isInteger(pid) || pid <= 1) return false;
+  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+  return cmdline.includes('emulators.ts');
+}
+
+/**
+ * A DynamoDB Local left running on `port` by an `npm run emulators` that was killed (SIGKILL: it could not
+ * stop its JVM) is stopped, so the port is free again. One whose script still runs is left alone.
+ */
+async function stopOrphanedJvm(port: number, jvmPidFile: string, ownerPidFile: string): Promise<void> {
+  const owner = Number((await readFile(ownerPidFile, 'utf8').catch(() => '')).trim());
+  if (await isEmulatorsScript(owner)) return;
+  // The JVM's command line names its port and in-memory mode (functions/local/dynamodb-local.ts startOnce).
+  if (await stopStaleProcess(jvmPidFile, `-port\0${port}\0-inMemory`)) {
+    say(`stopped a DynamoDB Local left on port ${port} by a killed \`npm run emulators\``);
+  }
+  await rm(ownerPidFile, { force: true });
+}
 
 function say(message: string): void {
   console.error(`[emulators] ${message}`);
@@ -43,6 +71,10 @@ async function main(): Promise<void> {
   }
   const dynamoPort = parsed.data.SLUICE_EMULATOR_DYNAMODB_PORT;
   const s3Port = parsed.data.SLUICE_EMULATOR_S3_PORT;
+  await mkdir(STATE_DIR, { recursive: true, mode: 0o700 });
+  const jvmPidFile = join(STATE_DIR, `dynamodb-local-${dynamoPort}.pid`);
+  const ownerPidFile = join(STATE_DIR, `emulators-${dynamoPort}.pid`);
+  if (dynamoPort !== 0) await stopOrphanedJvm(dynamoPort, jvmPidFile, ownerPidFile);
   for (const [name, value] of [
     ['SLUICE_EMULATOR_DYNAMODB_PORT', dynamoPort],
     ['SLUICE_EMULATOR_S3_PORT', s3Port],
@@ -65,6 +97,7 @@ async function main(): Promise<void> {
     stopping = true;
     say(`${signal}: stopping`);
     await Promise.allSettled([dynamo?.stop(), s3?.stop()]);
+    await Promise.allSettled([removePidFile(jvmPidFile), removePidFile(ownerPidFile)]);
     process.exit(0);
   };
   // Registered before DynamoDB Local starts: its own handlers then kill the JVM and leave the exit to us.
@@ -75,6 +108,10 @@ async function main(): Promise<void> {
     say('starting DynamoDB Local and the S3 emulator (in memory)…');
     s3 = await startS3Emulator({ port: s3Port, host: '127.0.0.1' });
     dynamo = await startDynamoDbLocal({ port: dynamoPort, accessKeyId, log: say });
+    if (dynamoPort !== 0) {
+      await writeFile(ownerPidFile, `${process.pid}\n`, { mode: 0o600 });
+      await writePidFile(jvmPidFile, dynamo.process.pid);
+    }
     const client = new S3Client({
       endpoint: s3.endpoint,
       region: DYNAMODB_LOCAL_REGION,

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { findFreePort, isPortFree } from '../../functions/local/dynamodb-local.js';
@@ -136,6 +137,33 @@ describe('npm run emulators + SLUICE_MODE=lambda npm start', () => {
     }
     expect(await isPortFree(dynamoPort)).toBe(true);
     expect(await isPortFree(s3Port)).toBe(true);
+  }, 60_000);
+
+  it('stops the DynamoDB Local a killed run left behind when started again on its port', async () => {
+    const [dynamoPort, s3Port] = [await findFreePort(), await findFreePort()];
+    const env = shellEnv({
+      SLUICE_EMULATOR_DYNAMODB_PORT: String(dynamoPort),
+      SLUICE_EMULATOR_S3_PORT: String(s3Port),
+    });
+    const first = startTsx('scripts/emulators.ts', env);
+    await waitFor('the export lines', () => /export SLUICE_ADMIN_TOKEN=\S+\n/.test(first.output.stdout));
+    // SIGKILL the script itself (tsx's child): it cannot stop its JVM, which is left holding the port.
+    const script = Number(
+      (await readFile(resolve(`.sluice/emulators/emulators-${dynamoPort}.pid`), 'utf8')).trim(),
+    );
+    process.kill(script, 'SIGKILL');
+    await first.exited;
+    expect(await isPortFree(dynamoPort)).toBe(false);
+
+    const second = startTsx('scripts/emulators.ts', env);
+    await waitFor('the export lines', () => /export SLUICE_ADMIN_TOKEN=\S+\n/.test(second.output.stdout));
+    expect(second.output.stderr).toContain(`stopped a DynamoDB Local left on port ${dynamoPort}`);
+    const firstGroup = first.child.pid as number;
+    expect(groupAlive(firstGroup)).toBe(false);
+    second.child.kill('SIGINT');
+    expect(await second.exited).toBe(0);
+    const secondGroup = second.child.pid as number;
+    await waitFor('every process of the group to end', () => !groupAlive(secondGroup), 10_000);
   }, 60_000);
 
   it('refuses a port that is already in use, naming the variable that moves it', async () => {
