@@ -10,12 +10,18 @@ import {
   type ScheduledJob,
 } from '../lib/maintenance/report.js';
 
+/** How `npm start` wires the app: `agent` (batching server) or `lambda` (the Lambda function's wiring over HTTP). */
+export const SLUICE_MODES = ['agent', 'lambda'] as const;
+export type SluiceMode = (typeof SLUICE_MODES)[number];
+
 const int = (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback);
 
 /** Everything Sluice reads from the environment, parsed once. Nothing else reads process.env. */
 const EnvSchema = z.object({
   PORT: int(8080, 0),
   HOST: z.string().default('127.0.0.1'),
+  /** `npm start`: `agent` (default) or `lambda` (several Lambda-shaped instances on shared endpoints). */
+  SLUICE_MODE: z.enum(SLUICE_MODES).default('agent'),
   SLUICE_ADMIN_TOKEN: z.string().min(16, 'SLUICE_ADMIN_TOKEN must be at least 16 characters').optional(),
   /** Lambda: the Secrets Manager secret holding the admin token, read at cold start if SLUICE_ADMIN_TOKEN is unset. */
   SLUICE_ADMIN_TOKEN_SECRET_ARN: z
@@ -84,6 +90,8 @@ const EnvSchema = z.object({
 export interface Config {
   port: number;
   host: string;
+  /** `npm start`'s wiring (SLUICE_MODE). */
+  mode: SluiceMode;
   adminToken: string | undefined;
   /** Where the Lambda function reads the admin token when `adminToken` is unset (SLUICE_ADMIN_TOKEN_SECRET_ARN). */
   adminTokenSecretArn: string | undefined;
@@ -158,6 +166,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return {
     port: e.PORT,
     host: e.HOST,
+    mode: e.SLUICE_MODE,
     adminToken: e.SLUICE_ADMIN_TOKEN,
     adminTokenSecretArn: e.SLUICE_ADMIN_TOKEN_SECRET_ARN,
     backend,

@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { loadConfig } from './config.js';
+import { ensureTables } from '../lib/metadata/dynamodb-schema.js';
+import { type Config, loadConfig } from './config.js';
 import {
+  createAwsClients,
   createGroupStore,
   createKeyStore,
   createMaintenanceRunner,
@@ -11,6 +13,7 @@ import {
 } from './deps.js';
 import { createApp } from './http/app.js';
 import { serveNode } from './http/node-serve.js';
+import { createLambdaApp, LAMBDA_API_TIMEOUT_MS, SSE_TIMEOUT_MARGIN_MS } from './lambda-app.js';
 import { startMaintenanceTimer } from './local/maintenance-timer.js';
 
 /**
@@ -24,6 +27,7 @@ async function main(): Promise<void> {
   // Whatever this server and the DynamoDB Local it starts create under `.sluice/` is owner-only (SPEC §4).
   process.umask(0o077);
   const config = loadConfig();
+  if (config.mode === 'lambda') return await serveLambdaWiring(config);
   const generated = config.adminToken === undefined;
   const adminToken = config.adminToken ?? (await localAdminToken(resolve(config.dataDir)));
   const runtime = await createRuntime(config, { onLog: (m) => console.log(`[sluice] ${m}`) });
@@ -83,6 +87,79 @@ async function main(): Promise<void> {
     await new Promise<void>((resolve) => server.close(() => resolve()));
     await maintenance?.stop();
     await runtime.close();
+    clearTimeout(force);
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+/**
+ * `SLUICE_MODE=lambda npm start`: the Lambda function's wiring (functions/lambda-app.ts: no linger, no tail
+ * cache, no maintenance timer, live tails bounded as in the deployed function) served over HTTP, so that
+ * several Lambda-shaped instances can run side by side on shared endpoints (`npm run emulators`).
+ */
+async function serveLambdaWiring(config: Config): Promise<void> {
+  if (
+    config.bucket === undefined ||
+    config.endpoints.s3 === undefined ||
+    config.endpoints.dynamodb === undefined
+  ) {
+    throw new Error(
+      'SLUICE_MODE=lambda needs SLUICE_BUCKET, AWS_ENDPOINT_URL_S3 and AWS_ENDPOINT_URL_DYNAMODB (or AWS_ENDPOINT_URL): ' +
+        'lambda mode is for several instances on shared emulators, not the embedded default. ' +
+        'Run `npm run emulators` and paste the export lines it prints.',
+    );
+  }
+  if (config.adminToken === undefined) {
+    throw new Error(
+      'SLUICE_MODE=lambda needs SLUICE_ADMIN_TOKEN (the same for every instance; `npm run emulators` suggests one)',
+    );
+  }
+  const clients = createAwsClients(config);
+  // The deployed stack creates the tables; on emulators the first instance does (race-safe).
+  await ensureTables(clients.dynamodb, config.tablePrefix);
+  const closing = new AbortController();
+  const sseBudgetMs = LAMBDA_API_TIMEOUT_MS - SSE_TIMEOUT_MARGIN_MS;
+  const { app, log } = createLambdaApp(config, clients, {
+    adminToken: config.adminToken,
+    // Over HTTP there is no invocation clock: a live tail gets what it gets in the deployed function, the
+    // API function's timeout less the same margin.
+    sseMaxDurationMs: sseBudgetMs,
+    sseCloseSignal: closing.signal,
+  });
+  const server = serveNode(
+    {
+      fetch: app.fetch,
+      port: config.port,
+      hostname: config.host,
+      maxRequestBytes: config.limits.maxRequestBytes,
+    },
+    (info) => {
+      const url = `http://${config.host}:${info.port}`;
+      console.log(
+        `[sluice] lambda mode: the Lambda function's wiring (no linger, no tail cache, no maintenance timer, ` +
+          `live tails end after ${sseBudgetMs / 1000} s)`,
+      );
+      console.log(
+        `[sluice] backed by S3 bucket ${config.bucket} at ${config.endpoints.s3}, DynamoDB tables ${config.tablePrefix}* at ${config.endpoints.dynamodb}`,
+      );
+      console.log(`[sluice] listening on ${url}`);
+      console.log('[sluice] admin token: the value of SLUICE_ADMIN_TOKEN');
+    },
+  );
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`[sluice] ${signal}: stopping`);
+    closing.abort();
+    const force = setTimeout(() => process.exit(1), 10_000);
+    force.unref();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await log.flush();
+    clients.s3.destroy();
+    clients.dynamodb.destroy();
     clearTimeout(force);
     process.exit(0);
   };
