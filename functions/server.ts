@@ -46,52 +46,29 @@ async function main(): Promise<void> {
     groupOptions: config.groups,
     maintenanceRunner: createMaintenanceRunner(config, runtime.log),
   });
-  const server = serveNode(
-    {
-      fetch: app.fetch,
-      port: config.port,
-      hostname: config.host,
-      maxRequestBytes: config.limits.maxRequestBytes,
-    },
-    (info) => {
-      const url = `http://${config.host}:${info.port}`;
-      console.log(`[sluice] backed by ${runtime.description}`);
-      console.log(`[sluice] listening on ${url}`);
-      if (generated) {
-        console.log(
-          `[sluice] SLUICE_ADMIN_TOKEN is not set; using the generated admin token kept in ${join(resolve(config.dataDir), 'admin-token')}:`,
-        );
-        console.log(`\n    export SLUICE_ADMIN_TOKEN=${adminToken}\n`);
-      } else {
-        console.log('[sluice] admin token: the value of SLUICE_ADMIN_TOKEN');
-      }
-      console.log(`[sluice] try: curl -H "Authorization: Bearer $SLUICE_ADMIN_TOKEN" ${url}/v1/topics`);
-    },
-  );
-
   const maintenance =
     config.maintenanceIntervalMs > 0
       ? startMaintenanceTimer(runtime.log, config.maintenanceIntervalMs, (error) =>
           console.error('[sluice] maintenance pass failed', error),
         )
       : undefined;
-
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    console.log(`[sluice] ${signal}: stopping`);
-    closing.abort();
-    const force = setTimeout(() => process.exit(1), 10_000);
-    force.unref();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    await maintenance?.stop();
-    await runtime.close();
-    clearTimeout(force);
-    process.exit(0);
-  };
-  process.on('SIGINT', () => void stop('SIGINT'));
-  process.on('SIGTERM', () => void stop('SIGTERM'));
+  serveUntilStopped(config, app, closing, {
+    banner: (url) => [
+      `backed by ${runtime.description}`,
+      `listening on ${url}`,
+      ...(generated
+        ? [
+            `SLUICE_ADMIN_TOKEN is not set; using the generated admin token kept in ${join(resolve(config.dataDir), 'admin-token')}:`,
+            `\n    export SLUICE_ADMIN_TOKEN=${adminToken}\n`,
+          ]
+        : ['admin token: the value of SLUICE_ADMIN_TOKEN']),
+      `try: curl -H "Authorization: Bearer $SLUICE_ADMIN_TOKEN" ${url}/v1/topics`,
+    ],
+    cleanup: async () => {
+      await maintenance?.stop();
+      await runtime.close();
+    },
+  });
 }
 
 /**
@@ -128,6 +105,33 @@ async function serveLambdaWiring(config: Config): Promise<void> {
     sseMaxDurationMs: sseBudgetMs,
     sseCloseSignal: closing.signal,
   });
+  serveUntilStopped(config, app, closing, {
+    banner: (url) => [
+      "lambda mode: the Lambda function's wiring (no linger, no tail cache, no maintenance timer, " +
+        `live tails end after ${sseBudgetMs / 1000} s)`,
+      `backed by S3 bucket ${config.bucket} at ${config.endpoints.s3}, DynamoDB tables ${config.tablePrefix}* at ${config.endpoints.dynamodb}`,
+      `listening on ${url}`,
+      'admin token: the value of SLUICE_ADMIN_TOKEN',
+    ],
+    cleanup: async () => {
+      await log.flush();
+      clients.s3.destroy();
+      clients.dynamodb.destroy();
+    },
+  });
+}
+
+/**
+ * Serves `app` (both modes) and prints the banner once listening. On SIGINT or SIGTERM: live tails end
+ * (`closing`), the server answers what is in flight and closes, `cleanup` runs, and the process exits (forced
+ * after 10 s).
+ */
+function serveUntilStopped(
+  config: Config,
+  app: { fetch: (request: Request) => Response | Promise<Response> },
+  closing: AbortController,
+  options: { banner: (url: string) => string[]; cleanup: () => Promise<void> },
+): void {
   const server = serveNode(
     {
       fetch: app.fetch,
@@ -136,16 +140,9 @@ async function serveLambdaWiring(config: Config): Promise<void> {
       maxRequestBytes: config.limits.maxRequestBytes,
     },
     (info) => {
-      const url = `http://${config.host}:${info.port}`;
-      console.log(
-        `[sluice] lambda mode: the Lambda function's wiring (no linger, no tail cache, no maintenance timer, ` +
-          `live tails end after ${sseBudgetMs / 1000} s)`,
-      );
-      console.log(
-        `[sluice] backed by S3 bucket ${config.bucket} at ${config.endpoints.s3}, DynamoDB tables ${config.tablePrefix}* at ${config.endpoints.dynamodb}`,
-      );
-      console.log(`[sluice] listening on ${url}`);
-      console.log('[sluice] admin token: the value of SLUICE_ADMIN_TOKEN');
+      for (const line of options.banner(`http://${config.host}:${info.port}`)) {
+        console.log(line.startsWith('\n') ? line : `[sluice] ${line}`);
+      }
     },
   );
   let stopping = false;
@@ -157,9 +154,7 @@ async function serveLambdaWiring(config: Config): Promise<void> {
     const force = setTimeout(() => process.exit(1), 10_000);
     force.unref();
     await new Promise<void>((resolve) => server.close(() => resolve()));
-    await log.flush();
-    clients.s3.destroy();
-    clients.dynamodb.destroy();
+    await options.cleanup();
     clearTimeout(force);
     process.exit(0);
   };
