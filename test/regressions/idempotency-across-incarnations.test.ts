@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from '../support/server.js';
+import { describe, expect, it } from 'vitest';
+import { type TestServer, useTwoInstances } from '../support/server.js';
 import { standardWebhooksHeaders } from '../support/webhook-signers.js';
 
 /**
@@ -12,13 +12,9 @@ import { standardWebhooksHeaders } from '../support/webhook-signers.js';
  */
 let a: TestServer;
 let b: TestServer;
-beforeAll(async () => {
-  a = await startTestServer({ log: { lingerMs: 0 } });
-  b = await startTestServer({ log: { lingerMs: 0 }, shareBackendsWith: a });
-});
-afterAll(async () => {
-  await b?.close();
-  await a?.close();
+useTwoInstances({ log: { lingerMs: 0 } }, (x, y) => {
+  a = x;
+  b = y;
 });
 
 let n = 0;

@@ -1,6 +1,6 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_KEY_AUTHENTICATOR_OPTIONS } from '../../lib/auth/authenticator.js';
-import { startTestServer, type TestServer } from '../support/server.js';
+import { type TestServer, useTwoInstances } from '../support/server.js';
 import { endedWithin, openTail, type Tail } from '../support/sse-client.js';
 
 /**
@@ -16,16 +16,12 @@ const BOUND_MS = DEFAULT_KEY_AUTHENTICATOR_OPTIONS.cacheTtlMs;
 let a: TestServer;
 let b: TestServer;
 const tails: Tail[] = [];
-beforeAll(async () => {
-  a = await startTestServer({ log: { lingerMs: 0 } });
-  b = await startTestServer({ log: { lingerMs: 0 }, shareBackendsWith: a });
+useTwoInstances({ log: { lingerMs: 0 } }, (x, y) => {
+  a = x;
+  b = y;
 });
 afterEach(() => {
   for (const tail of tails.splice(0)) tail.abort();
-});
-afterAll(async () => {
-  await b?.close();
-  await a?.close();
 });
 
 let n = 0;

@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DEFAULT_LOG_OPTIONS } from '../../lib/log/log.js';
-import { startTestServer, type TestServer } from '../support/server.js';
+import { type TestServer, useTwoInstances } from '../support/server.js';
 
 /**
  * Issue 12, item 10 (across instances). Instance A writes and reads; instance B, on the same tables and
@@ -18,13 +18,9 @@ const SLACK_MS = 750;
 
 let a: TestServer;
 let b: TestServer;
-beforeAll(async () => {
-  a = await startTestServer();
-  b = await startTestServer({ shareBackendsWith: a });
-});
-afterAll(async () => {
-  await a?.close();
-  await b?.close();
+useTwoInstances({}, (x, y) => {
+  a = x;
+  b = y;
 });
 
 let n = 0;

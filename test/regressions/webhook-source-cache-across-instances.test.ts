@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from '../support/server.js';
+import { describe, expect, it } from 'vitest';
+import { type TestServer, useTwoInstances } from '../support/server.js';
 import { hmacHex } from '../support/webhook-signers.js';
 
 /**
@@ -9,13 +9,9 @@ import { hmacHex } from '../support/webhook-signers.js';
  */
 let a: TestServer;
 let b: TestServer;
-beforeAll(async () => {
-  a = await startTestServer();
-  b = await startTestServer({ shareBackendsWith: a });
-});
-afterAll(async () => {
-  await b?.close();
-  await a?.close();
+useTwoInstances({}, (x, y) => {
+  a = x;
+  b = y;
 });
 
 const CACHE_BOUND_MS = 5_000;

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll } from 'vitest';
 import { createLog } from '../../functions/deps.js';
 import { type AppDeps, createApp } from '../../functions/http/app.js';
 import { serveNode } from '../../functions/http/node-serve.js';
@@ -181,4 +182,25 @@ export async function startTestServer(
       s3.destroy();
     },
   };
+}
+
+/**
+ * Two app instances of one deployment (the same tables, bucket and admin token, each with its own caches),
+ * started before a test file's tests and closed after them; `use` receives them once both are up.
+ */
+export function useTwoInstances(
+  options: Omit<Parameters<typeof startTestServer>[0], 'shareBackendsWith'>,
+  use: (a: TestServer, b: TestServer) => void,
+): void {
+  let a: TestServer | undefined;
+  let b: TestServer | undefined;
+  beforeAll(async () => {
+    a = await startTestServer(options);
+    b = await startTestServer({ ...options, shareBackendsWith: a });
+    use(a, b);
+  });
+  afterAll(async () => {
+    await b?.close();
+    await a?.close();
+  });
 }
