@@ -31,9 +31,14 @@ export function createLambdaApp(
     sseMaxDurationMs: SseMaxDuration;
     /** Over HTTP: aborted on shutdown, so that live tails end and the server can close. */
     sseCloseSignal?: AbortSignal;
+    /**
+     * A Log built with LAMBDA_LOG_OPTIONS by the caller instead of createLambdaLog's (the fault suite's
+     * instances inject a skewed clock and crash points into it).
+     */
+    log?: Log;
   },
 ): { app: ReturnType<typeof createApp>; log: Log } {
-  const log = createLambdaLog(config, clients);
+  const log = options.log ?? createLambdaLog(config, clients);
   const app = createApp({
     log,
     adminToken: options.adminToken,

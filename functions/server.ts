@@ -2,16 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ensureTables } from '../lib/metadata/dynamodb-schema.js';
+import { createAgentApp } from './agent-app.js';
 import { type Config, loadConfig } from './config.js';
-import {
-  createAwsClients,
-  createGroupStore,
-  createKeyStore,
-  createMaintenanceRunner,
-  createRuntime,
-  createWebhookStore,
-} from './deps.js';
-import { createApp } from './http/app.js';
+import { createAwsClients, createRuntime } from './deps.js';
 import { serveNode } from './http/node-serve.js';
 import { createLambdaApp, LAMBDA_API_TIMEOUT_MS, SSE_TIMEOUT_MARGIN_MS } from './lambda-app.js';
 import { startMaintenanceTimer } from './local/maintenance-timer.js';
@@ -33,18 +26,9 @@ async function main(): Promise<void> {
   const runtime = await createRuntime(config, { onLog: (m) => console.log(`[sluice] ${m}`) });
   // Aborted on Ctrl-C: live tails (SSE) end cleanly, so that server.close() does not wait for them.
   const closing = new AbortController();
-  const app = createApp({
-    sseCloseSignal: closing.signal,
-    log: runtime.log,
+  const app = createAgentApp(config, runtime.clients, runtime.log, {
     adminToken,
-    keys: createKeyStore({ dynamodb: runtime.clients.dynamodb, tablePrefix: config.tablePrefix }),
-    groups: createGroupStore({ dynamodb: runtime.clients.dynamodb, tablePrefix: config.tablePrefix }),
-    webhooks: createWebhookStore({ dynamodb: runtime.clients.dynamodb, tablePrefix: config.tablePrefix }),
-    webhookSecretKey: config.webhookSecretKey,
-    keyCacheTtlMs: config.keyCacheTtlMs,
-    limits: config.limits,
-    groupOptions: config.groups,
-    maintenanceRunner: createMaintenanceRunner(config, runtime.log),
+    sseCloseSignal: closing.signal,
   });
   const maintenance =
     config.maintenanceIntervalMs > 0
