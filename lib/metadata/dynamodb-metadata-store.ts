@@ -376,6 +376,9 @@ export class DynamoDbMetadataStore implements MetadataStore {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
       const old = error.Item ? unmarshall(error.Item as Record<string, AttributeValue>) : undefined;
       if (!old) return { state: 'in-flight' }; // changed under us: report busy, the client retries
+      // The SDK retried a put whose answer was lost after DynamoDB applied it: the claim is ours.
+      if (old.attemptId === attemptId && !(old.result instanceof Uint8Array))
+        return { state: 'started', attemptId };
       if (typeof old.topicId === 'string' && old.topicId !== claim.topicId) {
         return { state: 'other-incarnation', topic: String(old.topic), topicId: old.topicId };
       }

@@ -1,6 +1,7 @@
 import type { InstanceOptions } from './cluster/cluster.js';
 import type { SdkFaultProfile } from './cluster/sdk-faults.js';
-import type { Scenario, ScenarioContext } from './run.js';
+import { type AdminOp, describe } from './history.js';
+import type { Scenario, ScenarioContext, ScenarioRun } from './run.js';
 import { killer, maintainer, member, producer, reader } from './workloads.js';
 
 /**
@@ -271,6 +272,15 @@ export const CATALOG: Scenario[] = [
     ],
   },
   {
+    name: 'topic-deleted-and-recreated',
+    durationMs: 25 * S,
+    instances: trio(),
+    topics: [TOPIC],
+    check: { recreatedTopics: ['events'] },
+    workloads: (ctx) => [...traffic(ctx, { members: false }), recreator(ctx, TOPIC.name, TOPIC.partitions)],
+    after: (run) => checkIncarnations(run, TOPIC.name),
+  },
+  {
     name: 'rotating-random-mix',
     durationMs: 30 * S,
     instances: trio({ faults: { s3: MIXED_SDK, dynamodb: MIXED_SDK } }),
@@ -310,6 +320,83 @@ async function partitionFromDynamoDb(ctx: ScenarioContext, name: string): Promis
     await sleep(rng.int(5_000, 7_000));
     ctx.cluster.setFaults(name, {}, { dynamodb: {} });
     ctx.history.fault(name, 'dynamodb reachable');
+  }
+}
+
+/**
+ * Deletes the topic and creates it again now and then (on instances at random), and after each re-creation
+ * sends again, with the same Idempotency-Key and body, a request the previous incarnation acknowledged: the
+ * retry must append to the new incarnation, never replay the old answer.
+ */
+async function recreator(ctx: ScenarioContext, topic: string, partitions: number): Promise<void> {
+  const client = ctx.client('recreator');
+  let n = 0;
+  while (!ctx.stop.stopped) {
+    await sleep(client.rng.int(3_000, 6_000));
+    if (ctx.stop.stopped) break;
+    // A request of this incarnation, acknowledged before the delete.
+    n += 1;
+    const requestId = `again-${n}`;
+    const records = [{ partition: client.rng.int(0, partitions - 1), key: null, value: `${requestId}#0` }];
+    const idempotencyKey = `${requestId}-${ctx.cluster.seed}`;
+    const first = await client.produce(topic, records, { requestId, attempt: 1, idempotencyKey });
+    const deleted = await client.admin('deleteTopic', topic);
+    if (deleted.outcome !== 'ok') continue;
+    await sleep(client.rng.int(0, 1_500));
+    let created = await client.admin('createTopic', topic, { body: { name: topic, partitions } });
+    while (created.outcome !== 'ok' && !ctx.stop.stopped) {
+      await sleep(200);
+      created = await client.admin('createTopic', topic, { body: { name: topic, partitions } });
+    }
+    if (first.outcome === 'ok') {
+      for (let attempt = 2; attempt <= 4; attempt++) {
+        const again = await client.produce(topic, records, { requestId, attempt, idempotencyKey });
+        if (again.outcome === 'ok' || again.outcome === 'fail') break;
+      }
+    }
+  }
+}
+
+/**
+ * What deleting a topic promises (SPEC Topics): a produce invoked after the DELETE answered, before the topic
+ * was created again, is never acknowledged; an Idempotency-Key never replays an answer of an older
+ * incarnation; and an acknowledged produce of the last incarnation is in the final log.
+ */
+function checkIncarnations(run: ScenarioRun, topic: string): void {
+  const admin = run.history.ops.filter(
+    (op): op is AdminOp => op.type === 'admin' && op.target === topic && op.outcome === 'ok',
+  );
+  const deletes = admin.filter((op) => op.action === 'deleteTopic');
+  const creates = admin.filter((op) => op.action === 'createTopic');
+  const problems: string[] = [];
+  for (const op of run.history.ops) {
+    if (op.type !== 'produce' || op.topic !== topic || op.outcome !== 'ok') continue;
+    // The last delete that answered before this produce was invoked, and whether a create began since.
+    const before = deletes.filter((d) => (d.completedAt ?? 0) < op.invokedAt).at(-1);
+    if (
+      before &&
+      !creates.some((c) => c.invokedAt > (before.completedAt ?? 0) && c.invokedAt < (op.completedAt ?? 0))
+    ) {
+      problems.push(`${describe(op)} was acknowledged after ${describe(before)} answered`);
+    }
+    // A replayed answer must come from the incarnation the produce was sent to.
+    if (op.replayed) {
+      const created = creates.filter((c) => (c.completedAt ?? 0) < op.invokedAt).at(-1);
+      const original = run.history.ops.find(
+        (o) => o.type === 'produce' && o.requestId === op.requestId && o.outcome === 'ok' && !o.replayed,
+      );
+      if (created && original && original.invokedAt < created.invokedAt) {
+        problems.push(
+          `${describe(op)} replayed the answer of ${describe(original)}, from an older incarnation`,
+        );
+      }
+    }
+  }
+  if (problems.length > 0) {
+    const at = run.history.ops.find((op) => problems[0]?.startsWith(`#${op.id} `))?.invokedAt ?? Date.now();
+    throw new Error(
+      `topic incarnations (seed ${run.seed}):\n${problems.slice(0, 10).join('\n')}\n${run.history.around(at)}`,
+    );
   }
 }
 

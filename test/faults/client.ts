@@ -46,11 +46,15 @@ export class Client {
     readonly timeoutMs = 15_000,
   ) {}
 
-  /** A live instance, at random (the run's stream decides). */
-  instance(): Instance {
-    const alive = this.cluster.alive();
-    if (alive.length === 0) throw new Error('no live instance');
-    return this.rng.pick(alive.sort((a, b) => a.name.localeCompare(b.name)));
+  /** A live instance, at random (the run's stream decides); waits while every instance is restarting. */
+  async instance(): Promise<Instance> {
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const alive = this.cluster.alive();
+      if (alive.length > 0) return this.rng.pick(alive.sort((a, b) => a.name.localeCompare(b.name)));
+      if (Date.now() > deadline) throw new Error('no live instance for 60 s');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
   }
 
   async call(
@@ -106,7 +110,7 @@ export class Client {
     records: WrittenRecord[],
     options: { requestId: string; attempt: number; idempotencyKey?: string; instance?: Instance },
   ): Promise<ProduceOp> {
-    const instance = options.instance ?? this.instance();
+    const instance = options.instance ?? (await this.instance());
     const op = this.history.invoke<ProduceOp>({
       type: 'produce',
       client: this.name,
@@ -135,7 +139,7 @@ export class Client {
     offset: number,
     options: { maxRecords?: number; instance?: Instance; waitMs?: number } = {},
   ): Promise<FetchOp> {
-    const instance = options.instance ?? this.instance();
+    const instance = options.instance ?? (await this.instance());
     const op = this.history.invoke<FetchOp>({
       type: 'fetch',
       client: this.name,
@@ -175,7 +179,7 @@ export class Client {
     topics: string[],
     options: { sessionTimeoutMs?: number } = {},
   ): Promise<JoinOp> {
-    const instance = this.instance();
+    const instance = await this.instance();
     const op = this.history.invoke<JoinOp>({
       type: 'join',
       client: this.name,
@@ -200,7 +204,7 @@ export class Client {
   }
 
   async heartbeat(group: string, memberId: string): Promise<HeartbeatOp> {
-    const instance = this.instance();
+    const instance = await this.instance();
     const op = this.history.invoke<HeartbeatOp>({
       type: 'heartbeat',
       client: this.name,
@@ -232,7 +236,7 @@ export class Client {
       waitMs?: number;
     },
   ): Promise<{ op: MemberFetchOp; cursor?: string }> {
-    const instance = this.instance();
+    const instance = await this.instance();
     const commit = options.commit === true && options.cursor !== undefined;
     const op = this.history.invoke<MemberFetchOp>({
       type: 'memberFetch',
@@ -268,7 +272,7 @@ export class Client {
     generation: number,
     offsets: CommitOp['offsets'],
   ): Promise<CommitOp> {
-    const instance = this.instance();
+    const instance = await this.instance();
     const op = this.history.invoke<CommitOp>({
       type: 'commit',
       client: this.name,
@@ -284,7 +288,8 @@ export class Client {
     return this.finish(op, answer);
   }
 
-  async offsets(group: string, instance = this.instance()): Promise<OffsetsOp> {
+  async offsets(group: string, given?: Instance): Promise<OffsetsOp> {
+    const instance = given ?? (await this.instance());
     const op = this.history.invoke<OffsetsOp>({
       type: 'offsets',
       client: this.name,
@@ -304,7 +309,7 @@ export class Client {
     target: string,
     options: { body?: unknown; instance?: Instance; timeoutMs?: number } = {},
   ): Promise<AdminOp> {
-    const instance = options.instance ?? this.instance();
+    const instance = options.instance ?? (await this.instance());
     const op = this.history.invoke<AdminOp>({
       type: 'admin',
       client: this.name,

@@ -1,3 +1,5 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { expect } from 'vitest';
 import { makeDynamoClient, makeS3Client, testEndpoints } from '../support/env.js';
 import { type CheckOptions, checkHistory, formatViolations } from './checker.js';
@@ -163,6 +165,15 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioRun> {
     const final = await readFinalState(cluster, client('final'), scenario);
     if (storage) final.storage = storage;
     process.stderr.write(`[faults] ${scenario.name} (seed ${seed}): ${summarize(history)}\n`);
+    // SLUICE_FAULT_DUMP=<dir>: the whole history as JSON, to study a run.
+    const dump = process.env.SLUICE_FAULT_DUMP;
+    if (dump) {
+      await mkdir(dump, { recursive: true });
+      await writeFile(
+        join(dump, `${scenario.name}-${seed}.json`),
+        JSON.stringify({ seed, ops: history.ops, faults: history.faults }, null, 1),
+      );
+    }
     const violations = checkHistory(history, final, {
       faultsStoppedAt,
       quiescedAt,
@@ -227,7 +238,7 @@ async function liveness(cluster: Cluster, client: Client, scenario: Scenario): P
 }
 
 async function lagIsZero(client: Client, group: string): Promise<boolean> {
-  const answer = await client.call(client.instance(), 'GET', `/v1/groups/${encodeURIComponent(group)}`);
+  const answer = await client.call(await client.instance(), 'GET', `/v1/groups/${encodeURIComponent(group)}`);
   if (answer.outcome !== 'ok') return false;
   const offsets = (answer.json?.offsets ?? []) as Array<{ lag: number | null; highWatermark: number }>;
   return offsets.length > 0 && offsets.every((o) => o.highWatermark === 0 || o.lag === 0);
@@ -238,7 +249,7 @@ async function readFinalState(cluster: Cluster, client: Client, scenario: Scenar
   const final: FinalState = { topics: new Map(), reads: new Map(), committed: new Map() };
   for (const topic of scenario.topics) {
     const answer = await client.call(
-      client.instance(),
+      await client.instance(),
       'GET',
       `/v1/topics/${encodeURIComponent(topic.name)}`,
     );
@@ -314,7 +325,7 @@ async function readPartition(
 export function summarize(history: History): string {
   const ops = new Map<string, number>();
   for (const op of history.ops) {
-    const key = `${op.type} ${op.outcome ?? 'pending'}`;
+    const key = `${op.type} ${op.outcome ?? 'pending'}${op.outcome === 'ok' ? '' : ` ${op.status ?? op.error ?? ''}`}`;
     ops.set(key, (ops.get(key) ?? 0) + 1);
   }
   const faults = new Map<string, number>();

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll } from 'vitest';
 import { createLog } from '../../functions/deps.js';
 import { type AppDeps, createApp } from '../../functions/http/app.js';
@@ -71,6 +72,8 @@ export async function startTestServer(
     maintenanceHooks?: MaintenanceHooks;
     /** Records the calls the server's SDK clients make once it is set up (test/infra/grants.test.ts). */
     recorder?: CallRecorder;
+    /** Called with the server's SDK clients before it starts (e.g. to add the fault suite's middleware). */
+    configureClients?: (clients: { dynamodb: DynamoDBClient; s3: S3Client }) => void;
     /** What the Log counts (produce/fetch metrics); none otherwise. */
     metrics?: LogMetrics;
     /** Consumer-group tuning (for example no skew allowance, with a manual clock). */
@@ -99,6 +102,7 @@ export async function startTestServer(
     await s3.send(new CreateBucketCommand({ Bucket: bucket }));
   }
   const store = new S3SegmentStore(s3, bucket);
+  options.configureClients?.({ dynamodb, s3 });
   if (options.recorder) {
     options.recorder.attach(dynamodb);
     options.recorder.attach(s3);
