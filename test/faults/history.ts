@@ -160,9 +160,11 @@ export class History {
     for (const f of this.faults) {
       if (Math.abs(f.at - at) <= windowMs) lines.push([f.at, `FAULT ${f.instance}: ${f.what}`]);
     }
-    lines.sort((a, b) => a[0] - b[0]);
-    const shown = lines.slice(0, max).map(([t, s]) => `${new Date(t).toISOString().slice(11, 23)} ${s}`);
-    if (lines.length > max) shown.push(`… ${lines.length - max} more`);
+    // The `max` nearest to `at`, in time order.
+    const nearest = lines.sort((a, b) => Math.abs(a[0] - at) - Math.abs(b[0] - at)).slice(0, max);
+    nearest.sort((a, b) => a[0] - b[0]);
+    const shown = nearest.map(([t, s]) => `${new Date(t).toISOString().slice(11, 23)} ${s}`);
+    if (lines.length > max) shown.push(`… ${lines.length - max} more within ${windowMs} ms`);
     return shown.join('\n');
   }
 }
