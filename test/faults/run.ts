@@ -99,15 +99,18 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioRun> {
   try {
     // A working cluster first: instances without faults, the topics; then the scenario's faults.
     const names = Object.keys(scenario.instances).sort();
-    await Promise.all(
+    await cluster.startTogether(
       names.map((name) => {
         const options = scenario.instances[name] as InstanceOptions;
-        return cluster.start(name, {
-          ...options,
-          faults: {},
-          ...(options.proxy ? { proxy: {} } : {}),
-          ...(options.front ? { front: {} } : {}),
-        });
+        return [
+          name,
+          {
+            ...options,
+            faults: {},
+            ...(options.proxy ? { proxy: {} } : {}),
+            ...(options.front ? { front: {} } : {}),
+          },
+        ];
       }),
     );
     const admin = client('setup');

@@ -92,6 +92,31 @@ export class Cluster {
     );
   }
 
+  /**
+   * Starts instances at the same moment: each process loads, then all set up the tables at once (as
+   * servers started together on a fresh deployment do: table setup must be safe to race).
+   */
+  async startTogether(entries: Array<[string, InstanceOptions]>): Promise<Instance[]> {
+    let go!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      go = resolve;
+    });
+    const loaded: Array<Promise<void>> = [];
+    const started = entries.map(([name, options]) => {
+      let markLoaded!: () => void;
+      loaded.push(
+        new Promise<void>((resolve) => {
+          markLoaded = resolve;
+        }),
+      );
+      return this.spawn(name, options, this.instances.get(name), { loaded: markLoaded, go: gate });
+    });
+    // A process that fails to start rejects its own promise; the others must not wait for it forever.
+    await Promise.race([Promise.all(loaded), Promise.all(started)]);
+    go();
+    return Promise.all(started);
+  }
+
   /** Starts (or restarts) instance `name`; resolves once it serves. */
   async start(name: string, options?: InstanceOptions): Promise<Instance> {
     const existing = this.instances.get(name);
@@ -113,6 +138,7 @@ export class Cluster {
     name: string,
     opts: InstanceOptions,
     existing: Instance | undefined,
+    gate?: { loaded: () => void; go: Promise<void> },
   ): Promise<Instance> {
     const instance: Instance = existing ?? { name, options: opts, url: '', alive: false, incarnation: 0 };
     this.instances.set(name, instance);
@@ -158,6 +184,7 @@ export class Cluster {
       env: { ...this.defaults.env, ...opts.env },
       maintenance: { ...this.defaults.maintenance, ...opts.maintenance },
       log: { ...this.defaults.log, ...opts.log },
+      waitForGo: gate !== undefined,
     };
     const child = spawn(process.execPath, ['--import', 'tsx', INSTANCE_MAIN], {
       env: { ...process.env, SLUICE_FAULT_INSTANCE: JSON.stringify(spec) },
@@ -174,6 +201,10 @@ export class Cluster {
     });
     child.on('message', (message: { type?: string; what?: string }) => {
       if (message.type === 'fault' && message.what) this.history.fault(name, message.what);
+      if (message.type === 'loaded' && gate) {
+        gate.loaded();
+        void gate.go.then(() => child.send({ type: 'go' }));
+      }
     });
     child.on('exit', (code, signal) => {
       if (instance.child !== child) return;

@@ -40,6 +40,11 @@ export interface InstanceSpec {
   env?: Record<string, string>;
   /** Maintenance options the config cannot express (a GC grace of seconds, below the config's minimum). */
   maintenance?: { gcGraceMs?: number; minAgeMs?: number; targetObjectBytes?: number; maxRunMs?: number };
+  /**
+   * Wait for `{ type: 'go' }` (after sending `{ type: 'loaded' }`) before setting up the tables, so that
+   * instances started together race for table setup as servers started at once on a fresh deployment do.
+   */
+  waitForGo?: boolean;
   /** Log options the config cannot express. */
   log?: Record<string, number>;
 }
@@ -112,6 +117,14 @@ async function main(): Promise<void> {
     if (message.type === 'faults') apply(message);
   });
 
+  if (spec.waitForGo) {
+    await new Promise<void>((resolve) => {
+      process.on('message', (message: { type?: string }) => {
+        if (message.type === 'go') resolve();
+      });
+      process.send?.({ type: 'loaded' });
+    });
+  }
   // Tables come first and without faults: the run starts on a working deployment.
   await ensureTables(clients.dynamodb, config.tablePrefix);
   apply(spec.faults);

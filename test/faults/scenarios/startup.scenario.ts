@@ -1,0 +1,52 @@
+import { expect, it } from 'vitest';
+import { makeDynamoClient, makeS3Client, testEndpoints } from '../../support/env.js';
+import { Cluster } from '../cluster/cluster.js';
+import { History } from '../history.js';
+import { FAULT_DEFAULTS, SEED } from '../run.js';
+
+/**
+ * A deployment's first start: several instances (agent and Lambda wiring) set up fresh tables at the same
+ * moment, three times over. Every one must start; table setup is check-then-act and must be safe to race.
+ */
+it('simultaneous-start-on-fresh-tables', async () => {
+  const env = testEndpoints();
+  const backends = {
+    dynamodbEndpoint: env.dynamodbEndpoint,
+    s3Endpoint: env.s3Endpoint,
+    region: env.region,
+    s3: makeS3Client(env),
+    dynamodb: makeDynamoClient(env),
+  };
+  try {
+    for (let round = 0; round < 3; round++) {
+      const cluster = await Cluster.create({
+        seed: SEED + round,
+        history: new History(),
+        backends,
+        name: `startup-${round}`,
+        defaults: FAULT_DEFAULTS,
+      });
+      try {
+        const names = ['s1', 's2', 's3', 's4', 's5'];
+        const failure = await cluster
+          .startTogether(names.map((name, i) => [name, { mode: i % 2 === 0 ? 'agent' : 'lambda' }]))
+          .then(
+            () => undefined,
+            (error: unknown) => String(error),
+          );
+        expect(failure, `round ${round} (seed ${SEED}): every instance starts`).toBeUndefined();
+        expect(
+          cluster
+            .alive()
+            .map((i) => i.name)
+            .sort(),
+        ).toEqual(names);
+      } finally {
+        await cluster.close();
+      }
+    }
+  } finally {
+    backends.s3.destroy();
+    backends.dynamodb.destroy();
+  }
+});
