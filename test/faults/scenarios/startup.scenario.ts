@@ -6,7 +6,7 @@ import { FAULT_DEFAULTS, SEED } from '../run.js';
 
 /**
  * A deployment's first start: several instances (agent and Lambda wiring) set up fresh tables at the same
- * moment, three times over. Every one must start; table setup is check-then-act and must be safe to race.
+ * moment, twice over. Every one must start; table setup is check-then-act and must be safe to race.
  */
 it('simultaneous-start-on-fresh-tables', async () => {
   const env = testEndpoints();
@@ -18,7 +18,7 @@ it('simultaneous-start-on-fresh-tables', async () => {
     dynamodb: makeDynamoClient(env),
   };
   try {
-    for (let round = 0; round < 3; round++) {
+    for (let round = 0; round < 2; round++) {
       const cluster = await Cluster.create({
         seed: SEED + round,
         history: new History(),
@@ -27,7 +27,7 @@ it('simultaneous-start-on-fresh-tables', async () => {
         defaults: FAULT_DEFAULTS,
       });
       try {
-        const names = ['s1', 's2', 's3', 's4', 's5'];
+        const names = ['s1', 's2', 's3', 's4'];
         const failure = await cluster
           .startTogether(names.map((name, i) => [name, { mode: i % 2 === 0 ? 'agent' : 'lambda' }]))
           .then(
