@@ -238,6 +238,21 @@ describe('tcp proxy', () => {
     expect([...kinds].sort()).toEqual(['delay', 'drop', 'reset']);
   });
 
+  it('a target that refuses connections resets the client and crashes nothing', async () => {
+    const closed = await startEchoTarget();
+    await closed.close(); // its port now refuses connections
+    const proxy = await startTcpProxy({
+      target: { host: '127.0.0.1', port: closed.port },
+      rng: mulberry32(9),
+    });
+    cleanups.push(() => proxy.close());
+    const agent = new http.Agent({ keepAlive: false });
+    cleanups.push(() => agent.destroy());
+    const error = await post(proxy.port, agent, '/nowhere', Buffer.from('x')).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(Error);
+    await expect.poll(() => proxy.counters.open).toBe(0);
+  });
+
   it('close() destroys every socket and timer and leaves no open handle', async () => {
     const count = (kind: string) => process.getActiveResourcesInfo().filter((r) => r === kind).length;
     // Earlier tests' sockets are closed, asynchronously: start from none.

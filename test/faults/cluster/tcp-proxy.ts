@@ -69,7 +69,10 @@ export interface TcpProxy {
   /** `http://127.0.0.1:<port>`: the endpoint to give the client instead of the target's. */
   readonly url: string;
   readonly port: number;
-  /** Replaces the fault profile (not merged); takes effect at once for data arriving from now on. */
+  /**
+   * Replaces the fault profile (not merged); takes effect at once for data arriving from now on (a chunk already
+   * being delayed keeps its delay; lifting a blackhole releases what it held).
+   */
   setFaults(profile: FaultProfile): void;
   /** A snapshot of the counters. */
   readonly counters: TcpProxyCounters;
@@ -342,7 +345,7 @@ export async function startTcpProxy(options: TcpProxyOptions): Promise<TcpProxy>
     }
   }
 
-  const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: false }, (client) => {
+  const server = net.createServer({ allowHalfOpen: true }, (client) => {
     counters.accepted++;
     counters.open++;
     const connection = new Connection(client);
