@@ -13,9 +13,11 @@ import {
   DEFAULT_LAG_RATE_MINUTES,
   DEFAULT_MAINTENANCE_RATE_MINUTES,
   DEFAULT_MAX_REQUEST_BYTES,
+  MIN_GC_GRACE_MINUTES,
 } from '../../infra/context.js';
 import { NATIVE_MODULES, type SluiceStack } from '../../infra/sluice-stack.js';
 import { DEFAULT_LIMITS } from '../../lib/limits.js';
+import { minGcGraceMs } from '../../lib/log/appender.js';
 import { DEFAULT_LOG_OPTIONS } from '../../lib/log/log.js';
 import { DEFAULT_MAINTENANCE_OPTIONS } from '../../lib/maintenance/maintenance.js';
 import { tableDefinitions } from '../../lib/metadata/dynamodb-schema.js';
@@ -407,6 +409,16 @@ describe('function settings', () => {
     expect(DEFAULT_COMPACT_TARGET_BYTES).toBe(DEFAULT_MAINTENANCE_OPTIONS.targetObjectBytes);
     expect(DEFAULT_COMPACT_MIN_AGE_MINUTES * 60_000).toBe(DEFAULT_MAINTENANCE_OPTIONS.minAgeMs);
     expect(DEFAULT_GC_GRACE_MINUTES * 60_000).toBe(DEFAULT_MAINTENANCE_OPTIONS.gcGraceMs);
+  });
+
+  it('give every function the commit deadline that the smallest GC grace allowed is derived from', () => {
+    const synthesized = synth({ gcGraceMinutes: MIN_GC_GRACE_MINUTES });
+    for (const [, fn] of synthesized.stack.functions) {
+      const variables = environmentOf(synthesized, fn);
+      const delay = Number(variables.SLUICE_MAX_COMMIT_DELAY_MS);
+      expect(delay).toBe(DEFAULT_LOG_OPTIONS.maxCommitDelayMs);
+      expect(Number(variables.SLUICE_GC_GRACE_MS)).toBeGreaterThanOrEqual(minGcGraceMs(delay));
+    }
   });
 
   it("appear with their defaults in every function's environment; the request limit only in the API's", () => {

@@ -11,11 +11,15 @@ interface MiddlewareStack {
 /**
  * Faults on the offset commits of a real DynamoDB client (a middleware; the calls still go to DynamoDB
  * Local): while `ambiguous` is on, every commit (a conditional PutItem or a TransactWriteItems on the index
- * table) is sent and applied, then fails with a TimeoutError, as when the answer is lost. It sits outside
- * the SDK's own retries, so the Appender sees each failure. `onCommit` runs before each commit is sent.
+ * table) is sent and applied, then fails with a TimeoutError, as when the answer is lost; while
+ * `unreachable` is on, it fails so without being sent. It sits outside
+ * the SDK's own retries, so the Appender sees each failure. `onCommit` runs before each commit is sent
+ * (the faults in force are read before it).
  */
 export class CommitFaults {
   ambiguous = false;
+  /** While on, every commit fails with a TimeoutError without being sent (DynamoDB unreachable). */
+  unreachable = false;
   /** Commits sent while `ambiguous` was on. */
   failed = 0;
   onCommit: (() => Promise<void> | void) | undefined;
@@ -25,18 +29,28 @@ export class CommitFaults {
       (next, context) => async (args) => {
         if (!isCommit(String(context.commandName ?? ''), args.input as Record<string, any>))
           return next(args);
-        await this.onCommit?.();
+        // The faults in force when the commit is sent, whatever `onCommit` changes for the next ones.
+        const unreachable = this.unreachable;
         const fail = this.ambiguous;
+        await this.onCommit?.();
+        if (unreachable) {
+          this.failed += 1;
+          throw timeout('injected: DynamoDB did not answer (the commit was not applied)');
+        }
         const result = await next(args);
         if (!fail) return result;
         this.failed += 1;
-        const error = new Error('injected: the commit was applied but its answer was lost');
-        error.name = 'TimeoutError';
-        throw error;
+        throw timeout('injected: the commit was applied but its answer was lost');
       },
       { step: 'initialize', name: 'sluiceCommitFaults' },
     );
   }
+}
+
+function timeout(message: string): Error {
+  const error = new Error(message);
+  error.name = 'TimeoutError';
+  return error;
 }
 
 function isCommit(command: string, input: Record<string, any>): boolean {
