@@ -433,6 +433,8 @@ export class Log {
     try {
       bases = await this.append(prepared.request, prepared.bytes);
     } catch (error) {
+      // The flush found this incarnation gone: what this process caches of the topic is stale.
+      if (error instanceof TopicNotFoundError) this.topics.invalidate(topicName);
       if (idempotency && attemptId) {
         // Not committed (a commit and its idempotency record are one atomic write): free the key at once.
         await this.metadata
