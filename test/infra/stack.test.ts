@@ -43,6 +43,9 @@ const DEFAULT_SETTINGS_ENV = {
   SLUICE_GC_GRACE_MS: '3600000',
 };
 
+/** The commit deadline both functions get (GC's grace is derived from it, ARCHITECTURE §10.4). */
+const COMMIT_DEADLINE_ENV = { SLUICE_MAX_COMMIT_DELAY_MS: '300000' };
+
 /** What both functions get for custom metrics by default: EMF lines under Sluice, service = the stack. */
 const DEFAULT_METRICS_ENV = {
   SLUICE_METRICS: 'emf',
@@ -173,6 +176,7 @@ describe('API function', () => {
         SLUICE_TABLE_PREFIX: 'env_',
         SLUICE_ADMIN_TOKEN_SECRET_ARN: { Ref: logicalId(stack.adminTokenSecret) },
         ...DEFAULT_SETTINGS_ENV,
+        ...COMMIT_DEADLINE_ENV,
         ...DEFAULT_METRICS_ENV,
         SLUICE_MAX_REQUEST_BYTES: '6291456',
         // Admin-requested passes run in the job's own function.
@@ -258,6 +262,7 @@ describe('job functions', () => {
           SLUICE_BUCKET: { Ref: logicalId(stack.bucket) },
           SLUICE_TABLE_PREFIX: 'env_',
           ...DEFAULT_SETTINGS_ENV,
+          ...COMMIT_DEADLINE_ENV,
           ...DEFAULT_METRICS_ENV,
           SLUICE_MAINTENANCE_JOBS: job,
         },
