@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DEFAULT_GROUP_OPTIONS, type GroupCoordinatorOptions } from '../lib/groups/coordinator.js';
 import { DEFAULT_LIMITS, type Limits } from '../lib/limits.js';
+import { COMMIT_ATTEMPT_MARGIN_MS, minGcGraceMs } from '../lib/log/appender.js';
 import { DEFAULT_LOG_OPTIONS, type LogOptions } from '../lib/log/log.js';
 import { DEFAULT_MAINTENANCE_OPTIONS, type MaintenanceOptions } from '../lib/maintenance/maintenance.js';
 import {
@@ -65,8 +66,10 @@ const EnvSchema = z.object({
   SLUICE_GROUP_INITIAL_REBALANCE_DELAY_MS: int(DEFAULT_GROUP_OPTIONS.initialRebalanceDelayMs),
   SLUICE_COMPACT_MIN_AGE_MS: int(DEFAULT_MAINTENANCE_OPTIONS.minAgeMs),
   SLUICE_COMPACT_TARGET_BYTES: int(DEFAULT_MAINTENANCE_OPTIONS.targetObjectBytes, 64 * 1024),
-  /** Must exceed the longest produce and the longest read (15 min in Lambda); see ARCHITECTURE §10.4. */
+  /** Must be at least 2 × SLUICE_MAX_COMMIT_DELAY_MS + 60 s; see ARCHITECTURE §10.4. */
   SLUICE_GC_GRACE_MS: int(DEFAULT_MAINTENANCE_OPTIONS.gcGraceMs, 60_000),
+  /** The longest time from a flush's segment put to the start of a commit attempt (ARCHITECTURE §4.3). */
+  SLUICE_MAX_COMMIT_DELAY_MS: int(DEFAULT_LOG_OPTIONS.maxCommitDelayMs, 1_000),
   /** `emf`: write CloudWatch metrics as Embedded Metric Format log lines (the deployed stack); `off`: none. */
   SLUICE_METRICS: z.enum(['off', 'emf']).default('off'),
   SLUICE_METRICS_NAMESPACE: z
@@ -154,6 +157,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       'invalid configuration: set all of SLUICE_COMPACT_FUNCTION, SLUICE_RETENTION_FUNCTION and SLUICE_GC_FUNCTION, or none',
     );
   }
+  const minGrace = minGcGraceMs(e.SLUICE_MAX_COMMIT_DELAY_MS);
+  if (e.SLUICE_GC_GRACE_MS < minGrace) {
+    throw new Error(
+      `invalid configuration: SLUICE_GC_GRACE_MS (${e.SLUICE_GC_GRACE_MS}) must be at least ` +
+        `2 × SLUICE_MAX_COMMIT_DELAY_MS (${e.SLUICE_MAX_COMMIT_DELAY_MS}) + ${COMMIT_ATTEMPT_MARGIN_MS} ms = ` +
+        `${minGrace}: GC could otherwise delete the object of a produce whose commit is still allowed to land`,
+    );
+  }
   const endpoints = {
     s3: e.AWS_ENDPOINT_URL_S3 ?? e.AWS_ENDPOINT_URL,
     dynamodb: e.AWS_ENDPOINT_URL_DYNAMODB ?? e.AWS_ENDPOINT_URL,
@@ -189,6 +200,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       pollIntervalMs: e.SLUICE_POLL_INTERVAL_MS,
       topicCacheTtlMs: e.SLUICE_TOPIC_CACHE_TTL_MS,
       entryCacheTtlMs: e.SLUICE_ENTRY_CACHE_TTL_MS,
+      maxCommitDelayMs: e.SLUICE_MAX_COMMIT_DELAY_MS,
     },
     limits: { ...DEFAULT_LIMITS, maxRequestBytes: e.SLUICE_MAX_REQUEST_BYTES },
     keyCacheTtlMs: e.SLUICE_KEY_CACHE_TTL_MS,

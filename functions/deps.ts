@@ -4,6 +4,7 @@ import { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { type Clock, systemClock } from '../lib/clock.js';
+import type { CrashPoints } from '../lib/crash-points.js';
 import { DynamoDbGroupStore } from '../lib/groups/dynamodb-group-store.js';
 import type { Limits } from '../lib/limits.js';
 import type { AppenderHooks } from '../lib/log/appender.js';
@@ -125,6 +126,8 @@ export function createLog(options: {
   maintenance?: Partial<MaintenanceOptions>;
   maintenanceHooks?: MaintenanceHooks;
   metrics?: LogMetrics;
+  /** Where the fault suite may crash the process (test/faults); none in production. */
+  crashPoints?: CrashPoints;
 }): Log {
   const clock = options.clock ?? systemClock;
   const metadata = new DynamoDbMetadataStore(options.dynamodb, tableNames(options.tablePrefix), () =>
@@ -140,6 +143,7 @@ export function createLog(options: {
     ...(options.maintenance ? { maintenance: options.maintenance } : {}),
     ...(options.maintenanceHooks ? { maintenanceHooks: options.maintenanceHooks } : {}),
     ...(options.metrics ? { metrics: options.metrics } : {}),
+    ...(options.crashPoints ? { crashPoints: options.crashPoints } : {}),
   });
 }
 

@@ -24,8 +24,8 @@ import type { Compression } from '../lib/types.js';
  * - `compactMinAgeMinutes`: how old a segment must be before compaction touches it, whole minutes from 0
  *   (default 5; `SLUICE_COMPACT_MIN_AGE_MS`).
  * - `gcGraceMinutes`: how long an object stays unreferenced before GC deletes it, whole minutes from 20
- *   (default 60; `SLUICE_GC_GRACE_MS`). It must exceed the longest produce or read, which Lambda's
- *   15-minute limit bounds.
+ *   (default 60; `SLUICE_GC_GRACE_MS`). It must exceed the longest produce or read: at least 2 × the commit
+ *   deadline (`SLUICE_MAX_COMMIT_DELAY_MS`, 5 min) + 60 s, and Lambda's 15-minute limit for reads.
  * - `metrics`: `emf` (default) has the functions write produce/fetch counts and consumer lag as CloudWatch
  *   Embedded Metric Format log lines (`SLUICE_METRICS`), which the dashboard graphs; `off` writes none and
  *   schedules no lag job.

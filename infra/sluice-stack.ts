@@ -17,6 +17,7 @@ import {
 } from 'aws-cdk-lib';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { Construct } from 'constructs';
+import { DEFAULT_LOG_OPTIONS } from '../lib/log/log.js';
 import { MAINTENANCE_JOBS, type MaintenanceJob, type ScheduledJob } from '../lib/maintenance/report.js';
 import { TTL_ATTRIBUTE, tableNames } from '../lib/metadata/dynamodb-schema.js';
 import type { MaintenanceRates, MetricsSettings, SluiceSettings } from './context.js';
@@ -225,6 +226,8 @@ export class SluiceStack extends Stack {
       SLUICE_COMPACT_TARGET_BYTES: String(settings.compactTargetBytes),
       SLUICE_COMPACT_MIN_AGE_MS: String(settings.compactMinAge.toMilliseconds()),
       SLUICE_GC_GRACE_MS: String(settings.gcGrace.toMilliseconds()),
+      // The commit deadline GC's grace is derived from (≥ 2 × it + 60 s; the 20 min minimum grace allows it).
+      SLUICE_MAX_COMMIT_DELAY_MS: String(DEFAULT_LOG_OPTIONS.maxCommitDelayMs),
       // Produce/fetch counts (API) and consumer lag (maintenance) as EMF log lines: CloudWatch Logs turns
       // them into metrics, so the functions need no cloudwatch:PutMetricData permission.
       SLUICE_METRICS: metrics.enabled ? 'emf' : 'off',

@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.js';
-import { ThrottledError } from '../errors.js';
+import { type CrashPoints, NO_CRASH_POINTS } from '../crash-points.js';
+import { SluiceError, ThrottledError, TopicNotFoundError } from '../errors.js';
 import {
   CommitConflictError,
   type IdempotencyCompletion,
@@ -44,6 +45,27 @@ export interface AppenderOptions {
    * Must stay far below INDEX_KEY_REUSE_GUARD_MS (see docs/ARCHITECTURE.md, "Why index keys age").
    */
   tailCacheMaxAgeMs: number;
+  /**
+   * The longest time from the start of a flush's segment put to the start of any commit attempt: past it
+   * the Appender starts no attempt (the produce fails), so an object GC may delete is never referenced by a
+   * commit made after GC's grace. GC's grace must be at least `minGcGraceMs(maxCommitDelayMs)` (§4.3, §10.4).
+   */
+  maxCommitDelayMs: number;
+}
+
+/**
+ * The longest one commit attempt may run once started: the DynamoDB client's 3 SDK attempts of at most
+ * 10 s each (functions/deps.ts), their backoff, and a margin for clock rates.
+ */
+export const COMMIT_ATTEMPT_MARGIN_MS = 60_000;
+
+/**
+ * The shortest GC grace period safe with `maxCommitDelayMs`: a commit attempt starts at most
+ * `maxCommitDelayMs` after its object's put began and lands within COMMIT_ATTEMPT_MARGIN_MS of its start;
+ * twice the bound leaves room for a read between its index lookup and its GET of an object just swapped.
+ */
+export function minGcGraceMs(maxCommitDelayMs: number): number {
+  return 2 * maxCommitDelayMs + COMMIT_ATTEMPT_MARGIN_MS;
 }
 
 /** Hooks for tests that inject faults between the steps of the protocol. */
@@ -96,6 +118,7 @@ export class Appender {
     private readonly options: AppenderOptions,
     private readonly watcher?: PartitionWatcher,
     private readonly hooks: AppenderHooks = {},
+    private readonly crash: CrashPoints = NO_CRASH_POINTS,
   ) {
     if (options.tailCacheMaxAgeMs * 10 > INDEX_KEY_REUSE_GUARD_MS) {
       throw new Error(
@@ -125,14 +148,21 @@ export class Appender {
       const batch = batches[i];
       if (batch) batch.location = location;
     });
-    const objectKey = newSegmentKey(this.clock.now());
+    const putStartedAt = this.clock.now();
+    const objectKey = newSegmentKey(putStartedAt);
+    // Alongside the put (no added latency): is each topic's incarnation still live? A produce invoked after
+    // its topic's delete answered must not be acknowledged (this instance's topic cache may be stale, §4).
+    const refusals = this.confirmTopics(batches);
     try {
       await this.store.put(objectKey, segment.bytes);
     } catch (error) {
+      await refusals;
       return requests.map(() => ({ ok: false, error }));
     }
+    const refused = await refusals;
     for (const listener of this.listeners) listener(objectKey, segment.bytes);
     await this.hooks.afterSegmentPut?.(objectKey);
+    await this.crash.reach('produce.afterSegmentPut', objectKey);
 
     const results: AppendResult[] = requests.map(() => ({ ok: true, partitions: new Map() }));
     const components = connectedComponents(requests.length, batches);
@@ -141,7 +171,16 @@ export class Appender {
       Promise.all(
         components.map(async (component) => {
           try {
-            const bases = await this.commitComponent(component, requests, objectKey, segment.bytes.length);
+            // A component is one topic's (a request writes to one topic): a dead incarnation commits nothing.
+            const refusal = refused.get(component[0]?.topic.topicId ?? '');
+            if (refusal !== undefined) throw refusal;
+            const bases = await this.commitComponent(
+              component,
+              requests,
+              objectKey,
+              segment.bytes.length,
+              putStartedAt + this.options.maxCommitDelayMs,
+            );
             component.forEach((batch, i) => {
               const base = bases[i] as number;
               for (const member of batch.members) {
@@ -160,6 +199,28 @@ export class Appender {
     this.commitChain = run.catch(() => undefined);
     await run;
     return results;
+  }
+
+  /**
+   * One strongly consistent read of each topic of the flush: the error to answer its requests with when
+   * its incarnation is gone (deleted, or deleted and created again) or cannot be confirmed. Never rejects.
+   */
+  private async confirmTopics(batches: readonly PartitionBatch[]): Promise<Map<string, unknown>> {
+    const topics = new Map<string, Topic>();
+    for (const batch of batches) topics.set(batch.topic.topicId, batch.topic);
+    const refused = new Map<string, unknown>();
+    await Promise.all(
+      [...topics.values()].map(async (topic) => {
+        try {
+          const current = await this.metadata.getTopic(topic.name, { consistent: true });
+          if (current?.topicId !== topic.topicId)
+            refused.set(topic.topicId, new TopicNotFoundError(topic.name));
+        } catch (error) {
+          refused.set(topic.topicId, error);
+        }
+      }),
+    );
+    return refused;
   }
 
   private groupBatches(requests: readonly AppendRequest[]): PartitionBatch[] {
@@ -186,6 +247,8 @@ export class Appender {
     requests: readonly AppendRequest[],
     objectKey: string,
     objectSize: number,
+    /** No attempt starts after this time (maxCommitDelayMs after the segment put began). */
+    attemptDeadline: number,
   ): Promise<number[]> {
     const refs = component.map((b) => ({ topicId: b.topic.topicId, partition: b.partition }));
     const idempotent = [...new Set(component.flatMap((b) => b.members.map((m) => m.request)))].filter(
@@ -193,8 +256,10 @@ export class Appender {
     );
     let attempt = 0;
     let entries: IndexEntry[] | undefined;
+    let lastError: unknown;
     for (;;) {
       attempt += 1;
+      if (this.clock.now() > attemptDeadline) throw this.pastDeadline(refs, attempt - 1, lastError);
       if (!entries) {
         const tails = await Promise.all(refs.map((ref) => this.tailOf(ref)));
         const now = this.clock.now();
@@ -218,6 +283,9 @@ export class Appender {
           };
         });
       }
+      // The deadline again, after the tail reads: they may have taken long.
+      if (this.clock.now() > attemptDeadline) throw this.pastDeadline(refs, attempt - 1, lastError);
+      await this.crash.reach('commit.beforeAttempt', refs.map(partitionKey).join(','));
       try {
         await this.metadata.commit(entries, completionsFor(idempotent, requests, component, entries));
         const now = this.clock.now();
@@ -239,7 +307,10 @@ export class Appender {
           entries = undefined;
         } else if (!isAmbiguous(error)) {
           throw error;
+        } else {
+          await this.crash.reach('commit.afterAmbiguousFailure', refs.map(partitionKey).join(','));
         }
+        lastError = error;
         // An ambiguous failure (timeout, network) may have committed: retry the very same entries, never
         // other offsets, so that a landed commit is recognised as ours instead of being committed twice.
         if (attempt >= this.options.maxCommitAttempts) {
@@ -251,6 +322,27 @@ export class Appender {
         await sleep(Math.min(200, 2 ** Math.min(attempt, 7)) * Math.random());
       }
     }
+  }
+
+  /**
+   * The error of a component whose commit may not start another attempt. After an ambiguous failure the
+   * records may be committed: the answer is INTERNAL (outcome unknown, as any 500), never a claim that
+   * nothing was written. After conflicts only, nothing was: THROTTLED, as when the attempts run out.
+   */
+  private pastDeadline(refs: readonly PartitionRef[], attempts: number, lastError: unknown): SluiceError {
+    const where = refs.map(partitionKey).join(', ');
+    const bound = `maxCommitDelayMs (${this.options.maxCommitDelayMs} ms)`;
+    if (lastError !== undefined && isAmbiguous(lastError)) {
+      return new SluiceError(
+        'INTERNAL',
+        `the commit to ${where} did not get a definite answer within ${bound} after ${attempts} attempts; ` +
+          'the records may or may not be committed',
+        { cause: lastError, retriable: true },
+      );
+    }
+    return new ThrottledError(`could not commit to ${where} within ${bound} (${attempts} attempts)`, {
+      ...(lastError !== undefined ? { cause: lastError } : {}),
+    });
   }
 
   private async tailOf(ref: PartitionRef): Promise<CachedTail> {

@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.js';
 import { mapBounded } from '../concurrency.js';
+import { type CrashPoints, NO_CRASH_POINTS } from '../crash-points.js';
 import {
   ConflictError,
   IdempotencyKeyReusedError,
@@ -10,7 +11,12 @@ import {
   TopicNotFoundError,
 } from '../errors.js';
 import type { Limits } from '../limits.js';
-import { Maintenance, type MaintenanceHooks, type MaintenanceOptions } from '../maintenance/maintenance.js';
+import {
+  DEFAULT_MAINTENANCE_OPTIONS,
+  Maintenance,
+  type MaintenanceHooks,
+  type MaintenanceOptions,
+} from '../maintenance/maintenance.js';
 import {
   type IdempotencyClaim,
   type IdempotencyState,
@@ -23,7 +29,7 @@ import { headerBytes, type LogMetrics, NO_METRICS } from '../metrics/metrics.js'
 import { StickyPartitioner } from '../partitioner.js';
 import type { SegmentStore } from '../storage/segment-store.js';
 import type { Compression, FetchedRecord, Topic } from '../types.js';
-import { Appender, type AppenderHooks, type AppendRequest } from './appender.js';
+import { Appender, type AppenderHooks, type AppendRequest, minGcGraceMs } from './appender.js';
 import { ProduceBatcher } from './batcher.js';
 import {
   decodeProduceResult,
@@ -46,6 +52,11 @@ export interface LogOptions {
   maxFlushInFlight: number;
   compression: Compression;
   maxCommitAttempts: number;
+  /**
+   * The longest time from the start of a flush's segment put to the start of any commit attempt; past it
+   * the produce fails (§4.3). GC's grace must be at least `minGcGraceMs` of it (§10.4).
+   */
+  maxCommitDelayMs: number;
   tailCacheMaxAgeMs: number;
   topicCacheTtlMs: number;
   /** How often a long-polling fetch re-reads the index for commits made by other processes. */
@@ -66,6 +77,7 @@ export const DEFAULT_LOG_OPTIONS: LogOptions = {
   maxFlushInFlight: 4,
   compression: 'none',
   maxCommitAttempts: 40,
+  maxCommitDelayMs: 5 * 60 * 1000,
   tailCacheMaxAgeMs: 30_000,
   topicCacheTtlMs: 1_000,
   pollIntervalMs: 250,
@@ -86,6 +98,8 @@ export interface LogDeps {
   maintenanceHooks?: MaintenanceHooks;
   /** Counts of records produced and fetched per topic (lib/metrics/metrics.ts); default: none. */
   metrics?: LogMetrics;
+  /** Named points of the write path and the jobs where the fault suite may crash the process; default none. */
+  crashPoints?: CrashPoints;
 }
 
 export interface IdempotencyOptions {
@@ -256,17 +270,30 @@ export class Log {
   private readonly limits: Limits;
   private readonly options: LogOptions;
   private readonly hooks: AppenderHooks | undefined;
+  private readonly crash: CrashPoints;
 
   constructor(deps: LogDeps) {
     this.hooks = deps.hooks;
+    this.crash = deps.crashPoints ?? NO_CRASH_POINTS;
+    const gcGraceMs = deps.maintenance?.gcGraceMs ?? DEFAULT_MAINTENANCE_OPTIONS.gcGraceMs;
+    if (gcGraceMs < minGcGraceMs(deps.options.maxCommitDelayMs)) {
+      throw new Error(
+        `gcGraceMs (${gcGraceMs}) must be at least 2 × maxCommitDelayMs (${deps.options.maxCommitDelayMs}) ` +
+          `+ 60 s = ${minGcGraceMs(deps.options.maxCommitDelayMs)} (docs/ARCHITECTURE.md §10.4)`,
+      );
+    }
     this.metrics = deps.metrics ?? NO_METRICS;
     this.metadata = deps.metadata;
     this.clock = deps.clock;
     this.limits = deps.limits;
     this.options = deps.options;
-    this.topics = new TopicService(deps.metadata, deps.clock, deps.limits, {
-      cacheTtlMs: deps.options.topicCacheTtlMs,
-    });
+    this.topics = new TopicService(
+      deps.metadata,
+      deps.clock,
+      deps.limits,
+      { cacheTtlMs: deps.options.topicCacheTtlMs },
+      this.crash,
+    );
     this.appender = new Appender(
       deps.store,
       deps.metadata,
@@ -275,9 +302,11 @@ export class Log {
         compression: deps.options.compression,
         maxCommitAttempts: deps.options.maxCommitAttempts,
         tailCacheMaxAgeMs: deps.options.tailCacheMaxAgeMs,
+        maxCommitDelayMs: deps.options.maxCommitDelayMs,
       },
       this.watcher,
       deps.hooks,
+      this.crash,
     );
     this.reader = new SegmentReader(deps.store, {
       wholeObjectMaxBytes: deps.options.wholeObjectMaxBytes,
@@ -290,6 +319,7 @@ export class Log {
         store: deps.store,
         metadata: deps.metadata,
         clock: deps.clock,
+        crashPoints: this.crash,
         ...(deps.maintenanceHooks ? { hooks: deps.maintenanceHooks } : {}),
       },
       { compression: deps.options.compression, ...deps.maintenance },
@@ -391,6 +421,7 @@ export class Log {
       }
       if (state.state === 'committed') return { offsets: decodeProduceResult(state.result), replayed: true };
       attemptId = state.attemptId;
+      await this.crash.reach('idempotency.afterClaim', idempotency.key);
       const claimed = { scope: idempotency.scope, key: idempotency.key, attemptId };
       prepared.request.completion = {
         ...claimed,
@@ -402,6 +433,8 @@ export class Log {
     try {
       bases = await this.append(prepared.request, prepared.bytes);
     } catch (error) {
+      // The flush found this incarnation gone: what this process caches of the topic is stale.
+      if (error instanceof TopicNotFoundError) this.topics.invalidate(topicName);
       if (idempotency && attemptId) {
         // Not committed (a commit and its idempotency record are one atomic write): free the key at once.
         await this.metadata
@@ -412,6 +445,7 @@ export class Log {
     }
     this.metrics.produced(topicName, prepared.placements.length, prepared.bytes);
     await this.hooks?.afterCommit?.();
+    await this.crash.reach('produce.afterCommit', topicName);
     return { offsets: offsetsFrom(bases), replayed: false };
   }
 

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../clock.js';
+import { type CrashPoints, NO_CRASH_POINTS } from '../crash-points.js';
 import { InvalidRequestError, TopicNotFoundError } from '../errors.js';
 import type { Limits } from '../limits.js';
 import type { MetadataStore } from '../metadata/metadata-store.js';
@@ -41,6 +42,7 @@ export class TopicService {
     private readonly clock: Clock,
     private readonly limits: Limits,
     private readonly options: TopicServiceOptions,
+    private readonly crash: CrashPoints = NO_CRASH_POINTS,
   ) {}
 
   async create(input: { name: string; partitions?: number; config?: TopicConfigInput }): Promise<Topic> {
@@ -157,6 +159,7 @@ export class TopicService {
   async delete(name: string): Promise<Topic> {
     const deleted = await this.metadata.deleteTopic(name);
     this.invalidate(name);
+    await this.crash.reach('topic.afterDelete', name);
     return deleted;
   }
 

@@ -1,4 +1,5 @@
 import type { Clock } from '../clock.js';
+import { type CrashPoint, type CrashPoints, NO_CRASH_POINTS } from '../crash-points.js';
 import { SegmentReader } from '../log/segment-reader.js';
 import {
   INDEX_KEY_REUSE_GUARD_MS,
@@ -104,6 +105,7 @@ export class Maintenance {
   private readonly options: MaintenanceOptions;
   private readonly reader: SegmentReader;
   private readonly changeListeners: Array<(change: MaintenanceChange) => void> = [];
+  private readonly crash: CrashPoints;
 
   constructor(
     private readonly deps: {
@@ -111,10 +113,12 @@ export class Maintenance {
       metadata: MetadataStore;
       clock: Clock;
       hooks?: MaintenanceHooks;
+      crashPoints?: CrashPoints;
     },
     options: Partial<MaintenanceOptions> = {},
   ) {
     this.options = { ...DEFAULT_MAINTENANCE_OPTIONS, ...options };
+    this.crash = deps.crashPoints ?? NO_CRASH_POINTS;
     // The compactor's own reader: whole objects up to 8 MiB in one GET, a small cache (a pass reads each
     // object about once).
     this.reader = new SegmentReader(deps.store, {
@@ -349,6 +353,10 @@ export class Maintenance {
         report.current.objects.written += 1;
         report.current.bytes.written += encoded.bytes.length;
         await this.deps.hooks?.afterCompactedObjectWritten?.(objectKey);
+        await this.crash.reach(
+          keyed ? 'keyCompact.afterObjectWritten' : 'compact.afterObjectWritten',
+          objectKey,
+        );
         replace = kept.map(({ entry, input }, i) => {
           const location = encoded.batches[i];
           if (!location) throw new Error('encodeSegment returned fewer batches than it was given');
@@ -374,6 +382,7 @@ export class Maintenance {
       try {
         replaced = await metadata.replaceEntries(replace);
         report.itemsWritten(replace.length);
+        await this.crash.reach(keyed ? 'keyCompact.afterSwap' : 'compact.afterSwap', partitionKey(ref));
         removed = await metadata.removeEntries(removable, now - INDEX_KEY_REUSE_GUARD_MS);
         report.itemsWritten(removable.length);
       } finally {
@@ -454,6 +463,7 @@ export class Maintenance {
         // Also when a racing pass advanced it first: the log start this process may hold is older still.
         this.changed(topic, partition, 'logStartOffset');
       }
+      await this.crash.reach('retention.afterLogStart', partitionKey(ref));
     }
 
     // Entries wholly below the log start go, except the tail and keys too young to delete (commit times
@@ -465,11 +475,29 @@ export class Maintenance {
         break;
       expired.push(entry);
     }
-    const removed = await metadata.removeEntries(expired, cutoff);
+    const removed = await this.removeInSteps(expired, cutoff, 'retention.betweenDeletes');
     report.itemsWritten(expired.length);
     report.current.batches.deleted += removed;
     report.current.bytes.deleted += expired.slice(0, removed).reduce((sum, e) => sum + e.byteLength, 0);
     return 0;
+  }
+
+  /**
+   * Removes `entries` (in offset order): the lowest first, then the others at once, with the crash point
+   * `between` in between, so that a crash there leaves the lowest gone and the rest (a suffix) in place.
+   */
+  private async removeInSteps(
+    entries: readonly IndexEntry[],
+    removableBefore: number,
+    between: CrashPoint,
+  ): Promise<number> {
+    const { metadata } = this.deps;
+    const [first, ...rest] = entries;
+    if (!first) return 0;
+    const removed = await metadata.removeEntries([first], removableBefore);
+    if (rest.length === 0) return removed;
+    await this.crash.reach(between, partitionKey(first));
+    return removed + (await metadata.removeEntries(rest, removableBefore));
   }
 
   /** A partition's entries from `offset`, 100 per strongly consistent query, so a caller may stop early. */
@@ -502,12 +530,13 @@ export class Maintenance {
         for await (const entry of metadata.listEntries({ topicId: deleted.topicId, partition }, 0))
           entries.push(entry);
         report.indexItemsRead(entries.length);
-        const removed = await metadata.removeEntries(entries, cutoff);
+        const removed = await this.removeInSteps(entries, cutoff, 'deletedTopic.betweenDeletes');
         report.itemsWritten(entries.length);
         report.current.batches.deleted += removed;
         remaining += entries.length - removed;
       }
       if (remaining === 0) {
+        await this.crash.reach('deletedTopic.beforeForget', deleted.topicId);
         await metadata.forgetDeletedTopic(deleted.topicId);
         report.itemsWritten(1);
         report.count('deletedTopicsRemoved');
@@ -561,9 +590,17 @@ export class Maintenance {
     await metadata.markGcCandidates(toMark, now);
     report.itemsWritten(toMark.length);
     report.count('orphansMarked', toMark.length);
-    for (let i = 0; i < toDelete.length; i += 1000) {
-      await store.delete(toDelete.slice(i, i + 1000).map((d) => d.key));
+    await this.crash.reach('gc.afterMark', `${toMark.length} marked, ${toDelete.length} to delete`);
+    // The first object alone, then the rest in batches of 1,000 (a crash between leaves some deleted).
+    const [firstDeletion, ...otherDeletions] = toDelete.map((d) => d.key);
+    if (firstDeletion !== undefined) {
+      await store.delete([firstDeletion]);
+      if (otherDeletions.length > 0) await this.crash.reach('gc.betweenDeletes', firstDeletion);
     }
+    for (let i = 0; i < otherDeletions.length; i += 1000) {
+      await store.delete(otherDeletions.slice(i, i + 1000));
+    }
+    if (toDelete.length > 0) await this.crash.reach('gc.afterDelete', `${toDelete.length} deleted`);
     report.current.objects.deleted += toDelete.length;
     report.current.bytes.deleted += toDelete.reduce((sum, d) => sum + d.size, 0);
     await metadata.clearGcCandidates([...toClear, ...toDelete.map((d) => d.key)]);

@@ -13,9 +13,11 @@ import {
   DEFAULT_LAG_RATE_MINUTES,
   DEFAULT_MAINTENANCE_RATE_MINUTES,
   DEFAULT_MAX_REQUEST_BYTES,
+  MIN_GC_GRACE_MINUTES,
 } from '../../infra/context.js';
 import { NATIVE_MODULES, type SluiceStack } from '../../infra/sluice-stack.js';
 import { DEFAULT_LIMITS } from '../../lib/limits.js';
+import { minGcGraceMs } from '../../lib/log/appender.js';
 import { DEFAULT_LOG_OPTIONS } from '../../lib/log/log.js';
 import { DEFAULT_MAINTENANCE_OPTIONS } from '../../lib/maintenance/maintenance.js';
 import { tableDefinitions } from '../../lib/metadata/dynamodb-schema.js';
@@ -40,6 +42,9 @@ const DEFAULT_SETTINGS_ENV = {
   SLUICE_COMPACT_MIN_AGE_MS: '300000',
   SLUICE_GC_GRACE_MS: '3600000',
 };
+
+/** The commit deadline both functions get (GC's grace is derived from it, ARCHITECTURE §10.4). */
+const COMMIT_DEADLINE_ENV = { SLUICE_MAX_COMMIT_DELAY_MS: '300000' };
 
 /** What both functions get for custom metrics by default: EMF lines under Sluice, service = the stack. */
 const DEFAULT_METRICS_ENV = {
@@ -171,6 +176,7 @@ describe('API function', () => {
         SLUICE_TABLE_PREFIX: 'env_',
         SLUICE_ADMIN_TOKEN_SECRET_ARN: { Ref: logicalId(stack.adminTokenSecret) },
         ...DEFAULT_SETTINGS_ENV,
+        ...COMMIT_DEADLINE_ENV,
         ...DEFAULT_METRICS_ENV,
         SLUICE_MAX_REQUEST_BYTES: '6291456',
         // Admin-requested passes run in the job's own function.
@@ -256,6 +262,7 @@ describe('job functions', () => {
           SLUICE_BUCKET: { Ref: logicalId(stack.bucket) },
           SLUICE_TABLE_PREFIX: 'env_',
           ...DEFAULT_SETTINGS_ENV,
+          ...COMMIT_DEADLINE_ENV,
           ...DEFAULT_METRICS_ENV,
           SLUICE_MAINTENANCE_JOBS: job,
         },
@@ -407,6 +414,16 @@ describe('function settings', () => {
     expect(DEFAULT_COMPACT_TARGET_BYTES).toBe(DEFAULT_MAINTENANCE_OPTIONS.targetObjectBytes);
     expect(DEFAULT_COMPACT_MIN_AGE_MINUTES * 60_000).toBe(DEFAULT_MAINTENANCE_OPTIONS.minAgeMs);
     expect(DEFAULT_GC_GRACE_MINUTES * 60_000).toBe(DEFAULT_MAINTENANCE_OPTIONS.gcGraceMs);
+  });
+
+  it('give every function the commit deadline that the smallest GC grace allowed is derived from', () => {
+    const synthesized = synth({ gcGraceMinutes: MIN_GC_GRACE_MINUTES });
+    for (const [, fn] of synthesized.stack.functions) {
+      const variables = environmentOf(synthesized, fn);
+      const delay = Number(variables.SLUICE_MAX_COMMIT_DELAY_MS);
+      expect(delay).toBe(DEFAULT_LOG_OPTIONS.maxCommitDelayMs);
+      expect(Number(variables.SLUICE_GC_GRACE_MS)).toBeGreaterThanOrEqual(minGcGraceMs(delay));
+    }
   });
 
   it("appear with their defaults in every function's environment; the request limit only in the API's", () => {

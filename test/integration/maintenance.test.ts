@@ -17,7 +17,8 @@ beforeAll(async () => {
   server = await startTestServer({
     clock,
     ownBucket: true,
-    log: { topicCacheTtlMs: 0, lingerMs: 0 },
+    // A grace of 10 min allows commits at most 4 min after their object's put (2 × 4 + 1 ≤ 10, §10.4).
+    log: { topicCacheTtlMs: 0, lingerMs: 0, maxCommitDelayMs: 4 * 60_000 },
     maintenance: { gcGraceMs: GRACE, minAgeMs: 60_000 },
     maintenanceHooks: {
       afterCompactedObjectWritten: () => {
@@ -246,7 +247,7 @@ describe('readers and crashed producers around compaction and GC', () => {
     const crashing = await startTestServer({
       clock,
       ownBucket: true,
-      log: { topicCacheTtlMs: 0, lingerMs: 0 },
+      log: { topicCacheTtlMs: 0, lingerMs: 0, maxCommitDelayMs: 4 * 60_000 },
       maintenance: { gcGraceMs: GRACE },
       hooks: {
         afterSegmentPut: () => {

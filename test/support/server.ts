@@ -7,6 +7,7 @@ import { createLog } from '../../functions/deps.js';
 import { type AppDeps, createApp } from '../../functions/http/app.js';
 import { serveNode } from '../../functions/http/node-serve.js';
 import type { Clock } from '../../lib/clock.js';
+import type { CrashPoints } from '../../lib/crash-points.js';
 import { DynamoDbGroupStore } from '../../lib/groups/dynamodb-group-store.js';
 import { DEFAULT_LIMITS, type Limits } from '../../lib/limits.js';
 import type { AppenderHooks } from '../../lib/log/appender.js';
@@ -76,6 +77,10 @@ export async function startTestServer(
     configureClients?: (clients: { dynamodb: DynamoDBClient; s3: S3Client }) => void;
     /** What the Log counts (produce/fetch metrics); none otherwise. */
     metrics?: LogMetrics;
+    /** Named crash points of the write path and the jobs (lib/crash-points.ts); none otherwise. */
+    crashPoints?: CrashPoints;
+    /** Adds middleware to the server's DynamoDB client (fault injection at the port, never a mock). */
+    dynamodbMiddleware?: (client: ReturnType<typeof makeDynamoClient>) => void;
     /** Consumer-group tuning (for example no skew allowance, with a manual clock). */
     groupOptions?: AppDeps['groupOptions'];
     /** Passed through to createApp (for example a short SSE heartbeat, or a logError that records). */
@@ -92,6 +97,7 @@ export async function startTestServer(
 ): Promise<TestServer> {
   const dynamodb = makeDynamoClient();
   const s3 = makeS3Client();
+  options.dynamodbMiddleware?.(dynamodb);
   const shared = options.shareBackendsWith;
   const prefix = shared?.tablePrefix ?? uniquePrefix('http');
   const tables = await ensureTables(dynamodb, prefix);
@@ -118,6 +124,7 @@ export async function startTestServer(
     ...(options.maintenance ? { maintenance: options.maintenance } : {}),
     maintenanceHooks: { onReport: () => undefined, ...options.maintenanceHooks },
     ...(options.metrics ? { metrics: options.metrics } : {}),
+    ...(options.crashPoints ? { crashPoints: options.crashPoints } : {}),
   });
   const groups = new DynamoDbGroupStore(dynamodb, tables);
   const token = shared?.token ?? `test-admin-token-${Math.random().toString(36).slice(2)}`;
