@@ -66,6 +66,11 @@ export function createAwsClients(options: {
   placeholderCredentials?: boolean;
   /** These credentials instead (the embedded DynamoDB Local's per-installation access key id). */
   credentials?: DynamoDbLocalCredentials;
+  /**
+   * The DynamoDB request timeout (default 10 s). COMMIT_ATTEMPT_MARGIN_MS (lib/log/appender.ts) assumes the
+   * default; only the fault suite's instances shorten both, to run with a GC grace of seconds.
+   */
+  dynamodbRequestTimeoutMs?: number;
 }): AwsClients {
   const base = sdkClientBase(options);
   const endpointOf = (service: 's3' | 'dynamodb') => {
@@ -88,7 +93,10 @@ export function createAwsClients(options: {
     dynamodb: new DynamoDBClient({
       ...base,
       ...endpointOf('dynamodb'),
-      requestHandler: { connectionTimeout: 3_000, requestTimeout: 10_000 },
+      requestHandler: {
+        connectionTimeout: 3_000,
+        requestTimeout: options.dynamodbRequestTimeoutMs ?? 10_000,
+      },
     }),
   };
 }

@@ -64,8 +64,11 @@ export const COMMIT_ATTEMPT_MARGIN_MS = 60_000;
  * `maxCommitDelayMs` after its object's put began and lands within COMMIT_ATTEMPT_MARGIN_MS of its start;
  * twice the bound leaves room for a read between its index lookup and its GET of an object just swapped.
  */
-export function minGcGraceMs(maxCommitDelayMs: number): number {
-  return 2 * maxCommitDelayMs + COMMIT_ATTEMPT_MARGIN_MS;
+export function minGcGraceMs(
+  maxCommitDelayMs: number,
+  commitAttemptMarginMs: number = COMMIT_ATTEMPT_MARGIN_MS,
+): number {
+  return 2 * maxCommitDelayMs + commitAttemptMarginMs;
 }
 
 /** Hooks for tests that inject faults between the steps of the protocol. */

@@ -1,3 +1,4 @@
+import { CRASH_POINTS } from '../../lib/crash-points.js';
 import type { InstanceOptions } from './cluster/cluster.js';
 import type { SdkFaultProfile } from './cluster/sdk-faults.js';
 import { type AdminOp, describe } from './history.js';
@@ -159,10 +160,15 @@ export const CATALOG: Scenario[] = [
     instances: trio({
       faults: {
         crash: {
-          'compact.afterObjectWritten': 0.3,
-          'compact.afterSwap': 0.3,
+          'compact.afterObjectWritten': 0.25,
+          'compact.afterSwap': 0.25,
+          'keyCompact.afterObjectWritten': 0.25,
+          'keyCompact.afterSwap': 0.25,
+          'retention.afterLogStart': 0.2,
+          'retention.betweenDeletes': 0.2,
           'gc.afterMark': 0.2,
-          'gc.beforeDelete': 0.2,
+          'gc.betweenDeletes': 0.2,
+          'gc.afterDelete': 0.2,
         },
       },
     }),
@@ -257,7 +263,7 @@ export const CATALOG: Scenario[] = [
   },
   {
     name: 'stalled-commit-past-gc-grace',
-    durationMs: 20 * S,
+    durationMs: 30 * S,
     instances: {
       a1: { mode: 'agent', proxy: {} },
       a2: { mode: 'agent' },
@@ -317,7 +323,10 @@ async function partitionFromDynamoDb(ctx: ScenarioContext, name: string): Promis
     if (ctx.stop.stopped) break;
     ctx.history.fault(name, 'dynamodb unreachable');
     ctx.cluster.setFaults(name, {}, { dynamodb: { blackhole: true } });
-    await sleep(rng.int(5_000, 7_000));
+    // Longer than GC's grace: a commit retried past it would reference an object GC may have deleted.
+    await sleep(rng.int(11_000, 13_000));
+    // What was in flight is lost (the SDK timed those requests out), not delivered late.
+    ctx.cluster.cut(name, 'dynamodb');
     ctx.cluster.setFaults(name, {}, { dynamodb: {} });
     ctx.history.fault(name, 'dynamodb reachable');
   }

@@ -57,8 +57,10 @@ export interface ScenarioRun {
 /** Test-sized bounds every instance gets (production's are minutes and hours). */
 export const FAULT_DEFAULTS = {
   env: { SLUICE_GROUP_INITIAL_REBALANCE_DELAY_MS: '0', SLUICE_POLL_INTERVAL_MS: '50' },
-  maintenance: { gcGraceMs: 4_000, minAgeMs: 0 },
-  log: { maxCommitDelayMs: 1_500 },
+  // GC's grace ≥ 2 × the commit deadline + the longest a started commit attempt can take to land: here
+  // the longest injected hold (a TCP proxy blackhole releases what it held after ≤ 6 s), plus 2 s.
+  maintenance: { gcGraceMs: 10_000, minAgeMs: 0 },
+  log: { maxCommitDelayMs: 1_000, commitAttemptMarginMs: 8_000 },
 };
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -154,10 +156,10 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioRun> {
     if (scenario.checkStorage) {
       // A candidate is marked by one pass and deleted by the first pass at least the grace later.
       const grace = FAULT_DEFAULTS.maintenance.gcGraceMs;
-      for (let pass = 0; pass < 3; pass++) {
+      for (let pass = 0; pass < 2; pass++) {
         const op = await admin.admin('maintenance', 'gc');
         if (op.outcome !== 'ok') throw new Error(`gc: ${op.status} ${op.error}`);
-        if (pass < 2) await pause(grace + 500);
+        if (pass === 0) await pause(grace + 500);
       }
       storage = await cluster.storage();
     }

@@ -15,7 +15,7 @@ describe('an Idempotency-Key claim whose answer was lost', () => {
 
   beforeAll(async () => {
     server = await startTestServer({
-      configureClients: ({ dynamodb }) => {
+      dynamodbMiddleware: (dynamodb) => {
         // The next PutItem (the claim) is applied, then its answer is lost; after that no more faults.
         faults = installSdkFaults(dynamodb, 'dynamodb', forkRng(1, 'claim'), () => faults?.set({}));
       },

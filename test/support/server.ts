@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll } from 'vitest';
 import { createLog } from '../../functions/deps.js';
 import { type AppDeps, createApp } from '../../functions/http/app.js';
@@ -73,8 +72,6 @@ export async function startTestServer(
     maintenanceHooks?: MaintenanceHooks;
     /** Records the calls the server's SDK clients make once it is set up (test/infra/grants.test.ts). */
     recorder?: CallRecorder;
-    /** Called with the server's SDK clients before it starts (e.g. to add the fault suite's middleware). */
-    configureClients?: (clients: { dynamodb: DynamoDBClient; s3: S3Client }) => void;
     /** What the Log counts (produce/fetch metrics); none otherwise. */
     metrics?: LogMetrics;
     /** Named crash points of the write path and the jobs (lib/crash-points.ts); none otherwise. */
@@ -108,7 +105,6 @@ export async function startTestServer(
     await s3.send(new CreateBucketCommand({ Bucket: bucket }));
   }
   const store = new S3SegmentStore(s3, bucket);
-  options.configureClients?.({ dynamodb, s3 });
   if (options.recorder) {
     options.recorder.attach(dynamodb);
     options.recorder.attach(s3);

@@ -7,7 +7,7 @@ import { tableNames } from '../../../lib/metadata/dynamodb-schema.js';
 import type { History } from '../history.js';
 import { forkRng } from '../rng.js';
 import type { InstanceFaults, InstanceSpec } from './instance.js';
-import { type ProxyFaults, startTcpProxy, type TcpProxy } from './tcp-proxy.js';
+import { type FaultProfile as ProxyFaults, startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 
 const INSTANCE_MAIN = fileURLToPath(new URL('./instance.ts', import.meta.url));
 
@@ -283,6 +283,11 @@ export class Cluster {
       };
     }
     if (proxy && instance.front) (instance.options as { front?: ProxyFaults }).front = proxy.front ?? {};
+  }
+
+  /** Resets every connection open through the instance's proxy to `service` (what it held is lost). */
+  cut(name: string, service: 's3' | 'dynamodb'): void {
+    this.instances.get(name)?.proxies?.[service].cut();
   }
 
   /** Every fault stops: SDK faults, crash points, proxies; dead instances start again. */

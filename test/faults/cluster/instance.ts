@@ -46,7 +46,7 @@ export interface InstanceSpec {
    */
   waitForGo?: boolean;
   /** Log options the config cannot express. */
-  log?: Record<string, number>;
+  log?: { maxCommitDelayMs?: number; commitAttemptMarginMs?: number };
 }
 
 export interface InstanceFaults {
@@ -88,7 +88,9 @@ async function main(): Promise<void> {
     ...spec.env,
   };
   const config = loadConfig(env);
-  const clients = createAwsClients(config);
+  // A short DynamoDB timeout bounds how long a started commit attempt can take to land (3 SDK tries of
+  // 2 s and their backoff, within the run's commitAttemptMarginMs), so that GC's grace can be seconds.
+  const clients = createAwsClients({ ...config, dynamodbRequestTimeoutMs: 2_000 });
   const s3Faults = installSdkFaults(clients.s3, 's3', forkRng(spec.seed, `${spec.name}/s3`), (what) =>
     report('fault', what),
   );
@@ -137,7 +139,7 @@ async function main(): Promise<void> {
     log: { ...config.log, ...(spec.mode === 'lambda' ? LAMBDA_LOG_OPTIONS : {}), ...spec.log },
     limits: config.limits,
     clock,
-    // crashPoints, (wired when lib/crash-points.ts lands)
+    crashPoints,
     maintenance: { ...config.maintenance, ...spec.maintenance },
     maintenanceHooks: { onReport: () => undefined },
   });

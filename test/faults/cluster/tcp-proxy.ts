@@ -74,6 +74,11 @@ export interface TcpProxy {
    * being delayed keeps its delay; lifting a blackhole releases what it held).
    */
   setFaults(profile: FaultProfile): void;
+  /**
+   * Resets (RST) every connection open now, with whatever it holds: lifting a blackhole after `cut()` is a
+   * partition whose packets were lost, not delayed (a client that timed out never reaches the server).
+   */
+  cut(): void;
   /** A snapshot of the counters. */
   readonly counters: TcpProxyCounters;
   /** Stops listening and destroys every socket; resolves when all are closed. */
@@ -381,6 +386,12 @@ export async function startTcpProxy(options: TcpProxyOptions): Promise<TcpProxy>
     },
     get counters(): TcpProxyCounters {
       return { ...counters };
+    },
+    cut(): void {
+      for (const connection of [...connections]) {
+        fault(`conn ${connection.id} cut`);
+        connection.teardown(true);
+      }
     },
     async close(): Promise<void> {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
