@@ -42,7 +42,9 @@ function summarize(reportPath) {
       failed: 1,
       skipped: 0,
       ok: false,
-      notes: [`test-summary: no usable test report at ${reportPath} (${String(err.message).replace(/\s+/g, ' ')})`],
+      notes: [
+        `test-summary: no usable test report at ${reportPath} (${String(err.message).replace(/\s+/g, ' ')})`,
+      ],
     };
   }
   const notes = [];

@@ -412,12 +412,6 @@ function checkIncarnations(run: ScenarioRun, topic: string): void {
 /** Every few seconds each instance gets a new fault profile, drawn from the run's stream. */
 async function rotate(ctx: ScenarioContext): Promise<void> {
   const rng = ctx.client('rotate').rng;
-  const crashPoints = [
-    'produce.afterSegmentPut',
-    'produce.afterCommit',
-    'compact.afterSwap',
-    'gc.beforeDelete',
-  ] as const;
   while (!ctx.stop.stopped) {
     await sleep(rng.int(3_000, 6_000));
     if (ctx.stop.stopped) break;
@@ -430,7 +424,7 @@ async function rotate(ctx: ScenarioContext): Promise<void> {
         latency: rng.pick([0, 0.2]),
         latencyMs: [5, rng.int(20, 300)],
       });
-      const crash = rng.chance(0.3) ? { [rng.pick(crashPoints)]: 0.05 } : {};
+      const crash = rng.chance(0.3) ? { [rng.pick(CRASH_POINTS)]: 0.05 } : {};
       ctx.history.fault(name, 'new fault profile');
       ctx.cluster.setFaults(name, { s3: sdk(), dynamodb: sdk(), crash });
     }
