@@ -86,7 +86,8 @@ export function createAwsClients(options: {
       forcePathStyle: options.forcePathStyle ?? false,
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
-      requestHandler: { connectionTimeout: 3_000, requestTimeout: 30_000 },
+      // throwOnRequestTimeout: see the DynamoDB client below.
+      requestHandler: { connectionTimeout: 3_000, requestTimeout: 30_000, throwOnRequestTimeout: true },
     }),
     // The SDK waits forever on a silent connection by default; a hung commit would stall every flush
     // behind it. A timeout is an ambiguous failure the Appender retries safely (ARCHITECTURE.md §4.3).
@@ -96,6 +97,9 @@ export function createAwsClients(options: {
       requestHandler: {
         connectionTimeout: 3_000,
         requestTimeout: options.dynamodbRequestTimeoutMs ?? 10_000,
+        // Without this the SDK's handler only logs a warning when requestTimeout passes and keeps waiting
+        // (found by the fault suite: a commit held by a silent connection hung until the network healed).
+        throwOnRequestTimeout: true,
       },
     }),
   };

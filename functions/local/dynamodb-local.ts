@@ -406,7 +406,7 @@ async function startOnce(
     region: DYNAMODB_LOCAL_REGION,
     credentials,
     maxAttempts: 1,
-    requestHandler: { connectionTimeout: 1_000, requestTimeout: 5_000 },
+    requestHandler: { connectionTimeout: 1_000, requestTimeout: 5_000, throwOnRequestTimeout: true },
   });
   const started = Date.now();
   const fail = async (reason: string): Promise<never> => {

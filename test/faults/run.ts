@@ -335,7 +335,10 @@ export function summarize(history: History): string {
   }
   const faults = new Map<string, number>();
   for (const f of history.faults) {
-    const kind = f.what.replace(/\d+ ms/, 'n ms').replace(/^(s3|dynamodb) \S+: /, '$1: ');
+    const kind = f.what
+      .replace(/\d+ ?ms/, 'n ms')
+      .replace(/^(s3|dynamodb) \S+: /, '$1: ')
+      .replace(/conn \d+ (up \d+ |down \d+ )?/, '');
     faults.set(kind, (faults.get(kind) ?? 0) + 1);
   }
   const list = (m: Map<string, number>) =>

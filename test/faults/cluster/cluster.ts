@@ -203,7 +203,7 @@ export class Cluster {
       if (message.type === 'fault' && message.what) this.history.fault(name, message.what);
       if (message.type === 'loaded' && gate) {
         gate.loaded();
-        void gate.go.then(() => child.send({ type: 'go' }));
+        void gate.go.then(() => send(child, { type: 'go' }));
       }
     });
     child.on('exit', (code, signal) => {
@@ -235,6 +235,8 @@ export class Cluster {
         reject(new Error(`instance ${name} exited (${signal ?? code}) while starting:\n${stderr}`));
       });
     });
+    // The faults may have changed while it started (heal() during a restart): it gets the current ones.
+    send(child, { type: 'faults', ...instance.options.faults });
     instance.url = `http://127.0.0.1:${port}`;
     if (opts.front) {
       await instance.front?.close();
@@ -272,7 +274,7 @@ export class Cluster {
     const instance = this.instances.get(name);
     if (!instance) return;
     (instance.options as { faults?: InstanceFaults }).faults = faults;
-    if (instance.alive) instance.child?.send({ type: 'faults', ...faults });
+    if (instance.alive) send(instance.child, { type: 'faults', ...faults });
     if (proxy && instance.front) instance.front.setFaults(proxy.front ?? {});
     if (proxy && instance.proxies) {
       instance.proxies.s3.setFaults(proxy.s3 ?? {});
@@ -335,4 +337,9 @@ export class Cluster {
       }),
     );
   }
+}
+
+/** IPC to an instance that may have died meanwhile (a crash point, kill -9): then there is no one to tell. */
+function send(child: ChildProcess | undefined, message: object): void {
+  if (child?.connected) child.send(message, () => undefined);
 }
