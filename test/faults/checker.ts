@@ -122,6 +122,7 @@ class Context {
   /** All instances' final reads merged (first instance wins; disagreements are instances-agree's). */
   readonly merged = new Map<string, Map<number, ReadRecord>>();
   readonly mergedHw = new Map<string, number>();
+  private readonly memos = new Map<string, unknown>();
   private cachedSeen?: Seen[];
   private cachedKnown?: Map<string, Map<number, Seen>>;
   private readonly ignored: Set<string>;
@@ -201,6 +202,12 @@ class Context {
     this.maxOffsetByKey.set(instance, byKey);
   }
 
+  /** A derived index computed once per context. */
+  memo<T>(name: string, build: () => T): T {
+    if (!this.memos.has(name)) this.memos.set(name, build());
+    return this.memos.get(name) as T;
+  }
+
   topicOptions(topic: string): TopicCheckOptions {
     return this.options.topics?.get(topic) ?? {};
   }
@@ -273,13 +280,15 @@ class Context {
       if (op.outcome !== 'ok' || !op.records) continue;
       const epoch = this.epochOf(op.topic, op);
       if (epoch === undefined) continue;
-      for (const r of op.records) out.push({ ...r, topic: op.topic, epoch, source: `fetch #${op.id}`, op });
+      for (const r of op.records)
+        out.push(seenOf(op.topic, r.partition, r.offset, r, epoch, `fetch #${op.id}`, op));
     }
     for (const op of this.memberFetches) {
       if (op.outcome !== 'ok' || !op.records) continue;
       for (const r of op.records) {
         const epoch = this.epochOf(r.topic, op);
-        if (epoch !== undefined) out.push({ ...r, epoch, source: `memberFetch #${op.id}`, op });
+        if (epoch !== undefined)
+          out.push(seenOf(r.topic, r.partition, r.offset, r, epoch, `memberFetch #${op.id}`, op));
       }
     }
     for (const [instance, reads] of this.final.reads) {
@@ -287,7 +296,8 @@ class Context {
         const topic = topicOf(pk);
         if (!this.hasFinal(topic)) continue;
         const epoch = this.finalEpoch(topic);
-        for (const r of read.records) out.push({ ...r, topic, epoch, source: `final read on ${instance}` });
+        const source = `final read on ${instance}`;
+        for (const r of read.records) out.push(seenOf(topic, r.partition, r.offset, r, epoch, source));
       }
     }
     this.cachedSeen = out;
@@ -368,6 +378,20 @@ class Context {
     if (!origin) return undefined;
     return Math.min(...(this.requests.get(origin.requestId) ?? []).map((op) => op.invokedAt));
   }
+}
+
+function seenOf(
+  topic: string,
+  partition: number,
+  offset: number,
+  r: { key: string | null; value: string },
+  epoch: number,
+  source: string,
+  op?: Op,
+): Seen {
+  const s: Seen = { topic, partition, offset, key: r.key, value: r.value, epoch, source };
+  if (op) s.op = op;
+  return s;
 }
 
 const contexts = new WeakMap<History, { final: FinalState; options: CheckOptions; ctx: Context }>();
@@ -510,47 +534,60 @@ export const checkNoLostAcks: Checker = checkAcknowledgedNotLost;
 // 2. offsets-unique
 // ---------------------------------------------------------------------------------------------------------
 
+function samePlace(a: Seen, b: Seen): boolean {
+  return a.offset === b.offset && a.partition === b.partition && a.epoch === b.epoch && a.topic === b.topic;
+}
+
 /** Per value: the distinct places (incarnation, partition, offset) it was seen at. */
-function placesByValue(ctx: Context): Map<string, Map<string, Seen>> {
-  const out = new Map<string, Map<string, Seen>>();
-  for (const s of ctx.seen()) {
-    const place = `${s.epoch}|${pkOf(s.topic, s.partition)}@${s.offset}`;
-    const places = out.get(s.value) ?? new Map<string, Seen>();
-    if (!places.has(place)) places.set(place, s);
-    out.set(s.value, places);
-  }
-  return out;
+function placesByValue(ctx: Context): Map<string, Seen[]> {
+  return ctx.memo('placesByValue', () => {
+    const out = new Map<string, Seen[]>();
+    for (const s of ctx.seen()) {
+      const places = out.get(s.value);
+      if (!places) out.set(s.value, [s]);
+      else if (!places.some((p) => samePlace(p, s))) places.push(s);
+    }
+    return out;
+  });
+}
+
+function placeName(s: Seen): string {
+  return `${pkOf(s.topic, s.partition)}@${s.offset}${s.epoch ? ` (incarnation ${s.epoch})` : ''}`;
 }
 
 export function checkOffsetsUnique(history: History, final: FinalState, options: CheckOptions): Violation[] {
   const ctx = contextFor(history, final, options);
   const out: Violation[] = [];
-  const byOffset = new Map<string, Seen>();
-  const reported = new Set<string>();
+  const byOffset = new Map<string, Map<number, Seen>>();
+  const reported = new Set<Seen>();
   for (const s of ctx.seen()) {
-    const place = `${s.epoch}|${pkOf(s.topic, s.partition)}@${s.offset}`;
-    const first = byOffset.get(place);
-    if (!first) byOffset.set(place, s);
-    else if (!sameRecord(first, s) && !reported.has(place)) {
-      reported.add(place);
+    const series = `${s.epoch}|${pkOf(s.topic, s.partition)}`;
+    let offsets = byOffset.get(series);
+    if (!offsets) {
+      offsets = new Map<number, Seen>();
+      byOffset.set(series, offsets);
+    }
+    const first = offsets.get(s.offset);
+    if (!first) offsets.set(s.offset, s);
+    else if (!sameRecord(first, s) && !reported.has(first)) {
+      reported.add(first);
       out.push(
         violation(
           'offsets-unique',
-          `${pkOf(s.topic, s.partition)}@${s.offset} holds two records: ${show(first)} (${first.source}) and ${show(s)} (${s.source})`,
+          `${placeName(s)} holds two records: ${show(first)} (${first.source}) and ${show(s)} (${s.source})`,
           [first.op, s.op].filter((op): op is Op => op !== undefined),
-          undefined,
         ),
       );
     }
   }
   const perRequest = new Map<string, { count: number; example: Seen[] }>();
   for (const [value, places] of placesByValue(ctx)) {
-    if (places.size < 2) continue;
+    if (places.length < 2) continue;
     const origin = ctx.origins.get(value);
     if (!origin) continue;
     const worst = perRequest.get(origin.requestId);
-    if (!worst || worst.count < places.size)
-      perRequest.set(origin.requestId, { count: places.size, example: [...places.values()] });
+    if (!worst || worst.count < places.length)
+      perRequest.set(origin.requestId, { count: places.length, example: places });
   }
   for (const [requestId, { count, example }] of perRequest) {
     const attempts = ctx.requests.get(requestId) ?? [];
@@ -560,7 +597,7 @@ export function checkOffsetsUnique(history: History, final: FinalState, options:
     out.push(
       violation(
         'offsets-unique',
-        `${requestId} (${attempts.length} attempts${idempotent ? ', Idempotency-Key' : ''}) appears at ${count} offsets, at most ${allowed} allowed: ${examples(example.map((s) => `${pkOf(s.topic, s.partition)}${show(s)} (${s.source})`))}`,
+        `${requestId} (${attempts.length} attempts${idempotent ? ', Idempotency-Key' : ''}) appears at ${count} offsets, at most ${allowed} allowed: ${examples(example.map((s) => `${placeName(s)} (${s.source})`))}`,
         attempts,
       ),
     );
@@ -782,7 +819,7 @@ export function checkIdempotentOnce(history: History, final: FinalState, options
     }
     const twice = (attempts[0]?.records ?? []).flatMap((r) => {
       const at = places.get(r.value);
-      return at && at.size > 1 ? [`${r.value} at ${[...at.keys()].join(', ')}`] : [];
+      return at && at.length > 1 ? [`${r.value} at ${at.map(placeName).join(', ')}`] : [];
     });
     if (twice.length) {
       out.push(
