@@ -318,6 +318,18 @@ describe('acknowledged-not-lost', () => {
   });
 });
 
+describe('acknowledged-not-lost across a deletion that stays', () => {
+  it('breaks when a produce is acknowledged after the deletion of its topic answered, re-created or not', () => {
+    const h = new History();
+    produce(h, 'late', { at: 100, end: 400, base: 0 });
+    produce(h, 'before', { at: 100, end: 150, base: 0 });
+    admin(h, 'deleteTopic', 200, 300);
+    const found = checkAcknowledgedNotLost(h, finalState({}, { topics: [] }), options());
+    expect(found.map((v) => v.ops)).toEqual([[1]]);
+    expect(found[0]?.message).toContain('deleted incarnation');
+  });
+});
+
 describe('offsets-unique', () => {
   it('holds when each offset has one record and each record one offset', () => {
     const h = new History();

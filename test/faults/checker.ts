@@ -238,6 +238,12 @@ class Context {
     return epoch;
   }
 
+  /** A deletion of the op's topic that answered after the op was invoked and before it answered. */
+  deletionAnsweredDuring(op: ProduceOp): Window | undefined {
+    const end = op.completedAt ?? Number.POSITIVE_INFINITY;
+    return this.windows.get(op.topic)?.find((w) => w.to > op.invokedAt && w.to < end);
+  }
+
   /** The op ran entirely against the incarnation the final reads show. */
   inFinalEpoch(topic: string, op: Op): boolean {
     return this.hasFinal(topic) && this.epochOf(topic, op) === this.finalEpoch(topic);
@@ -368,7 +374,7 @@ class Context {
     const acks = (this.requests.get(origin.requestId) ?? []).map(
       (op) => op.completedAt ?? Number.POSITIVE_INFINITY,
     );
-    const appended = Math.min(...acks);
+    const appended = smallest(acks) ?? Number.POSITIVE_INFINITY;
     return appended + rule.deleteRetentionMs <= lastCompaction + (this.options.clockSkewMs ?? 0);
   }
 
@@ -376,7 +382,7 @@ class Context {
   earliestAppend(value: string): number | undefined {
     const origin = this.origins.get(value);
     if (!origin) return undefined;
-    return Math.min(...(this.requests.get(origin.requestId) ?? []).map((op) => op.invokedAt));
+    return smallest((this.requests.get(origin.requestId) ?? []).map((op) => op.invokedAt));
   }
 }
 
@@ -450,6 +456,12 @@ function sameRecord(
   return a.key === b.key && a.value === b.value;
 }
 
+function smallest(values: Iterable<number>): number | undefined {
+  let min: number | undefined;
+  for (const v of values) if (min === undefined || v < min) min = v;
+  return min;
+}
+
 function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
   const list = map.get(key);
   if (list) list.push(value);
@@ -473,18 +485,21 @@ export function checkAcknowledgedNotLost(
   const ctx = contextFor(history, final, options);
   const out: Violation[] = [];
   for (const op of ctx.produces) {
-    if (op.outcome !== 'ok' || !ctx.hasFinal(op.topic)) continue;
-    const deletedAt = ctx.lastDeletion(op.topic);
-    if (timeOf(op) <= deletedAt) continue; // acknowledged before its topic's deletion answered
-    const offsets = op.offsets ?? [];
-    if (op.invokedAt < deletedAt) {
+    if (op.outcome !== 'ok') continue;
+    const crossed = ctx.deletionAnsweredDuring(op);
+    if (crossed) {
+      const when = new Date(crossed.to).toISOString();
       out.push(
-        violation('acknowledged-not-lost', `${op.requestId} was acknowledged after its topic was deleted`, [
-          op,
-        ]),
+        violation(
+          'acknowledged-not-lost',
+          `${op.requestId} was sent before ${op.topic}'s deletion answered (${when}) and acknowledged after it: its records belong to the deleted incarnation`,
+          [op],
+        ),
       );
       continue;
     }
+    if (!ctx.hasFinal(op.topic) || timeOf(op) <= ctx.lastDeletion(op.topic)) continue; // deleted afterwards
+    const offsets = op.offsets ?? [];
     if (offsets.length !== op.records.length) {
       out.push(
         violation(
@@ -1286,7 +1301,7 @@ export function checkGroupAtLeastOnce(
     for (const [pk, upTo] of committed) {
       if (!ctx.hasFinal(topicOf(pk))) continue;
       const got = delivered.get(`${group}|${pk}`) ?? new Set<number>();
-      const start = options.groupStart?.get(group)?.get(pk) ?? (got.size ? Math.min(...got) : undefined);
+      const start = options.groupStart?.get(group)?.get(pk) ?? smallest(got);
       if (start === undefined) continue;
       const missed: number[] = [];
       for (const [offset] of ctx.merged.get(pk) ?? []) {
