@@ -712,7 +712,8 @@ function atomicityProblem(
   const values = ctx.valueIndex.get(instance);
   const groups = new Map<number, WrittenRecord[]>();
   for (const r of op.records) push(groups, r.partition, r);
-  const ack = attempts.find((a) => a.outcome === 'ok' && a.offsets)?.offsets;
+  const since = ctx.lastDeletion(op.topic);
+  const ack = attempts.find((a) => a.outcome === 'ok' && a.offsets && a.invokedAt >= since)?.offsets;
   const ackByValue = new Map<string, number>();
   op.records.forEach((r, i) => {
     const at = ack?.[i];
