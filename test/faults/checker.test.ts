@@ -424,6 +424,20 @@ describe('request-atomic', () => {
     ]);
   });
 
+  it('breaks when a request spanning two partitions is visible on one only', () => {
+    const h = new History();
+    const p = produce(h, 'r1', { at: 100, outcome: 'unknown', n: 2 });
+    const second = { partition: 1, key: 'k-r1-2', value: 'r1#2' };
+    p.records.push(second);
+    const final = finalState({ 't/0': partitionRead(readOf(p, 0).slice(0, 2)), 't/1': partitionRead([]) });
+    expect(names(checkRequestAtomic(h, final, options()))).toEqual(['request-atomic']);
+    const whole = finalState({
+      't/0': partitionRead(readOf(p, 0).slice(0, 2)),
+      't/1': partitionRead([{ ...second, offset: 0 }]),
+    });
+    expect(checkRequestAtomic(h, whole, options())).toEqual([]);
+  });
+
   it('allows the records retention removed from the front of a run', () => {
     const h = new History();
     const p = produce(h, 'r1', { at: 100, outcome: 'unknown', n: 3 });
@@ -560,6 +574,15 @@ describe('reads-see-acks', () => {
     produce(h, 'r1', { at: 100, end: 200, base: 0 });
     fetchOp(h, { at: 300, offset: 0, records: [], hw: 1 });
     expect(names(checkReadsSeeAcks(h, finalState({}), options()))).toEqual(['reads-see-acks']);
+  });
+
+  it('does not compare a fetch of a re-created topic with acks of the deleted one', () => {
+    const h = new History();
+    produce(h, 'r1', { at: 100, end: 200, base: 0 });
+    admin(h, 'deleteTopic', 300, 400);
+    admin(h, 'createTopic', 500);
+    fetchOp(h, { at: 600, offset: 0, records: [], hw: 0 });
+    expect(checkReadsSeeAcks(h, finalState({}), options())).toEqual([]);
   });
 
   it("breaks when one client's high watermark goes backwards", () => {
