@@ -10,6 +10,11 @@ export interface WrittenRecord {
   partition: number;
   key: string | null;
   value: string;
+  /**
+   * Sent as a tombstone (a null value; `value` still names it for the history). The checker lets a tombstone
+   * disappear after its topic's `deleteRetentionMs`.
+   */
+  tombstone?: boolean;
 }
 
 /** One record as a read returned it. */
@@ -90,6 +95,8 @@ export interface MemberFetchOp extends OpBase {
   commit: boolean;
   /** What the cursor sent carries (as the client tracked it): the next offset per partition. */
   committing?: Array<{ topic: string; partition: number; offset: number }>;
+  /** The generation of the answer whose cursor this call sent (default: the member's previous fetch answer's). */
+  cursorGeneration?: number;
   generation?: number;
   records?: Array<ReadRecord & { topic: string }>;
 }
