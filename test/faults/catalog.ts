@@ -175,7 +175,7 @@ export const CATALOG: Scenario[] = [
     topics: [TOPIC, { name: 'accounts', partitions: 2, config: { cleanupPolicy: 'compact' } }],
     checkStorage: true,
     settle: ['compact'],
-    check: { compactedTopics: ['accounts'] },
+    check: { compacted: ['accounts'] },
     workloads: (ctx) => [
       ...traffic(ctx, { members: false, writers: 2 }),
       producer(ctx.client('keyed'), ctx.stop, {
@@ -203,7 +203,7 @@ export const CATALOG: Scenario[] = [
     groups: [GROUP],
     checkStorage: true,
     settle: ['compact', 'retention'],
-    check: { compactedTopics: ['accounts'], retentionTopics: ['clicks'] },
+    check: { compacted: ['accounts'], retention: ['clicks'] },
     workloads: (ctx) => [
       ...traffic(ctx),
       producer(ctx.client('keyed'), ctx.stop, {
@@ -233,7 +233,7 @@ export const CATALOG: Scenario[] = [
     topics: [TOPIC, { name: 'accounts', partitions: 2, config: { cleanupPolicy: 'compact' } }],
     checkStorage: true,
     settle: ['compact'],
-    check: { compactedTopics: ['accounts'] },
+    check: { compacted: ['accounts'] },
     workloads: (ctx) => [
       ...traffic(ctx, { members: false }),
       producer(ctx.client('keyed'), ctx.stop, {
@@ -282,7 +282,6 @@ export const CATALOG: Scenario[] = [
     durationMs: 25 * S,
     instances: trio(),
     topics: [TOPIC],
-    check: { recreatedTopics: ['events'] },
     workloads: (ctx) => [...traffic(ctx, { members: false }), recreator(ctx, TOPIC.name, TOPIC.partitions)],
     after: (run) => checkIncarnations(run, TOPIC.name),
   },
@@ -294,7 +293,7 @@ export const CATALOG: Scenario[] = [
     groups: [GROUP],
     checkStorage: true,
     settle: ['compact'],
-    check: { compactedTopics: ['accounts'] },
+    check: { compacted: ['accounts'] },
     workloads: (ctx) => [
       ...traffic(ctx),
       producer(ctx.client('keyed'), ctx.stop, {
