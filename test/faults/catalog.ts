@@ -1,8 +1,7 @@
 import { CRASH_POINTS } from '../../lib/crash-points.js';
 import type { InstanceOptions } from './cluster/cluster.js';
 import type { SdkFaultProfile } from './cluster/sdk-faults.js';
-import { type AdminOp, describe } from './history.js';
-import type { Scenario, ScenarioContext, ScenarioRun } from './run.js';
+import type { Scenario, ScenarioContext } from './run.js';
 import { killer, maintainer, member, producer, reader } from './workloads.js';
 
 /**
@@ -283,7 +282,6 @@ export const CATALOG: Scenario[] = [
     instances: trio(),
     topics: [TOPIC],
     workloads: (ctx) => [...traffic(ctx, { members: false }), recreator(ctx, TOPIC.name, TOPIC.partitions)],
-    after: (run) => checkIncarnations(run, TOPIC.name),
   },
   {
     name: 'rotating-random-mix',
@@ -362,49 +360,6 @@ async function recreator(ctx: ScenarioContext, topic: string, partitions: number
         if (again.outcome === 'ok' || again.outcome === 'fail') break;
       }
     }
-  }
-}
-
-/**
- * What deleting a topic promises (SPEC Topics): a produce invoked after the DELETE answered, before the topic
- * was created again, is never acknowledged; an Idempotency-Key never replays an answer of an older
- * incarnation; and an acknowledged produce of the last incarnation is in the final log.
- */
-function checkIncarnations(run: ScenarioRun, topic: string): void {
-  const admin = run.history.ops.filter(
-    (op): op is AdminOp => op.type === 'admin' && op.target === topic && op.outcome === 'ok',
-  );
-  const deletes = admin.filter((op) => op.action === 'deleteTopic');
-  const creates = admin.filter((op) => op.action === 'createTopic');
-  const problems: string[] = [];
-  for (const op of run.history.ops) {
-    if (op.type !== 'produce' || op.topic !== topic || op.outcome !== 'ok') continue;
-    // The last delete that answered before this produce was invoked, and whether a create began since.
-    const before = deletes.filter((d) => (d.completedAt ?? 0) < op.invokedAt).at(-1);
-    if (
-      before &&
-      !creates.some((c) => c.invokedAt > (before.completedAt ?? 0) && c.invokedAt < (op.completedAt ?? 0))
-    ) {
-      problems.push(`${describe(op)} was acknowledged after ${describe(before)} answered`);
-    }
-    // A replayed answer must come from the incarnation the produce was sent to.
-    if (op.replayed) {
-      const created = creates.filter((c) => (c.completedAt ?? 0) < op.invokedAt).at(-1);
-      const original = run.history.ops.find(
-        (o) => o.type === 'produce' && o.requestId === op.requestId && o.outcome === 'ok' && !o.replayed,
-      );
-      if (created && original && original.invokedAt < created.invokedAt) {
-        problems.push(
-          `${describe(op)} replayed the answer of ${describe(original)}, from an older incarnation`,
-        );
-      }
-    }
-  }
-  if (problems.length > 0) {
-    const at = run.history.ops.find((op) => problems[0]?.startsWith(`#${op.id} `))?.invokedAt ?? Date.now();
-    throw new Error(
-      `topic incarnations (seed ${run.seed}):\n${problems.slice(0, 10).join('\n')}\n${run.history.around(at)}`,
-    );
   }
 }
 

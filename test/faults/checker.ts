@@ -66,6 +66,11 @@ export interface CheckOptions {
   clockSkewMs?: number;
   /** Liveness also requires every group's final committed offset to equal the high watermark (lag 0). */
   expectZeroLag?: boolean;
+  /**
+   * How long after a topic's deletion answered a read may still be served from another instance's topic
+   * cache (either incarnation); default 2 s (the 1 s cache and a margin).
+   */
+  topicStalenessMs?: number;
   /** Run only these invariants (names as in INVARIANTS); default: all. */
   invariants?: string[];
 }
@@ -230,12 +235,39 @@ class Context {
   /** The incarnation an op ran against, or undefined when it overlapped a deletion. */
   epochOf(topic: string, op: Op): number | undefined {
     const end = op.completedAt ?? Number.POSITIVE_INFINITY;
+    // A read may be served from another instance's topic cache for its documented bound after a delete
+    // answered (docs/ARCHITECTURE.md §8): until then it may show either incarnation. A produce may not.
+    const slack = op.type === 'fetch' || op.type === 'memberFetch' ? this.topicStalenessMs : 0;
     let epoch = 0;
     for (const w of this.windows.get(topic) ?? []) {
-      if (w.to <= op.invokedAt) epoch++;
+      if (w.to + slack <= op.invokedAt) epoch++;
       else if (w.from < end) return undefined;
     }
     return epoch;
+  }
+
+  get topicStalenessMs(): number {
+    return this.options.topicStalenessMs ?? 2_000;
+  }
+
+  /**
+   * The last deletion of the op's topic that answered before the op was invoked, when no `createTopic` of
+   * it was invoked between that answer and the op's answer (the topic did not exist the whole time).
+   */
+  deletedBefore(op: ProduceOp): Window | undefined {
+    const end = op.completedAt ?? Number.POSITIVE_INFINITY;
+    const before = (this.windows.get(op.topic) ?? []).filter((w) => w.to <= op.invokedAt).at(-1);
+    if (!before) return undefined;
+    const recreated = this.history.ops.some(
+      (o) =>
+        o.type === 'admin' &&
+        o.action === 'createTopic' &&
+        o.target === op.topic &&
+        o.outcome !== 'fail' &&
+        o.invokedAt >= before.to &&
+        o.invokedAt < end,
+    );
+    return recreated ? undefined : before;
   }
 
   /** A deletion of the op's topic that answered after the op was invoked and before it answered. */
@@ -486,13 +518,15 @@ export function checkAcknowledgedNotLost(
   const out: Violation[] = [];
   for (const op of ctx.produces) {
     if (op.outcome !== 'ok') continue;
-    const crossed = ctx.deletionAnsweredDuring(op);
-    if (crossed) {
-      const when = new Date(crossed.to).toISOString();
+    // Concurrent with a deletion: either order is allowed, so its records may have gone with the topic.
+    if (ctx.deletionAnsweredDuring(op)) continue;
+    // Invoked after a deletion answered, before the topic was created again: it must have been refused.
+    const deleted = ctx.deletedBefore(op);
+    if (deleted) {
       out.push(
         violation(
           'acknowledged-not-lost',
-          `${op.requestId} was sent before ${op.topic}'s deletion answered (${when}) and acknowledged after it: its records belong to the deleted incarnation`,
+          `${op.requestId} was acknowledged though ${op.topic}'s deletion answered (${new Date(deleted.to).toISOString()}) before it was sent and no creation began before its answer: its records are in the deleted incarnation, which no reader will ever see`,
           [op],
         ),
       );
@@ -596,13 +630,19 @@ export function checkOffsetsUnique(history: History, final: FinalState, options:
     }
   }
   const perRequest = new Map<string, { count: number; example: Seen[] }>();
-  for (const [value, places] of placesByValue(ctx)) {
-    if (places.length < 2) continue;
+  for (const [value, all] of placesByValue(ctx)) {
+    if (all.length < 2) continue;
     const origin = ctx.origins.get(value);
     if (!origin) continue;
-    const worst = perRequest.get(origin.requestId);
-    if (!worst || worst.count < places.length)
-      perRequest.set(origin.requestId, { count: places.length, example: places });
+    // An Idempotency-Key belongs to one incarnation: the same request sent again to a re-created topic
+    // appends there once more (SPEC). Count places per incarnation.
+    const byEpoch = new Map<number, Seen[]>();
+    for (const place of all) byEpoch.set(place.epoch, [...(byEpoch.get(place.epoch) ?? []), place]);
+    for (const places of byEpoch.values()) {
+      const worst = perRequest.get(origin.requestId);
+      if (!worst || worst.count < places.length)
+        perRequest.set(origin.requestId, { count: places.length, example: places });
+    }
   }
   for (const [requestId, { count, example }] of perRequest) {
     const attempts = ctx.requests.get(requestId) ?? [];
@@ -822,20 +862,27 @@ export function checkIdempotentOnce(history: History, final: FinalState, options
   const out: Violation[] = [];
   for (const [requestId, attempts] of ctx.requests) {
     if (!attempts.some((op) => op.idempotencyKey !== undefined)) continue;
+    // Per incarnation: a key sent again to a re-created topic appends there once more (SPEC).
     const oks = attempts.filter((op) => op.outcome === 'ok');
-    const answers = new Set(oks.map((op) => JSON.stringify(op.offsets ?? [])));
-    if (answers.size > 1) {
+    const answers = new Map<string, Set<string>>();
+    for (const op of oks) {
+      const epoch = String(ctx.epochOf(op.topic, op) ?? 'overlapping');
+      answers.set(epoch, (answers.get(epoch) ?? new Set()).add(JSON.stringify(op.offsets ?? [])));
+    }
+    for (const [epoch, distinct] of answers) {
+      if (epoch === 'overlapping' || distinct.size < 2) continue;
       out.push(
         violation(
           'idempotent-once',
-          `${requestId}: its ok attempts report different offsets: ${[...answers].join(' vs ')}`,
+          `${requestId}: its ok attempts report different offsets: ${[...distinct].join(' vs ')}`,
           oks,
         ),
       );
     }
     const twice = (attempts[0]?.records ?? []).flatMap((r) => {
-      const at = places.get(r.value);
-      return at && at.length > 1 ? [`${r.value} at ${at.map(placeName).join(', ')}`] : [];
+      const at = places.get(r.value) ?? [];
+      const epochs = at.map((p) => p.epoch);
+      return at.length > new Set(epochs).size ? [`${r.value} at ${at.map(placeName).join(', ')}`] : [];
     });
     if (twice.length) {
       out.push(

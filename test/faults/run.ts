@@ -208,7 +208,14 @@ function checkOptions(scenario: Scenario, faultsStoppedAt: number, quiescedAt: n
     topics.set(topic.name, options);
   }
   const skews = Object.values(scenario.instances).map((i) => Math.abs(i.clockSkewMs ?? 0));
-  return { topics, faultsStoppedAt, quiescedAt, clockSkewMs: Math.max(0, ...skews) };
+  return {
+    topics,
+    faultsStoppedAt,
+    quiescedAt,
+    clockSkewMs: Math.max(0, ...skews),
+    // The group protocol's own answers while members rebalance after faults stopped: definite, expected.
+    expectedFailures: ['REBALANCE_IN_PROGRESS', 'FENCED', 'UNKNOWN_MEMBER'],
+  };
 }
 
 /** After faults stopped: an acknowledged write on every instance, and every group at lag 0. */
