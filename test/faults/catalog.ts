@@ -51,7 +51,7 @@ function traffic(
   return work;
 }
 
-const commitCommands = ['PutItemCommand', 'TransactWriteItemsCommand'];
+const COMMIT_COMMANDS = ['PutItemCommand', 'TransactWriteItemsCommand'];
 const MIXED_SDK: SdkFaultProfile = {
   definite: 0.03,
   ambiguous: 0.03,
@@ -90,7 +90,7 @@ export const CATALOG: Scenario[] = [
     name: 'lost-commit-response',
     durationMs: 20 * S,
     instances: trio({
-      faults: { dynamodb: { ambiguous: 0.2, serverError: 0.05, commands: commitCommands } },
+      faults: { dynamodb: { ambiguous: 0.2, serverError: 0.05, commands: COMMIT_COMMANDS } },
     }),
     topics: [TOPIC],
     groups: [GROUP],
@@ -310,16 +310,19 @@ export const CATALOG: Scenario[] = [
 ];
 
 /**
- * Cuts one instance off from DynamoDB (its proxy answers nothing) for longer than GC's grace, while GC runs
- * on the others: its produces must not be acknowledged once their objects may have been collected.
+ * Cuts one instance off from DynamoDB for longer than GC's grace while GC runs on the others: either wholly
+ * (its proxy answers nothing) or for its commits only (they stall and time out, while its topic reads still
+ * work). Its produces must not be acknowledged once their objects may have been collected.
  */
 async function partitionFromDynamoDb(ctx: ScenarioContext, name: string): Promise<void> {
   const rng = ctx.client(`cut-${name}`).rng;
   while (!ctx.stop.stopped) {
     await sleep(rng.int(2_000, 4_000));
     if (ctx.stop.stopped) break;
-    ctx.history.fault(name, 'dynamodb unreachable');
-    ctx.cluster.setFaults(name, {}, { dynamodb: { blackhole: true } });
+    const whole = rng.chance(0.5);
+    ctx.history.fault(name, whole ? 'dynamodb unreachable' : 'dynamodb commits stall');
+    if (whole) ctx.cluster.setFaults(name, {}, { dynamodb: { blackhole: true } });
+    else ctx.cluster.setFaults(name, { dynamodb: { stall: 1, commands: COMMIT_COMMANDS } });
     // Longer than GC's grace: a commit retried past it would reference an object GC may have deleted.
     await sleep(rng.int(11_000, 13_000));
     // What was in flight is lost (the SDK timed those requests out), not delivered late.

@@ -8,7 +8,9 @@ import type { Rng } from '../rng.js';
  * - `throttle`: the service's throttling error, before sending (DynamoDB ProvisionedThroughputExceeded,
  *   S3 SlowDown), as AWS throttles;
  * - `serverError`: an HTTP 500 InternalError, half of them before and half after the request was applied;
- * - `latency`: the request waits `latencyMs` before it is sent.
+ * - `latency`: the request waits `latencyMs` before it is sent;
+ * - `stall`: the request is never sent, and fails after `stallMs` with a TimeoutError, as a request on a
+ *   connection that went silent does (DynamoDB unreachable for this instance only, for these commands).
  * Every decision is drawn from the instance's own seeded stream, one draw per decision in a fixed order.
  */
 export interface SdkFaultProfile {
@@ -18,6 +20,9 @@ export interface SdkFaultProfile {
   serverError?: number;
   latency?: number;
   latencyMs?: [number, number];
+  stall?: number;
+  /** Default 2 s (the fault suite's DynamoDB request timeout). */
+  stallMs?: number;
   /** Only these SDK commands (e.g. `PutItemCommand`); every command when absent. */
   commands?: string[];
 }
@@ -78,9 +83,15 @@ export function installSdkFaults(
       const serverError = rng.chance(p.serverError ?? 0);
       const afterApply = rng.chance(0.5);
       const ambiguous = rng.chance(p.ambiguous ?? 0);
+      const stall = rng.chance(p.stall ?? 0);
       if (latency && delay > 0) {
         note(`latency ${delay} ms`, command);
         await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+      if (stall) {
+        note('stalled (not sent)', command);
+        await new Promise((resolve) => setTimeout(resolve, p.stallMs ?? 2_000));
+        throw injected('TimeoutError', `${command} not answered (not sent)`, {});
       }
       if (definite) {
         note('definite failure (not sent)', command);
