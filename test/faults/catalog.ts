@@ -262,7 +262,7 @@ export const CATALOG: Scenario[] = [
   },
   {
     name: 'stalled-commit-past-gc-grace',
-    durationMs: 30 * S,
+    durationMs: 35 * S,
     instances: {
       a1: { mode: 'agent', proxy: {} },
       a2: { mode: 'agent' },
@@ -273,7 +273,7 @@ export const CATALOG: Scenario[] = [
     workloads: (ctx) => [
       ...traffic(ctx, { members: false }),
       partitionFromDynamoDb(ctx, 'a1'),
-      maintainer(ctx.client('maint'), ctx.stop, { jobs: ['gc'], pauseMs: [500, 1_000] }),
+      maintainer(ctx.client('maint'), ctx.stop, { jobs: ['gc'], pauseMs: [200, 500] }),
     ],
   },
   {
@@ -324,7 +324,7 @@ async function partitionFromDynamoDb(ctx: ScenarioContext, name: string): Promis
     if (whole) ctx.cluster.setFaults(name, {}, { dynamodb: { blackhole: true } });
     else ctx.cluster.setFaults(name, { dynamodb: { stall: 1, commands: COMMIT_COMMANDS } });
     // Longer than GC's grace: a commit retried past it would reference an object GC may have deleted.
-    await sleep(rng.int(11_000, 13_000));
+    await sleep(rng.int(14_000, 16_000));
     // What was in flight is lost (the SDK timed those requests out), not delivered late.
     ctx.cluster.cut(name, 'dynamodb');
     ctx.cluster.setFaults(name, {}, { dynamodb: {} });
