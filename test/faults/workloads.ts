@@ -79,7 +79,8 @@ export async function reader(
       maxRecords: client.rng.int(1, 300),
     });
     if (op.outcome === 'ok' && op.nextOffset !== undefined) next.set(partition, op.nextOffset);
-    else if (op.status === 416 && op.logStartOffset !== undefined && offset < op.logStartOffset) {
+    else if (op.status === 416 && op.logStartOffset !== undefined) {
+      // Below the log start (retention), or above the end of a topic created again: start from its log start.
       next.set(partition, op.logStartOffset);
     }
     await pause(options.pauseMs ?? client.rng.int(5, 50));
