@@ -1,14 +1,8 @@
 import type { Log } from '../lib/log/log.js';
+import { createConfiguredApp } from './app-wiring.js';
 import type { Config } from './config.js';
-import {
-  type AwsClients,
-  createGroupStore,
-  createKeyStore,
-  createLambdaLog,
-  createMaintenanceRunner,
-  createWebhookStore,
-} from './deps.js';
-import { createApp } from './http/app.js';
+import { type AwsClients, createLambdaLog } from './deps.js';
+import type { createApp } from './http/app.js';
 import type { SseMaxDuration } from './http/sse.js';
 
 /** How long before the function timeout a live tail (SSE) ends. */
@@ -39,18 +33,8 @@ export function createLambdaApp(
   },
 ): { app: ReturnType<typeof createApp>; log: Log } {
   const log = options.log ?? createLambdaLog(config, clients);
-  const app = createApp({
-    log,
+  const app = createConfiguredApp(config, clients, log, {
     adminToken: options.adminToken,
-    keys: createKeyStore({ dynamodb: clients.dynamodb, tablePrefix: config.tablePrefix }),
-    groups: createGroupStore({ dynamodb: clients.dynamodb, tablePrefix: config.tablePrefix }),
-    webhooks: createWebhookStore({ dynamodb: clients.dynamodb, tablePrefix: config.tablePrefix }),
-    webhookSecretKey: config.webhookSecretKey,
-    keyCacheTtlMs: config.keyCacheTtlMs,
-    limits: config.limits,
-    groupOptions: config.groups,
-    // Admin-requested passes run in the job's own function, which holds the permissions they need.
-    maintenanceRunner: createMaintenanceRunner(config, log),
     sseMaxDurationMs: options.sseMaxDurationMs,
     ...(options.sseCloseSignal ? { sseCloseSignal: options.sseCloseSignal } : {}),
   });

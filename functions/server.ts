@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ensureTables } from '../lib/metadata/dynamodb-schema.js';
-import { createAgentApp } from './agent-app.js';
+import { createConfiguredApp } from './app-wiring.js';
 import { type Config, loadConfig } from './config.js';
 import { createAwsClients, createRuntime } from './deps.js';
 import { serveNode } from './http/node-serve.js';
@@ -26,7 +26,7 @@ async function main(): Promise<void> {
   const runtime = await createRuntime(config, { onLog: (m) => console.log(`[sluice] ${m}`) });
   // Aborted on Ctrl-C: live tails (SSE) end cleanly, so that server.close() does not wait for them.
   const closing = new AbortController();
-  const app = createAgentApp(config, runtime.clients, runtime.log, {
+  const app = createConfiguredApp(config, runtime.clients, runtime.log, {
     adminToken,
     sseCloseSignal: closing.signal,
   });

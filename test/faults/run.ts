@@ -4,7 +4,7 @@ import { expect } from 'vitest';
 import { makeDynamoClient, makeS3Client, testEndpoints } from '../support/env.js';
 import { type CheckOptions, checkHistory, formatViolations, type TopicCheckOptions } from './checker.js';
 import { Client } from './client.js';
-import { Cluster, type InstanceOptions } from './cluster/cluster.js';
+import { type Backends, Cluster, type InstanceOptions } from './cluster/cluster.js';
 import { type FinalState, History, type PartitionRead, type Violation } from './history.js';
 import { forkRng, runSeed } from './rng.js';
 import { member, type Stop } from './workloads.js';
@@ -54,6 +54,18 @@ export interface ScenarioRun {
   cluster: Cluster;
 }
 
+/** The emulators the suite's global setup started, with clients of the test process (destroy them). */
+export function faultBackends(): Backends {
+  const env = testEndpoints();
+  return {
+    dynamodbEndpoint: env.dynamodbEndpoint,
+    s3Endpoint: env.s3Endpoint,
+    region: env.region,
+    s3: makeS3Client(env),
+    dynamodb: makeDynamoClient(env),
+  };
+}
+
 /** Test-sized bounds every instance gets (production's are minutes and hours). */
 export const FAULT_DEFAULTS = {
   env: { SLUICE_GROUP_INITIAL_REBALANCE_DELAY_MS: '0', SLUICE_POLL_INTERVAL_MS: '50' },
@@ -73,15 +85,8 @@ const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  */
 export async function runScenario(scenario: Scenario): Promise<ScenarioRun> {
   const seed = SEED;
-  const env = testEndpoints();
   const history = new History();
-  const backends = {
-    dynamodbEndpoint: env.dynamodbEndpoint,
-    s3Endpoint: env.s3Endpoint,
-    region: env.region,
-    s3: makeS3Client(env),
-    dynamodb: makeDynamoClient(env),
-  };
+  const backends = faultBackends();
   const cluster = await Cluster.create({
     seed: seed + hash(scenario.name),
     history,

@@ -12,7 +12,7 @@
  */
 import { writeSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { createAgentApp } from '../../../functions/agent-app.js';
+import { createConfiguredApp } from '../../../functions/app-wiring.js';
 import { loadConfig } from '../../../functions/config.js';
 import { createAwsClients, createLog, LAMBDA_LOG_OPTIONS } from '../../../functions/deps.js';
 import { serveNode } from '../../../functions/http/node-serve.js';
@@ -152,7 +152,10 @@ async function main(): Promise<void> {
           sseCloseSignal: closing.signal,
           log,
         }).app
-      : createAgentApp(config, clients, log, { adminToken: spec.adminToken, sseCloseSignal: closing.signal });
+      : createConfiguredApp(config, clients, log, {
+          adminToken: spec.adminToken,
+          sseCloseSignal: closing.signal,
+        });
   const server = serveNode({
     fetch: app.fetch,
     port: 0,

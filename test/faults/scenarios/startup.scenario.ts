@@ -1,22 +1,14 @@
 import { expect, it } from 'vitest';
-import { makeDynamoClient, makeS3Client, testEndpoints } from '../../support/env.js';
 import { Cluster } from '../cluster/cluster.js';
 import { History } from '../history.js';
-import { FAULT_DEFAULTS, SEED } from '../run.js';
+import { FAULT_DEFAULTS, faultBackends, SEED } from '../run.js';
 
 /**
  * A deployment's first start: several instances (agent and Lambda wiring) set up fresh tables at the same
  * moment, twice over. Every one must start; table setup is check-then-act and must be safe to race.
  */
 it('simultaneous-start-on-fresh-tables', async () => {
-  const env = testEndpoints();
-  const backends = {
-    dynamodbEndpoint: env.dynamodbEndpoint,
-    s3Endpoint: env.s3Endpoint,
-    region: env.region,
-    s3: makeS3Client(env),
-    dynamodb: makeDynamoClient(env),
-  };
+  const backends = faultBackends();
   try {
     for (let round = 0; round < 2; round++) {
       const cluster = await Cluster.create({

@@ -8,20 +8,30 @@ import {
   createWebhookStore,
 } from './deps.js';
 import { createApp } from './http/app.js';
+import type { SseMaxDuration } from './http/sse.js';
 
 /**
- * The API as the long-running server (agent mode, `npm start`) wires it over a built Log: shared by
- * functions/server.ts and the fault suite's instances (test/faults/cluster/instance.ts), so the two cannot
- * drift.
+ * The API over a built Log, with everything else from the configuration: the key, group and webhook
+ * stores, the webhook secret key, the key cache bound, the limits, the group options, and who runs
+ * admin-requested maintenance passes (the job's own function when configured, else this process). One
+ * function for every wiring — the server (agent mode), the Lambda function (lambda-app.ts) and the fault
+ * suite's instances — so they cannot drift.
  */
-export function createAgentApp(
+export function createConfiguredApp(
   config: Config,
   clients: AwsClients,
   log: Log,
-  options: { adminToken: string; sseCloseSignal?: AbortSignal },
+  options: {
+    adminToken: string;
+    /** Aborted on shutdown, so that live tails end and the server can close. */
+    sseCloseSignal?: AbortSignal;
+    /** How long a live tail may run (Lambda: the invocation's time left less a margin); unbounded otherwise. */
+    sseMaxDurationMs?: SseMaxDuration;
+  },
 ): ReturnType<typeof createApp> {
   return createApp({
     ...(options.sseCloseSignal ? { sseCloseSignal: options.sseCloseSignal } : {}),
+    ...(options.sseMaxDurationMs !== undefined ? { sseMaxDurationMs: options.sseMaxDurationMs } : {}),
     log,
     adminToken: options.adminToken,
     keys: createKeyStore({ dynamodb: clients.dynamodb, tablePrefix: config.tablePrefix }),
