@@ -1,6 +1,7 @@
 import { CRASH_POINTS } from '../../lib/crash-points.js';
 import type { InstanceOptions } from './cluster/cluster.js';
 import type { SdkFaultProfile } from './cluster/sdk-faults.js';
+import type { FaultProfile as ProxyFaults } from './cluster/tcp-proxy.js';
 import type { Scenario, ScenarioContext } from './run.js';
 import { killer, maintainer, member, producer, reader } from './workloads.js';
 
@@ -91,6 +92,8 @@ export const CATALOG: Scenario[] = [
     durationMs: 20 * S,
     instances: trio({
       faults: { dynamodb: { ambiguous: 0.2, serverError: 0.05, commands: COMMIT_COMMANDS } },
+      // And at the TCP level: any DynamoDB answer may be dropped after the request was applied.
+      proxy: { dynamodb: { dropChance: 0.04, resetChance: 0.01, delayChance: 0.1, delayMs: [5, 200] } },
     }),
     topics: [TOPIC],
     groups: [GROUP],
@@ -286,7 +289,7 @@ export const CATALOG: Scenario[] = [
   {
     name: 'rotating-random-mix',
     durationMs: 30 * S,
-    instances: trio({ faults: { s3: MIXED_SDK, dynamodb: MIXED_SDK } }),
+    instances: trio({ faults: { s3: MIXED_SDK, dynamodb: MIXED_SDK }, proxy: {} }),
     topics: [TOPIC, { name: 'accounts', partitions: 2, config: { cleanupPolicy: 'compact' } }],
     groups: [GROUP],
     checkStorage: true,
@@ -381,9 +384,16 @@ async function rotate(ctx: ScenarioContext): Promise<void> {
         latency: rng.pick([0, 0.2]),
         latencyMs: [5, rng.int(20, 300)],
       });
+      // The proxies' delays stay far inside commitAttemptMarginMs (run.ts).
+      const tcp = (): ProxyFaults => ({
+        delayChance: rng.pick([0, 0.1]),
+        delayMs: [5, rng.int(20, 300)],
+        dropChance: rng.pick([0, 0.03]),
+        resetChance: rng.pick([0, 0.01]),
+      });
       const crash = rng.chance(0.3) ? { [rng.pick(CRASH_POINTS)]: 0.05 } : {};
       ctx.history.fault(name, 'new fault profile');
-      ctx.cluster.setFaults(name, { s3: sdk(), dynamodb: sdk(), crash });
+      ctx.cluster.setFaults(name, { s3: sdk(), dynamodb: sdk(), crash }, { s3: tcp(), dynamodb: tcp() });
     }
   }
 }
