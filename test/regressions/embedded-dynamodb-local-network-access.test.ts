@@ -71,7 +71,8 @@ async function startServer(dataDir: string, port: number): Promise<Server> {
     output += d.toString();
   });
   const deadline = Date.now() + 60_000;
-  while (!output.includes('[sluice] listening on')) {
+  // The banner's last line: the lines before it (the admin token) may arrive in an earlier or the same chunk.
+  while (!output.includes('[sluice] try: ')) {
     if (child.exitCode !== null) throw new Error(`server exited early:\n${output}`);
     if (Date.now() > deadline) throw new Error(`server did not start:\n${output}`);
     await new Promise((r) => setTimeout(r, 100));
