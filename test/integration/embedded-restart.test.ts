@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { findFreePort } from '../../functions/local/dynamodb-local.js';
+import { startServerProcess } from '../support/server-process.js';
 
 /**
  * The embedded default (`npm start`) keeps its data under SLUICE_DATA_DIR: an acknowledged record survives
@@ -60,28 +61,10 @@ function isAlive(pid: number): boolean {
 }
 
 async function startServer(port: number): Promise<{ child: ChildProcess; output: () => string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'functions/server.ts'], {
-    cwd: root,
-    detached: true, // its own process group, so the test can kill -9 everything it started
-    env: { ...embeddedEnv(process.env), PORT: String(port), SLUICE_DATA_DIR: dataDir },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  started.push(child);
-  let output = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    output += d.toString();
-  });
-  child.stderr?.on('data', (d: Buffer) => {
-    output += d.toString();
-  });
-  const deadline = Date.now() + 60_000;
-  // The banner's last line: the lines before it (the admin token) may arrive in an earlier or the same chunk.
-  while (!output.includes('[sluice] try: ')) {
-    if (child.exitCode !== null) throw new Error(`server exited early:\n${output}`);
-    if (Date.now() > deadline) throw new Error(`server did not start:\n${output}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { child, output: () => output };
+  return startServerProcess(
+    { ...embeddedEnv(process.env), PORT: String(port), SLUICE_DATA_DIR: dataDir },
+    (child) => started.push(child),
+  );
 }
 
 async function api(port: number, method: string, path: string, body?: unknown) {

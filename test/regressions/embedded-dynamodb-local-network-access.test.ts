@@ -1,12 +1,13 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { networkInterfaces, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { CreateTableCommand, DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, describe, expect, it } from 'vitest';
 import { dynamoDbLocalFile, findFreePort } from '../../functions/local/dynamodb-local.js';
+import { startServerProcess } from '../support/server-process.js';
 
 /**
  * SPEC §4: no local service the embedded default starts can be used from the network. DynamoDB Local cannot
@@ -15,7 +16,6 @@ import { dynamoDbLocalFile, findFreePort } from '../../functions/local/dynamodb-
  * (Before: `-sharedDb`, so any access key id, from any address, saw and could change every table; CORS `*`;
  * a 644 database and 755 segment folders.)
  */
-const root = resolve(import.meta.dirname, '../..');
 const started: ChildProcess[] = [];
 const dirs: string[] = [];
 
@@ -56,27 +56,10 @@ interface Server {
 }
 
 async function startServer(dataDir: string, port: number): Promise<Server> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'functions/server.ts'], {
-    cwd: root,
-    detached: true,
-    env: embeddedEnv(dataDir, port),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  started.push(child);
-  let output = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    output += d.toString();
-  });
-  child.stderr?.on('data', (d: Buffer) => {
-    output += d.toString();
-  });
-  const deadline = Date.now() + 60_000;
-  // The banner's last line: the lines before it (the admin token) may arrive in an earlier or the same chunk.
-  while (!output.includes('[sluice] try: ')) {
-    if (child.exitCode !== null) throw new Error(`server exited early:\n${output}`);
-    if (Date.now() > deadline) throw new Error(`server did not start:\n${output}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  const { child, output: read } = await startServerProcess(embeddedEnv(dataDir, port), (c) =>
+    started.push(c),
+  );
+  const output = read();
   const token = /export SLUICE_ADMIN_TOKEN=(\S+)/.exec(output)?.[1];
   const dynamoPort = /DynamoDB Local listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(output)?.[1];
   if (token === undefined || dynamoPort === undefined) throw new Error(`unexpected banner:\n${output}`);
