@@ -11,10 +11,14 @@ export const CRASH_POINTS = [
   'produce.afterCommit',
   /** An Idempotency-Key is claimed for this attempt; the segment put has not started. */
   'idempotency.afterClaim',
-  /** Before each commit attempt of a component (first try and every retry). */
+  /** Before each commit attempt of a topic's record (first try and every retry). */
   'commit.beforeAttempt',
   /** A commit attempt failed ambiguously (it may have landed); before the decision to retry. */
   'commit.afterAmbiguousFailure',
+  /** Indexing wrote the merged object of a chain range; no index entry for it yet (an orphan for GC). */
+  'index.afterObjectWritten',
+  /** Indexing wrote the range's index entries; the topic's mark has not moved past the range yet. */
+  'index.afterEntries',
   /** The compactor's new object is written; the index still points to the old objects. */
   'compact.afterObjectWritten',
   /** The index swap of a run is done; emptied entries are not removed yet, the mark not updated. */

@@ -2,13 +2,20 @@ import type { Clock } from '../clock.js';
 import { type CrashPoints, NO_CRASH_POINTS } from '../crash-points.js';
 import { SluiceError, ThrottledError, TopicNotFoundError } from '../errors.js';
 import {
+  type ChainHead,
+  type CommitBatch,
+  type CommitRecord,
+  endOf,
+  endsAfter,
+  entryOf,
+  headOf,
+} from '../metadata/commit-record.js';
+import {
   CommitConflictError,
   type IdempotencyCompletion,
   INDEX_KEY_REUSE_GUARD_MS,
   type IndexEntry,
   type MetadataStore,
-  type PartitionRef,
-  partitionKey,
 } from '../metadata/metadata-store.js';
 import { type BatchInput, type BatchLocation, encodeSegment } from '../segment/format.js';
 import { newSegmentKey, type SegmentStore } from '../storage/segment-store.js';
@@ -93,23 +100,23 @@ interface PartitionBatch {
   members: Array<{ request: number; start: number }>;
 }
 
-interface CachedTail {
-  nextOffset: number;
-  maxTimestampSoFar: number;
+interface CachedHead {
+  head: ChainHead;
   confirmedAt: number;
 }
 
 /**
  * The write path: one flush = one segment object holding a batch per partition touched, then the offset
- * commit in DynamoDB. Offsets are assigned at commit time (as in KIP-1150), so a commit that loses a race
- * re-reads the log end and tries again without rewriting the object.
+ * commit in DynamoDB: for each topic of the flush, ONE commit record appended to the topic's chain (one
+ * conditional put, whatever the partitions touched; docs/ARCHITECTURE.md §4). Offsets are assigned at
+ * commit time (as in KIP-1150), so a commit that loses a race re-reads the chain's head and tries again
+ * without rewriting the object.
  *
- * Requests are atomic: the partition batches of one request (and of every request sharing a partition with
- * it, transitively) commit in one DynamoDB transaction. Flushes of unrelated partitions commit separately,
- * so one request's failure never fails an unrelated one.
+ * Requests are atomic: all batches of one topic in a flush are one record, written or not as a whole.
+ * Topics commit separately, so one topic's failure never fails another's requests.
  */
 export class Appender {
-  private readonly tails = new Map<string, CachedTail>();
+  private readonly heads = new Map<string, CachedHead>();
   private readonly listeners: SegmentListener[] = [];
   private readonly commitListeners: CommitListener[] = [];
   private commitChain: Promise<unknown> = Promise.resolve();
@@ -153,38 +160,35 @@ export class Appender {
     });
     const putStartedAt = this.clock.now();
     const objectKey = newSegmentKey(putStartedAt);
-    // Alongside the put (no added latency): is each topic's incarnation still live? A produce invoked after
-    // its topic's delete answered must not be acknowledged (this instance's topic cache may be stale, §4).
-    const refusals = this.confirmTopics(batches);
     try {
       await this.store.put(objectKey, segment.bytes);
     } catch (error) {
-      await refusals;
       return requests.map(() => ({ ok: false, error }));
     }
-    const refused = await refusals;
     for (const listener of this.listeners) listener(objectKey, segment.bytes);
     await this.hooks.afterSegmentPut?.(objectKey);
     await this.crash.reach('produce.afterSegmentPut', objectKey);
 
     const results: AppendResult[] = requests.map(() => ({ ok: true, partitions: new Map() }));
-    const components = connectedComponents(requests.length, batches);
+    const byTopic = new Map<string, PartitionBatch[]>();
+    for (const batch of batches) {
+      const list = byTopic.get(batch.topic.topicId) ?? [];
+      list.push(batch);
+      byTopic.set(batch.topic.topicId, list);
+    }
     // Commits of one process run one after another: they would only contend with each other otherwise.
     const run = this.commitChain.then(() =>
       Promise.all(
-        components.map(async (component) => {
+        [...byTopic.values()].map(async (topicBatches) => {
           try {
-            // A component is one topic's (a request writes to one topic): a dead incarnation commits nothing.
-            const refusal = refused.get(component[0]?.topic.topicId ?? '');
-            if (refusal !== undefined) throw refusal;
-            const bases = await this.commitComponent(
-              component,
+            const bases = await this.commitTopic(
+              topicBatches,
               requests,
               objectKey,
               segment.bytes.length,
               putStartedAt + this.options.maxCommitDelayMs,
             );
-            component.forEach((batch, i) => {
+            topicBatches.forEach((batch, i) => {
               const base = bases[i] as number;
               for (const member of batch.members) {
                 const result = results[member.request];
@@ -192,7 +196,7 @@ export class Appender {
               }
             });
           } catch (error) {
-            for (const batch of component) {
+            for (const batch of topicBatches) {
               for (const member of batch.members) results[member.request] = { ok: false, error };
             }
           }
@@ -202,28 +206,6 @@ export class Appender {
     this.commitChain = run.catch(() => undefined);
     await run;
     return results;
-  }
-
-  /**
-   * One strongly consistent read of each topic of the flush: the error to answer its requests with when
-   * its incarnation is gone (deleted, or deleted and created again) or cannot be confirmed. Never rejects.
-   */
-  private async confirmTopics(batches: readonly PartitionBatch[]): Promise<Map<string, unknown>> {
-    const topics = new Map<string, Topic>();
-    for (const batch of batches) topics.set(batch.topic.topicId, batch.topic);
-    const refused = new Map<string, unknown>();
-    await Promise.all(
-      [...topics.values()].map(async (topic) => {
-        try {
-          const current = await this.metadata.getTopic(topic.name, { consistent: true });
-          if (current?.topicId !== topic.topicId)
-            refused.set(topic.topicId, new TopicNotFoundError(topic.name));
-        } catch (error) {
-          refused.set(topic.topicId, error);
-        }
-      }),
-    );
-    return refused;
   }
 
   private groupBatches(requests: readonly AppendRequest[]): PartitionBatch[] {
@@ -244,81 +226,87 @@ export class Appender {
     return [...byPartition.values()];
   }
 
-  /** Assigns offsets to the component's batches with one conditional write (or transaction). */
-  private async commitComponent(
-    component: PartitionBatch[],
+  /**
+   * Assigns offsets to one topic's batches of the flush with one conditional put of a commit record at the
+   * chain's next position (with the idempotency completions, in one transaction, when there are any).
+   */
+  private async commitTopic(
+    batches: PartitionBatch[],
     requests: readonly AppendRequest[],
     objectKey: string,
     objectSize: number,
     /** No attempt starts after this time (maxCommitDelayMs after the segment put began). */
     attemptDeadline: number,
   ): Promise<number[]> {
-    const refs = component.map((b) => ({ topicId: b.topic.topicId, partition: b.partition }));
-    const idempotent = [...new Set(component.flatMap((b) => b.members.map((m) => m.request)))].filter(
+    const topic = (batches[0] as PartitionBatch).topic;
+    const where = `${topic.name} (${batches.map((b) => b.partition).join(',')})`;
+    const idempotent = [...new Set(batches.flatMap((b) => b.members.map((m) => m.request)))].filter(
       (index) => requests[index]?.completion !== undefined,
     );
     let attempt = 0;
-    let entries: IndexEntry[] | undefined;
+    let record: CommitRecord | undefined;
     let lastError: unknown;
     for (;;) {
       attempt += 1;
-      if (this.clock.now() > attemptDeadline) throw this.pastDeadline(refs, attempt - 1, lastError);
-      if (!entries) {
-        const tails = await Promise.all(refs.map((ref) => this.tailOf(ref)));
-        const now = this.clock.now();
-        entries = component.map((batch, i) => {
+      if (this.clock.now() > attemptDeadline) throw this.pastDeadline(where, attempt - 1, lastError);
+      if (!record) {
+        const head = await this.headOf(topic.topicId);
+        // The incarnation was deleted (its terminal record is the head): nothing may be committed to it.
+        if (head.deleted) throw new TopicNotFoundError(topic.name);
+        const commitBatches: CommitBatch[] = batches.map((batch) => {
           const location = batch.location as BatchLocation;
-          const tail = tails[i] as CachedTail;
+          const base = endOf(head.ends, batch.partition).nextOffset;
           return {
-            topicId: batch.topic.topicId,
             partition: batch.partition,
-            baseOffset: tail.nextOffset,
-            lastOffset: tail.nextOffset + location.lastOffsetDelta,
+            baseOffset: base,
+            lastOffset: base + location.lastOffsetDelta,
             recordCount: location.recordCount,
-            objectKey,
             byteOffset: location.byteOffset,
             byteLength: location.byteLength,
-            objectSize,
             firstTimestamp: location.firstTimestamp,
             maxTimestamp: location.maxTimestamp,
-            maxTimestampSoFar: Math.max(tail.maxTimestampSoFar, location.maxTimestamp),
-            createdAt: now,
           };
         });
+        record = {
+          topicId: topic.topicId,
+          seq: head.seq + 1,
+          objectKey,
+          objectSize,
+          createdAt: this.clock.now(),
+          batches: commitBatches,
+          ends: endsAfter(head, commitBatches),
+        };
       }
-      // The deadline again, after the tail reads: they may have taken long.
-      if (this.clock.now() > attemptDeadline) throw this.pastDeadline(refs, attempt - 1, lastError);
-      await this.crash.reach('commit.beforeAttempt', refs.map(partitionKey).join(','));
+      // The deadline again, after the head read: it may have taken long.
+      if (this.clock.now() > attemptDeadline) throw this.pastDeadline(where, attempt - 1, lastError);
+      await this.crash.reach('commit.beforeAttempt', `${topic.topicId}#${record.seq}`);
       try {
-        await this.metadata.commit(entries, completionsFor(idempotent, requests, component, entries));
-        const now = this.clock.now();
-        for (const entry of entries) {
-          this.tails.set(partitionKey(entry), {
-            nextOffset: entry.lastOffset + 1,
-            maxTimestampSoFar: entry.maxTimestampSoFar,
-            confirmedAt: now,
-          });
+        await this.metadata.appendCommit(record, completionsFor(idempotent, requests, batches, record));
+        this.heads.set(topic.topicId, { head: headOf(record), confirmedAt: this.clock.now() });
+        for (const batch of record.batches) {
+          const entry = entryOf(record, batch);
           for (const listener of this.commitListeners) listener(entry);
           this.watcher?.notify(entry, entry.lastOffset + 1);
         }
-        return entries.map((e) => e.baseOffset);
+        return record.batches.map((b) => b.baseOffset);
       } catch (error) {
         if (error instanceof CommitConflictError) {
-          // Definitive: another writer holds those keys, so our entries are not committed anywhere.
-          // Re-read the log end of every partition of the component and assign offsets again.
-          for (const ref of refs) this.tails.delete(partitionKey(ref));
-          entries = undefined;
+          // Definitive: another writer (or the topic's delete) holds that position, so our record is not
+          // committed anywhere. Read the head again and assign offsets again.
+          this.heads.delete(topic.topicId);
+          if (error.existing?.deleted) throw new TopicNotFoundError(topic.name);
+          record = undefined;
         } else if (!isAmbiguous(error)) {
           throw error;
         } else {
-          await this.crash.reach('commit.afterAmbiguousFailure', refs.map(partitionKey).join(','));
+          await this.crash.reach('commit.afterAmbiguousFailure', `${topic.topicId}#${record.seq}`);
         }
         lastError = error;
-        // An ambiguous failure (timeout, network) may have committed: retry the very same entries, never
-        // other offsets, so that a landed commit is recognised as ours instead of being committed twice.
+        // An ambiguous failure (timeout, network) may have committed: retry the very same record, never
+        // another position, so that a landed commit is recognised as ours instead of being committed twice.
         if (attempt >= this.options.maxCommitAttempts) {
           throw new ThrottledError(
-            `could not commit to ${refs.map(partitionKey).join(', ')} after ${attempt} attempts: too much contention`,
+            `could not commit to ${where} after ${attempt} attempts: too much contention`,
             { cause: error },
           );
         }
@@ -332,8 +320,7 @@ export class Appender {
    * records may be committed: the answer is INTERNAL (outcome unknown, as any 500), never a claim that
    * nothing was written. After conflicts only, nothing was: THROTTLED, as when the attempts run out.
    */
-  private pastDeadline(refs: readonly PartitionRef[], attempts: number, lastError: unknown): SluiceError {
-    const where = refs.map(partitionKey).join(', ');
+  private pastDeadline(where: string, attempts: number, lastError: unknown): SluiceError {
     const bound = `maxCommitDelayMs (${this.options.maxCommitDelayMs} ms)`;
     if (lastError !== undefined && isAmbiguous(lastError)) {
       return new SluiceError(
@@ -348,39 +335,34 @@ export class Appender {
     });
   }
 
-  private async tailOf(ref: PartitionRef): Promise<CachedTail> {
-    const key = partitionKey(ref);
-    const cached = this.tails.get(key);
+  /** The topic's chain head: this process's own last commit while fresh, else a strongly consistent read. */
+  private async headOf(topicId: string): Promise<ChainHead> {
+    const cached = this.heads.get(topicId);
     const now = this.clock.now();
     if (cached && now - cached.confirmedAt <= this.options.tailCacheMaxAgeMs && now >= cached.confirmedAt) {
-      return cached;
+      return cached.head;
     }
-    const tail = await this.metadata.getTail(ref);
-    const fresh: CachedTail = {
-      nextOffset: tail ? tail.lastOffset + 1 : 0,
-      maxTimestampSoFar: tail ? tail.maxTimestampSoFar : Number.MIN_SAFE_INTEGER,
-      confirmedAt: now,
-    };
-    this.tails.set(key, fresh);
-    return fresh;
+    const head = await this.metadata.getHead(topicId);
+    this.heads.set(topicId, { head, confirmedAt: now });
+    return head;
   }
 }
 
-/** The idempotency completions of a component's requests, with the base offsets these entries assign. */
+/** The idempotency completions of the topic's requests, with the base offsets `record` assigns. */
 function completionsFor(
   indexes: readonly number[],
   requests: readonly AppendRequest[],
-  component: readonly PartitionBatch[],
-  entries: readonly IndexEntry[],
+  batches: readonly PartitionBatch[],
+  record: CommitRecord,
 ): IdempotencyCompletion[] {
   return indexes.flatMap((index) => {
     const completion = requests[index]?.completion;
     if (!completion) return [];
     const bases = new Map<number, number>();
-    component.forEach((batch, i) => {
+    batches.forEach((batch, i) => {
       const member = batch.members.find((m) => m.request === index);
-      const entry = entries[i];
-      if (member && entry) bases.set(batch.partition, entry.baseOffset + member.start);
+      const committed = record.batches[i];
+      if (member && committed) bases.set(batch.partition, committed.baseOffset + member.start);
     });
     return [
       {
@@ -391,33 +373,6 @@ function completionsFor(
       },
     ];
   });
-}
-
-/** Union of batches that share a request: each union commits atomically. */
-function connectedComponents(requestCount: number, batches: PartitionBatch[]): PartitionBatch[][] {
-  const parent = batches.map((_, i) => i);
-  const find = (i: number): number => {
-    let root = i;
-    while (parent[root] !== root) root = parent[root] as number;
-    parent[i] = root;
-    return root;
-  };
-  const firstBatchOfRequest = new Array<number | undefined>(requestCount);
-  batches.forEach((batch, i) => {
-    for (const { request } of batch.members) {
-      const first = firstBatchOfRequest[request];
-      if (first === undefined) firstBatchOfRequest[request] = i;
-      else parent[find(i)] = find(first);
-    }
-  });
-  const groups = new Map<number, PartitionBatch[]>();
-  batches.forEach((batch, i) => {
-    const root = find(i);
-    const group = groups.get(root) ?? [];
-    group.push(batch);
-    groups.set(root, group);
-  });
-  return [...groups.values()];
 }
 
 /** Errors after which the write may or may not have happened. */

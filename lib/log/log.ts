@@ -17,6 +17,7 @@ import {
   type MaintenanceHooks,
   type MaintenanceOptions,
 } from '../maintenance/maintenance.js';
+import { type ChainHead, endOf } from '../metadata/commit-record.js';
 import {
   type IdempotencyClaim,
   type IdempotencyState,
@@ -586,7 +587,9 @@ export class Log {
     requests: readonly PartitionFetch[],
     options: FetchManyOptions,
   ): Promise<PartitionFetchResult[]> {
-    // A member may own 1,000 partitions: at most STORE_CONCURRENCY watermark reads and range reads at once.
+    // A member may own 1,000 partitions: at most STORE_CONCURRENCY watermark reads and range reads at once;
+    // the partitions of one topic share one read of its chain head.
+    const heads = new Map<string, Promise<ChainHead>>();
     const states = await mapBounded(
       requests,
       async (request): Promise<PartitionFetchResult & { ref?: PartitionRef }> => {
@@ -607,7 +610,7 @@ export class Log {
         if (topic.topicId !== request.topicId || request.partition >= topic.partitions) return empty;
         const ref = { topicId: topic.topicId, partition: request.partition };
         const logStartOffset = topic.logStartOffsets[request.partition] ?? 0;
-        const highWatermark = await this.highWatermark(ref, logStartOffset);
+        const highWatermark = await this.highWatermark(ref, logStartOffset, heads);
         const outOfRange = request.offset < logStartOffset || request.offset > highWatermark;
         const offset = !outOfRange
           ? request.offset
@@ -678,13 +681,13 @@ export class Log {
     const topic = await this.topics.get(topicName);
     const ref = this.refOf(topic, partition);
     const logStartOffset = topic.logStartOffsets[partition] ?? 0;
-    const tail = await this.metadata.getTail(ref);
-    const highWatermark = tail ? tail.lastOffset + 1 : logStartOffset;
-    if (!tail || tail.maxTimestampSoFar < timestamp) return highWatermark;
+    const end = endOf((await this.metadata.getHead(ref.topicId)).ends, ref.partition);
+    const highWatermark = Math.max(end.nextOffset, logStartOffset);
+    if (end.nextOffset <= logStartOffset || end.maxTimestampSoFar < timestamp) return highWatermark;
     // Binary search over offsets for the first batch whose running maximum timestamp reaches the target
-    // (monotonic, like Kafka's time index): O(log n) strongly consistent queries of one item each.
+    // (monotonic, like Kafka's time index): O(log n) strongly consistent reads of one item each.
     let lo = logStartOffset;
-    let hi = tail.baseOffset;
+    let hi = end.nextOffset - 1;
     while (lo < hi) {
       const mid = Math.floor((lo + hi) / 2);
       const entry = await this.metadata.entryAtOrBefore(ref, mid);
@@ -870,8 +873,9 @@ export class Log {
         woken.s.highWatermark = Math.max(woken.s.highWatermark, woken.committed);
         return;
       }
+      const heads = new Map<string, Promise<ChainHead>>();
       const highWatermarks = await mapBounded(states, (s) =>
-        this.highWatermark(s.ref as PartitionRef, s.logStartOffset),
+        this.highWatermark(s.ref as PartitionRef, s.logStartOffset, heads),
       );
       let any = false;
       states.forEach((s, i) => {
@@ -891,9 +895,21 @@ export class Log {
     return { topicId: topic.topicId, partition };
   }
 
-  private async highWatermark(ref: PartitionRef, logStartOffset: number): Promise<number> {
-    const tail = await this.metadata.getTail(ref);
-    const highWatermark = Math.max(tail ? tail.lastOffset + 1 : 0, logStartOffset);
+  /**
+   * The partition's high watermark from its topic's chain head (one strongly consistent read). `heads`
+   * shares one read between the partitions of a topic within one call.
+   */
+  private async highWatermark(
+    ref: PartitionRef,
+    logStartOffset: number,
+    heads?: Map<string, Promise<ChainHead>>,
+  ): Promise<number> {
+    let head = heads?.get(ref.topicId);
+    if (!head) {
+      head = this.metadata.getHead(ref.topicId);
+      heads?.set(ref.topicId, head);
+    }
+    const highWatermark = Math.max(endOf((await head).ends, ref.partition).nextOffset, logStartOffset);
     this.known.observeHighWatermark(ref, highWatermark);
     return highWatermark;
   }

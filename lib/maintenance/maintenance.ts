@@ -1,9 +1,11 @@
 import type { Clock } from '../clock.js';
 import { type CrashPoint, type CrashPoints, NO_CRASH_POINTS } from '../crash-points.js';
 import { SegmentReader } from '../log/segment-reader.js';
+import { type CommitRecord, entryOf } from '../metadata/commit-record.js';
 import {
   INDEX_KEY_REUSE_GUARD_MS,
   type IndexEntry,
+  type IndexMark,
   type MetadataStore,
   partitionKey,
 } from '../metadata/metadata-store.js';
@@ -58,6 +60,12 @@ export interface MaintenanceChange {
   partition: number;
   what: 'entries' | 'logStartOffset';
 }
+
+/**
+ * How long an indexing pass holds its claim on a topic's next range: far longer than indexing one range
+ * takes (a few object reads and one put), short enough that a pass that died is taken over soon.
+ */
+const INDEX_CLAIM_MS = 2 * 60 * 1000;
 
 /** Per-pass overrides: the admin endpoint's minAgeMs, and a shorter time budget for passes run in the API. */
 export interface PassOverride {
@@ -169,10 +177,166 @@ export class Maintenance {
     const minAgeMs = override.minAgeMs ?? this.options.minAgeMs;
     const report = new ReportBuilder('compact', this.deps.clock.now());
     const deadline = this.deps.clock.now() + (override.maxRunMs ?? this.options.maxRunMs);
+    // First the commit chains into per-partition entries (the indexed tier), then compaction over those.
+    await this.indexChains(report, minAgeMs, deadline);
     const complete = await this.forEachPartition('compact', report, deadline, (topic, partition) =>
       this.compactPartition(topic, partition, report, minAgeMs, deadline),
     );
     return report.finish(this.deps.clock.now(), complete);
+  }
+
+  // ---- indexing ------------------------------------------------------------------------------------------
+
+  /**
+   * Turns each topic's commit records older than `minAgeMs` into per-partition index entries: the batches
+   * of a partition across those records are merged into ONE batch (offsets, timestamps, keys, values and
+   * headers unchanged) in one new object per topic, and each partition gets one index entry for it; then
+   * the topic's mark moves past the records (docs/ARCHITECTURE.md §4.5). Records indexed long enough ago
+   * are deleted (never the chain's newest).
+   */
+  private async indexChains(report: ReportBuilder, minAgeMs: number, deadline: number): Promise<void> {
+    const { metadata, clock } = this.deps;
+    for (const { name } of await metadata.listTopics()) {
+      if (clock.now() > deadline) return;
+      const topic = await metadata.getTopic(name, { consistent: true });
+      report.itemsRead(1);
+      if (!topic) continue;
+      // A pass indexes at most its byte budget per topic; a backlog takes several ranges in one pass.
+      let mark: IndexMark | undefined;
+      for (let round = 0; round < 64 && clock.now() <= deadline; round++) {
+        const range = await this.indexRange(topic, report, minAgeMs);
+        mark = range.mark;
+        if (!range.advanced) break;
+      }
+      // Records go once indexed and once every reader's mark has passed them: readers use a mark for at
+      // most 10 s (ARCHITECTURE §8), so the mark must have moved a minute ago, and an hour after their
+      // commit (no writer can still hold the position before them, §4.4).
+      if (mark && mark.seq >= 0 && mark.advancedAt !== undefined && clock.now() - mark.advancedAt >= 60_000) {
+        const removed = await metadata.removeCommits(
+          topic.topicId,
+          mark.seq,
+          clock.now() - INDEX_KEY_REUSE_GUARD_MS,
+        );
+        report.itemsWritten(removed);
+        report.count('commitRecordsRemoved', removed);
+      }
+    }
+  }
+
+  /**
+   * Indexes one range of `topic`'s chain. `advanced`: false when there was nothing (old enough) to index;
+   * `mark`: the mark as read before.
+   */
+  private async indexRange(
+    topic: Topic,
+    report: ReportBuilder,
+    minAgeMs: number,
+  ): Promise<{ advanced: boolean; mark: IndexMark }> {
+    const { metadata, store, clock } = this.deps;
+    const mark = await metadata.getIndexMark(topic.topicId);
+    report.indexItemsRead(1);
+    const now = clock.now();
+    const nothing = { advanced: false, mark };
+    if (mark.pending && mark.pending.until >= now) return nothing; // another pass is indexing this topic
+    // An expired claim is finished with its own target: the entries it may have written are that range's.
+    const records: CommitRecord[] = [];
+    let bytes = 0;
+    for await (const record of metadata.listCommits(
+      topic.topicId,
+      mark.seq,
+      mark.pending?.seq ?? Number.MAX_SAFE_INTEGER - 1,
+    )) {
+      if (record.deleted) break;
+      if (!mark.pending && now - record.createdAt < minAgeMs) break;
+      records.push(record);
+      bytes += record.batches.reduce((sum, b) => sum + b.byteLength, 0);
+      if (!mark.pending && bytes >= this.options.targetObjectBytes) break;
+    }
+    report.indexItemsRead(records.length);
+    const last = records[records.length - 1];
+    if (!last) return nothing;
+    const target = await metadata.claimIndexing(topic.topicId, mark, last.seq, now + INDEX_CLAIM_MS, now);
+    report.itemsWritten(1);
+    if (target === undefined) return nothing;
+
+    // Every batch of the range, by partition, in offset order.
+    const byPartition = new Map<number, IndexEntry[]>();
+    for (const record of records) {
+      for (const batch of record.batches) {
+        const list = byPartition.get(batch.partition) ?? [];
+        list.push(entryOf(record, batch));
+        byPartition.set(batch.partition, list);
+      }
+    }
+    const partitions = [...byPartition.keys()].sort((a, b) => a - b);
+    const inputs: BatchInput[] = [];
+    for (const partition of partitions) {
+      const entries = byPartition.get(partition) as IndexEntry[];
+      const batches = await this.reader.read(entries);
+      report.current.batches.read += entries.length;
+      report.objectsRead(entries.map((e) => e.objectKey));
+      report.current.bytes.read += entries.reduce((sum, e) => sum + e.byteLength, 0);
+      const first = entries[0] as IndexEntry;
+      const lastEntry = entries[entries.length - 1] as IndexEntry;
+      const merged: BatchInput = {
+        topic: topic.name,
+        topicId: topic.topicId,
+        partition,
+        records: [],
+        offsetDeltas: [],
+        lastOffsetDelta: lastEntry.lastOffset - first.baseOffset,
+      };
+      const deltas = merged.offsetDeltas as number[];
+      entries.forEach((entry, i) => {
+        const batch = batches[i];
+        if (!batch) throw new Error(`batch ${entry.baseOffset} of ${topic.name}/${partition} was not read`);
+        for (const record of batch.records) {
+          merged.records.push(record);
+          deltas.push(entry.baseOffset + record.offsetDelta - first.baseOffset);
+        }
+      });
+      inputs.push(merged);
+    }
+    const encoded = await encodeSegment(inputs, { compression: this.options.compression });
+    const objectKey = newSegmentKey(clock.now());
+    await store.put(objectKey, encoded.bytes);
+    report.current.objects.written += 1;
+    report.current.bytes.written += encoded.bytes.length;
+    await this.crash.reach('index.afterObjectWritten', objectKey);
+    const indexed: IndexEntry[] = partitions.map((partition, i) => {
+      const entries = byPartition.get(partition) as IndexEntry[];
+      const first = entries[0] as IndexEntry;
+      const lastEntry = entries[entries.length - 1] as IndexEntry;
+      const location = encoded.batches[i];
+      if (!location) throw new Error('encodeSegment returned fewer batches than it was given');
+      return {
+        topicId: topic.topicId,
+        partition,
+        baseOffset: first.baseOffset,
+        lastOffset: lastEntry.lastOffset,
+        recordCount: location.recordCount,
+        objectKey,
+        byteOffset: location.byteOffset,
+        byteLength: location.byteLength,
+        objectSize: encoded.bytes.length,
+        firstTimestamp: location.firstTimestamp,
+        maxTimestamp: location.maxTimestamp,
+        maxTimestampSoFar: lastEntry.maxTimestampSoFar,
+        createdAt: lastEntry.createdAt,
+      };
+    });
+    await metadata.putIndexEntries(indexed);
+    report.itemsWritten(indexed.length);
+    report.current.batches.written += indexed.length;
+    report.count('batchesIndexed', indexed.length);
+    await this.crash.reach('index.afterEntries', topic.topicId);
+    const advanced = await metadata.advanceIndexMark(topic.topicId, mark.seq, {
+      seq: target,
+      ends: (records[records.length - 1] as CommitRecord).ends,
+    });
+    report.itemsWritten(1);
+    if (advanced) report.count('commitRecordsIndexed', records.length);
+    return { advanced, mark };
   }
 
   private async compactPartition(
@@ -245,7 +409,10 @@ export class Maintenance {
     // Batches still in the (multi-partition) object they were produced in, and batches in compaction
     // outputs under half the target size, are merged; an output that reached half the target is done, so
     // a moving log start or a new batch never makes a pass rewrite it again.
+    // Batches still only in the commit chain (not indexed yet) are left to a later pass.
+    const indexed = (e: IndexEntry) => e.seq === undefined;
     const candidate = (e: IndexEntry) =>
+      indexed(e) &&
       oldEnough(e) &&
       (keyed || e.originObjectKey === undefined || e.objectSize < this.options.targetObjectBytes / 2);
 
@@ -259,8 +426,9 @@ export class Maintenance {
     let unsettled = false;
     for (const entry of entries) {
       if (!candidate(entry)) {
-        if (!oldEnough(entry)) unsettled = true;
-        if (!oldEnough(entry) && newMark === undefined) newMark = run[0]?.baseOffset ?? entry.baseOffset;
+        const young = !oldEnough(entry) || !indexed(entry);
+        if (young) unsettled = true;
+        if (young && newMark === undefined) newMark = run[0]?.baseOffset ?? entry.baseOffset;
         if (run.length > 0) runs.push(run);
         run = [];
         runBytes = 0;
@@ -471,7 +639,12 @@ export class Maintenance {
     const cutoff = now - INDEX_KEY_REUSE_GUARD_MS;
     const expired: IndexEntry[] = [];
     for await (const entry of this.pages(ref, 0, report)) {
-      if (entry.lastOffset >= start || entry.baseOffset === tail.baseOffset || entry.createdAt >= cutoff)
+      if (
+        entry.lastOffset >= start ||
+        entry.baseOffset === tail.baseOffset ||
+        entry.createdAt >= cutoff ||
+        entry.seq !== undefined // still in the commit chain: it goes with the chain's records
+      )
         break;
       expired.push(entry);
     }
@@ -528,7 +701,7 @@ export class Maintenance {
       for (let partition = 0; partition < deleted.partitions; partition++) {
         const entries: IndexEntry[] = [];
         for await (const entry of metadata.listEntries({ topicId: deleted.topicId, partition }, 0))
-          entries.push(entry);
+          if (entry.seq === undefined) entries.push(entry);
         report.indexItemsRead(entries.length);
         const removed = await this.removeInSteps(entries, cutoff, 'deletedTopic.betweenDeletes');
         report.itemsWritten(entries.length);
@@ -536,6 +709,9 @@ export class Maintenance {
         remaining += entries.length - removed;
       }
       if (remaining === 0) {
+        // Then its commit chain (records and mark): no writer from before the deletion is still running.
+        const records = await metadata.removeChain(deleted.topicId);
+        report.itemsWritten(records);
         await this.crash.reach('deletedTopic.beforeForget', deleted.topicId);
         await metadata.forgetDeletedTopic(deleted.topicId);
         report.itemsWritten(1);

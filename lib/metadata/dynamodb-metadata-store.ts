@@ -6,6 +6,7 @@ import {
   TransactionCanceledException,
 } from '@aws-sdk/client-dynamodb';
 import {
+  BatchWriteCommand,
   DeleteCommand,
   DynamoDBDocumentClient,
   GetCommand,
@@ -19,6 +20,27 @@ import {
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { InvalidRequestError, TopicExistsError, TopicNotFoundError } from '../errors.js';
 import type { Topic, TopicConfig } from '../types.js';
+import {
+  type ChainHead,
+  type CommitRecord,
+  EMPTY_HEAD,
+  encodeEnds,
+  endOf,
+  entryOf,
+  headOf,
+  type PartitionEnd,
+} from './commit-record.js';
+import {
+  ChainReader,
+  type ChainReaderOptions,
+  chainPk,
+  DEFAULT_CHAIN_READER_OPTIONS,
+  itemToMark,
+  itemToRecord,
+  MARK_SK,
+  NO_MARK,
+  recordToItem,
+} from './dynamodb-chain.js';
 import type { TableNames } from './dynamodb-schema.js';
 import {
   CommitConflictError,
@@ -27,7 +49,7 @@ import {
   IdempotencyLostError,
   type IdempotencyState,
   type IndexEntry,
-  isSameBatch,
+  type IndexMark,
   type MetadataStore,
   type PartitionRef,
   partitionKey,
@@ -55,13 +77,21 @@ type Item = Record<string, unknown>;
  */
 export class DynamoDbMetadataStore implements MetadataStore {
   private readonly doc: DynamoDBDocumentClient;
+  private readonly chainReader: ChainReader;
 
   constructor(
     client: DynamoDBClient,
     private readonly tables: TableNames,
     private readonly now: () => number = Date.now,
+    chainOptions: ChainReaderOptions = DEFAULT_CHAIN_READER_OPTIONS,
   ) {
     this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+    this.chainReader = new ChainReader(this.doc, tables.index, now, chainOptions);
+  }
+
+  /** Commit records this instance holds in memory (the bound of ARCHITECTURE §8). */
+  get heldCommitRecords(): number {
+    return this.chainReader.size;
   }
 
   // ---- topics -------------------------------------------------------------------------------------------
@@ -161,41 +191,69 @@ export class DynamoDbMetadataStore implements MetadataStore {
   }
 
   async deleteTopic(name: string): Promise<Topic> {
-    const topic = await this.getTopic(name, { consistent: true });
-    if (!topic) throw new TopicNotFoundError(name);
-    try {
-      await this.doc.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            {
-              Delete: {
-                TableName: this.tables.metadata,
-                Key: { pk: TOPIC_PK, sk: name },
-                ConditionExpression: 'topicId = :id',
-                ExpressionAttributeValues: { ':id': topic.topicId },
-              },
-            },
-            {
-              Put: {
-                TableName: this.tables.metadata,
-                Item: {
-                  pk: DELETED_TOPIC_PK,
-                  sk: topic.topicId,
-                  name,
-                  partitions: topic.partitions,
-                  deletedAt: this.now(),
+    // The delete and the chain's terminal record are one transaction: once it lands, every commit to this
+    // incarnation conflicts with the terminal record (or a record after... there is none) and answers 404.
+    for (let attempt = 1; ; attempt++) {
+      const topic = await this.getTopic(name, { consistent: true });
+      if (!topic) throw new TopicNotFoundError(name);
+      const head = await this.getHead(topic.topicId);
+      const terminal: CommitRecord = {
+        topicId: topic.topicId,
+        seq: head.seq + 1,
+        objectKey: '',
+        objectSize: 0,
+        createdAt: this.now(),
+        batches: [],
+        ends: head.ends,
+        deleted: true,
+      };
+      try {
+        await this.doc.send(
+          new TransactWriteCommand({
+            TransactItems: [
+              {
+                Delete: {
+                  TableName: this.tables.metadata,
+                  Key: { pk: TOPIC_PK, sk: name },
+                  ConditionExpression: 'topicId = :id',
+                  ExpressionAttributeValues: { ':id': topic.topicId },
                 },
               },
-            },
-          ],
-        }),
-      );
-    } catch (error) {
-      // The topic changed or vanished between the read and the delete: someone else deleted it.
-      if (error instanceof TransactionCanceledException) throw new TopicNotFoundError(name);
-      throw error;
+              {
+                Put: {
+                  TableName: this.tables.metadata,
+                  Item: {
+                    pk: DELETED_TOPIC_PK,
+                    sk: topic.topicId,
+                    name,
+                    partitions: topic.partitions,
+                    deletedAt: this.now(),
+                  },
+                },
+              },
+              {
+                Put: {
+                  TableName: this.tables.index,
+                  Item: recordToItem(terminal),
+                  ConditionExpression: 'attribute_not_exists(pk)',
+                },
+              },
+            ],
+          }),
+        );
+        return topic;
+      } catch (error) {
+        if (!(error instanceof TransactionCanceledException)) throw error;
+        const [topicReason, , chainReason] = error.CancellationReasons ?? [];
+        // The topic changed or vanished between the read and the delete: someone else deleted it.
+        if (topicReason?.Code === 'ConditionalCheckFailed') throw new TopicNotFoundError(name);
+        // A commit took the chain's next position (or another transaction held an item): read again.
+        if (attempt >= 50) throw error;
+        if (chainReason?.Code !== 'ConditionalCheckFailed') {
+          await new Promise((r) => setTimeout(r, Math.min(200, 2 ** attempt) * Math.random()));
+        }
+      }
     }
-    return topic;
   }
 
   async listDeletedTopics() {
@@ -231,32 +289,30 @@ export class DynamoDbMetadataStore implements MetadataStore {
   // ---- offset index -------------------------------------------------------------------------------------
 
   async getTail(ref: PartitionRef): Promise<IndexEntry | undefined> {
-    const result = await this.doc.send(
-      new QueryCommand({
-        TableName: this.tables.index,
-        KeyConditionExpression: 'pk = :pk',
-        ExpressionAttributeValues: { ':pk': partitionKey(ref) },
-        ScanIndexForward: false,
-        Limit: 1,
-        ConsistentRead: true,
-      }),
-    );
-    const item = result.Items?.[0];
-    return item ? itemToEntry(item) : undefined;
+    const head = await this.getHead(ref.topicId);
+    const end = endOf(head.ends, ref.partition).nextOffset;
+    return end === 0 ? undefined : this.entryAtOrBefore(ref, end - 1);
   }
 
-  async commit(
-    entries: readonly IndexEntry[],
+  async getHead(topicId: string): Promise<ChainHead> {
+    const window = await this.chainReader.readWindow(topicId);
+    const newest = window.records[0];
+    return newest ? headOf(newest) : EMPTY_HEAD;
+  }
+
+  async appendCommit(
+    record: CommitRecord,
     completions: readonly IdempotencyCompletion[] = [],
   ): Promise<void> {
-    if (entries.length === 0 && completions.length === 0) return;
-    if (entries.length === 1 && completions.length === 0) {
-      const [entry] = entries as [IndexEntry];
+    const item = recordToItem(record);
+    const ours = (existing: CommitRecord | undefined) =>
+      existing !== undefined && !existing.deleted && existing.objectKey === record.objectKey;
+    if (completions.length === 0) {
       try {
         await this.doc.send(
           new PutCommand({
             TableName: this.tables.index,
-            Item: entryToItem(entry),
+            Item: item,
             ConditionExpression: 'attribute_not_exists(pk)',
             ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
           }),
@@ -264,25 +320,27 @@ export class DynamoDbMetadataStore implements MetadataStore {
       } catch (error) {
         if (!(error instanceof ConditionalCheckFailedException)) throw error;
         const existing = error.Item
-          ? itemToEntry(unmarshall(error.Item as Record<string, AttributeValue>))
+          ? itemToRecord(unmarshall(error.Item as Record<string, AttributeValue>))
           : undefined;
-        if (existing && isSameBatch(existing, entry)) return; // our own earlier attempt landed
-        throw new CommitConflictError([{ ref: refOf(entry), existing }], { cause: error });
+        if (ours(existing)) return this.chainReader.remember(record); // our own earlier attempt landed
+        if (existing) this.chainReader.remember(existing);
+        throw new CommitConflictError(record.topicId, record.seq, existing, { cause: error });
       }
+      this.chainReader.remember(record);
       return;
     }
     try {
       await this.doc.send(
         new TransactWriteCommand({
           TransactItems: [
-            ...entries.map((entry) => ({
+            {
               Put: {
                 TableName: this.tables.index,
-                Item: entryToItem(entry),
+                Item: item,
                 ConditionExpression: 'attribute_not_exists(pk)',
                 ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
               },
-            })),
+            },
             ...completions.map((completion) => ({
               Update: {
                 TableName: this.tables.metadata,
@@ -300,40 +358,41 @@ export class DynamoDbMetadataStore implements MetadataStore {
     } catch (error) {
       if (!(error instanceof TransactionCanceledException)) throw error;
       const reasons = error.CancellationReasons ?? [];
-      const conflicts: Array<{ ref: PartitionRef; existing: IndexEntry | undefined }> = [];
+      const [put, ...rest] = reasons;
+      const existing =
+        put?.Code === 'ConditionalCheckFailed' && put.Item ? itemToRecord(unmarshall(put.Item)) : undefined;
       let lost: IdempotencyCompletion | undefined;
-      let ownEarlierAttempt = 0;
-      reasons.forEach((reason, i) => {
-        if (!reason || reason.Code === 'None' || reason.Code === undefined) return;
-        const entry = entries[i];
-        const completion = entry ? undefined : completions[i - entries.length];
+      let contended = put !== undefined && put.Code !== 'None' && put.Code !== undefined && !existing;
+      let allOurs = ours(existing);
+      rest.forEach((reason, i) => {
+        const completion = completions[i];
+        if (!completion || !reason || reason.Code === 'None' || reason.Code === undefined) return;
         const old = reason.Item ? unmarshall(reason.Item) : undefined;
-        if (entry) {
-          const existing = reason.Code === 'ConditionalCheckFailed' && old ? itemToEntry(old) : undefined;
-          if (existing && isSameBatch(existing, entry)) ownEarlierAttempt += 1;
-          // TransactionConflict and the like: the log end is contended; re-read and retry.
-          else conflicts.push({ ref: refOf(entry), existing });
-        } else if (completion) {
-          if (
-            reason.Code === 'ConditionalCheckFailed' &&
-            old?.attemptId === completion.attemptId &&
-            old.result
-          ) {
-            ownEarlierAttempt += 1; // our own earlier attempt completed it
-          } else if (reason.Code === 'ConditionalCheckFailed') {
-            lost = completion;
-          } else {
-            // Another transaction held the idempotency record: nothing was written; every partition of
-            // this commit re-reads its end and tries again.
-            for (const e of entries) conflicts.push({ ref: refOf(e), existing: undefined });
-          }
-        }
+        if (reason.Code !== 'ConditionalCheckFailed') contended = true;
+        else if (!(old?.attemptId === completion.attemptId && old.result)) lost = completion;
       });
+      // Each failed item was our own earlier attempt's (its record and its completions): committed.
+      if (allOurs && !lost && !contended) {
+        allOurs = rest.every(
+          (reason, i) =>
+            !reason ||
+            reason.Code === 'None' ||
+            reason.Code === undefined ||
+            (reason.Code === 'ConditionalCheckFailed' &&
+              reason.Item !== undefined &&
+              unmarshall(reason.Item).attemptId === completions[i]?.attemptId),
+        );
+        if (allOurs) return this.chainReader.remember(record);
+      }
+      if (existing && !ours(existing)) {
+        this.chainReader.remember(existing);
+        throw new CommitConflictError(record.topicId, record.seq, existing, { cause: error });
+      }
       if (lost) throw new IdempotencyLostError(lost.key);
-      if (conflicts.length === 0 && ownEarlierAttempt === entries.length + completions.length) return;
-      if (conflicts.length === 0) throw error;
-      throw new CommitConflictError(conflicts, { cause: error });
+      // Another transaction held an item (TransactionConflict): nothing was written; re-read and retry.
+      throw new CommitConflictError(record.topicId, record.seq, undefined, { cause: error });
     }
+    this.chainReader.remember(record);
   }
 
   async claimIdempotencyKey(claim: IdempotencyClaim, now: number): Promise<IdempotencyState> {
@@ -406,6 +465,10 @@ export class DynamoDbMetadataStore implements MetadataStore {
   }
 
   async findEntries(ref: PartitionRef, offset: number, limit: number): Promise<IndexEntry[]> {
+    const mark = await this.chainReader.mark(ref.topicId);
+    if (offset >= endOf(mark.ends, ref.partition).nextOffset) {
+      return this.chainReader.entriesFrom(ref, offset, limit, mark);
+    }
     const result = await this.doc.send(
       new QueryCommand({
         TableName: this.tables.index,
@@ -418,12 +481,24 @@ export class DynamoDbMetadataStore implements MetadataStore {
     const entries = (result.Items ?? []).map(itemToEntry);
     // A reader that continues from a previous nextOffset lands on a batch boundary: one query is enough.
     if (entries[0]?.baseOffset === offset) return entries;
-    const containing = await this.entryAtOrBefore(ref, offset);
+    const containing = await this.indexedAtOrBefore(ref, offset);
     if (containing && containing.lastOffset >= offset) return [containing, ...entries].slice(0, limit);
     return entries;
   }
 
   async entryAtOrBefore(ref: PartitionRef, offset: number): Promise<IndexEntry | undefined> {
+    const mark = await this.chainReader.mark(ref.topicId);
+    const indexedEnd = endOf(mark.ends, ref.partition).nextOffset;
+    if (offset >= indexedEnd) {
+      const hot = await this.chainReader.entryAtOrBefore(ref, offset, mark);
+      if (hot) return hot;
+    }
+    return this.indexedAtOrBefore(ref, Math.min(offset, indexedEnd - 1));
+  }
+
+  /** The last indexed entry whose baseOffset ≤ offset. */
+  private async indexedAtOrBefore(ref: PartitionRef, offset: number): Promise<IndexEntry | undefined> {
+    if (offset < 0) return undefined;
     const result = await this.doc.send(
       new QueryCommand({
         TableName: this.tables.index,
@@ -439,19 +514,197 @@ export class DynamoDbMetadataStore implements MetadataStore {
   }
 
   async *listEntries(ref: PartitionRef, fromOffset: number): AsyncIterable<IndexEntry> {
-    const containing = await this.entryAtOrBefore(ref, fromOffset);
-    const start = containing && containing.lastOffset >= fromOffset ? containing.baseOffset : fromOffset;
+    const mark = await this.chainReader.mark(ref.topicId, { fresh: true });
+    const indexedEnd = endOf(mark.ends, ref.partition).nextOffset;
+    if (fromOffset < indexedEnd) {
+      const containing = await this.indexedAtOrBefore(ref, fromOffset);
+      const start = containing && containing.lastOffset >= fromOffset ? containing.baseOffset : fromOffset;
+      const pages = paginateQuery(
+        { client: this.doc },
+        {
+          TableName: this.tables.index,
+          KeyConditionExpression: 'pk = :pk AND sk BETWEEN :o AND :end',
+          ExpressionAttributeValues: { ':pk': partitionKey(ref), ':o': start, ':end': indexedEnd - 1 },
+          ConsistentRead: true,
+        },
+      );
+      for await (const page of pages) {
+        for (const item of page.Items ?? []) yield itemToEntry(item);
+      }
+    }
+    for await (const record of this.listCommits(ref.topicId, mark.seq, Number.MAX_SAFE_INTEGER - 1)) {
+      for (const batch of record.batches) {
+        if (batch.partition === ref.partition && batch.lastOffset >= fromOffset) yield entryOf(record, batch);
+      }
+    }
+  }
+
+  // ---- indexing -----------------------------------------------------------------------------------------
+
+  async getIndexMark(topicId: string): Promise<IndexMark> {
+    const result = await this.doc.send(
+      new GetCommand({
+        TableName: this.tables.index,
+        Key: { pk: chainPk(topicId), sk: MARK_SK },
+        ConsistentRead: true,
+      }),
+    );
+    return result.Item ? itemToMark(result.Item) : NO_MARK;
+  }
+
+  async claimIndexing(
+    topicId: string,
+    mark: IndexMark,
+    target: number,
+    until: number,
+    now: number,
+  ): Promise<number | undefined> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tables.index,
+          Key: { pk: chainPk(topicId), sk: MARK_SK },
+          UpdateExpression: 'SET pendingSeq = :t, pendingUntil = :u',
+          ConditionExpression:
+            `${mark.seq < 0 ? '(attribute_not_exists(markSeq) OR markSeq = :ms)' : 'markSeq = :ms'} AND ` +
+            '(attribute_not_exists(pendingSeq) OR (pendingSeq = :t AND pendingUntil < :now))',
+          ExpressionAttributeValues: { ':t': target, ':u': until, ':ms': mark.seq, ':now': now },
+        }),
+      );
+      return target;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return undefined;
+      throw error;
+    }
+  }
+
+  async *listCommits(topicId: string, afterSeq: number, uptoSeq: number): AsyncIterable<CommitRecord> {
+    if (uptoSeq <= afterSeq) return;
     const pages = paginateQuery(
-      { client: this.doc },
+      { client: this.doc, pageSize: 100 },
       {
         TableName: this.tables.index,
-        KeyConditionExpression: 'pk = :pk AND sk >= :o',
-        ExpressionAttributeValues: { ':pk': partitionKey(ref), ':o': start },
+        KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+        ExpressionAttributeValues: {
+          ':pk': chainPk(topicId),
+          ':from': afterSeq + 1,
+          ':to': Math.min(uptoSeq, MARK_SK - 1),
+        },
         ConsistentRead: true,
       },
     );
     for await (const page of pages) {
-      for (const item of page.Items ?? []) yield itemToEntry(item);
+      for (const item of page.Items ?? []) {
+        const record = itemToRecord(item);
+        this.chainReader.remember(record);
+        yield record;
+      }
+    }
+  }
+
+  async putIndexEntries(entries: readonly IndexEntry[]): Promise<void> {
+    await inChunks(entries, 16, async (entry) => {
+      const { seq: _seq, ...indexed } = entry;
+      try {
+        await this.doc.send(
+          new PutCommand({
+            TableName: this.tables.index,
+            Item: entryToItem(indexed),
+            ConditionExpression: 'attribute_not_exists(pk)',
+            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          }),
+        );
+      } catch (error) {
+        if (!(error instanceof ConditionalCheckFailedException)) throw error;
+        const existing = error.Item ? unmarshall(error.Item as Record<string, AttributeValue>) : undefined;
+        // An earlier attempt of the same claim wrote it (same range, maybe another object): done.
+        if (existing && Number(existing.lastOffset) === entry.lastOffset) return;
+        throw new Error(`index entry ${partitionKey(entry)}@${entry.baseOffset} exists with other offsets`, {
+          cause: error,
+        });
+      }
+    });
+  }
+
+  async advanceIndexMark(
+    topicId: string,
+    fromSeq: number,
+    to: { seq: number; ends: PartitionEnd[] },
+  ): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tables.index,
+          Key: { pk: chainPk(topicId), sk: MARK_SK },
+          UpdateExpression: 'SET markSeq = :s, e = :e, advancedAt = :now REMOVE pendingSeq, pendingUntil',
+          ConditionExpression:
+            fromSeq < 0 ? '(attribute_not_exists(markSeq) OR markSeq = :from)' : 'markSeq = :from',
+          ExpressionAttributeValues: {
+            ':s': to.seq,
+            ':e': encodeEnds(to.ends, 0),
+            ':now': this.now(),
+            ':from': fromSeq,
+          },
+        }),
+      );
+      this.chainReader.forgetMark(topicId);
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  async removeCommits(topicId: string, uptoSeq: number, removableBefore: number): Promise<number> {
+    const head = await this.getHead(topicId);
+    const doomed: number[] = [];
+    const pages = paginateQuery(
+      { client: this.doc },
+      {
+        TableName: this.tables.index,
+        KeyConditionExpression: 'pk = :pk AND sk <= :to',
+        ExpressionAttributeValues: { ':pk': chainPk(topicId), ':to': Math.min(uptoSeq, head.seq - 1) },
+        ProjectionExpression: 'sk, createdAt',
+      },
+    );
+    for await (const page of pages) {
+      for (const item of page.Items ?? []) {
+        if (Number(item.createdAt) < removableBefore) doomed.push(Number(item.sk));
+      }
+    }
+    await this.deleteChainItems(topicId, doomed);
+    return doomed.length;
+  }
+
+  async removeChain(topicId: string): Promise<number> {
+    const all: number[] = [];
+    const pages = paginateQuery(
+      { client: this.doc },
+      {
+        TableName: this.tables.index,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': chainPk(topicId) },
+        ProjectionExpression: 'sk',
+      },
+    );
+    for await (const page of pages) for (const item of page.Items ?? []) all.push(Number(item.sk));
+    await this.deleteChainItems(topicId, all);
+    return all.filter((sk) => sk !== MARK_SK).length;
+  }
+
+  private async deleteChainItems(topicId: string, sks: readonly number[]): Promise<void> {
+    for (let i = 0; i < sks.length; i += 25) {
+      let requests: Array<{ DeleteRequest: { Key: Item } }> = sks
+        .slice(i, i + 25)
+        .map((sk) => ({ DeleteRequest: { Key: { pk: chainPk(topicId), sk } } }));
+      // BatchWriteItem may leave some undone under throttling: retry those (the SDK retries the call).
+      for (let attempt = 0; requests.length > 0; attempt++) {
+        const result = await this.doc.send(
+          new BatchWriteCommand({ RequestItems: { [this.tables.index]: requests } }),
+        );
+        requests = (result.UnprocessedItems?.[this.tables.index] ?? []) as typeof requests;
+        if (requests.length > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
+      }
     }
   }
 
@@ -547,7 +800,8 @@ export class DynamoDbMetadataStore implements MetadataStore {
         );
         for await (const page of pages) {
           for (const item of page.Items ?? []) {
-            objects.add(String(item.objectKey));
+            // Chain records reference their flush object too; marks and terminal records reference none.
+            if (item.objectKey !== undefined) objects.add(String(item.objectKey));
             itemsRead++;
           }
         }

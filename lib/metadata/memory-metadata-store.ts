@@ -2,13 +2,21 @@ import { randomUUID } from 'node:crypto';
 import { InvalidRequestError, TopicExistsError, TopicNotFoundError } from '../errors.js';
 import type { Topic } from '../types.js';
 import {
+  type ChainHead,
+  type CommitRecord,
+  EMPTY_HEAD,
+  entryOf,
+  headOf,
+  type PartitionEnd,
+} from './commit-record.js';
+import {
   CommitConflictError,
   type IdempotencyClaim,
   type IdempotencyCompletion,
   IdempotencyLostError,
   type IdempotencyState,
   type IndexEntry,
-  isSameBatch,
+  type IndexMark,
   type MetadataStore,
   type PartitionRef,
   partitionKey,
@@ -17,7 +25,9 @@ import {
 
 /**
  * In-memory MetadataStore for unit tests. Every method runs to completion without yielding between its
- * checks and its writes, which is what makes commit() atomic here (DynamoDB transactions in the real one).
+ * checks and its writes, which is what makes appendCommit() atomic here (DynamoDB transactions in the real
+ * one). It indexes each commit record at once (its entries are written with it), so its chain is always
+ * fully indexed and its reads need no hot tier.
  */
 export class MemoryMetadataStore implements MetadataStore {
   private readonly topics = new Map<string, Topic>();
@@ -26,6 +36,8 @@ export class MemoryMetadataStore implements MetadataStore {
     { topicId: string; name: string; partitions: number; deletedAt: number }
   >();
   private readonly index = new Map<string, IndexEntry[]>();
+  /** topicId → seq → record. */
+  private readonly chains = new Map<string, Map<number, CommitRecord>>();
   private readonly idempotency = new Map<
     string,
     {
@@ -75,6 +87,17 @@ export class MemoryMetadataStore implements MetadataStore {
     const topic = this.topics.get(name);
     if (!topic) throw new TopicNotFoundError(name);
     this.topics.delete(name);
+    const head = await this.getHead(topic.topicId);
+    this.chain(topic.topicId).set(head.seq + 1, {
+      topicId: topic.topicId,
+      seq: head.seq + 1,
+      objectKey: '',
+      objectSize: 0,
+      createdAt: this.now(),
+      batches: [],
+      ends: head.ends,
+      deleted: true,
+    });
     this.deleted.set(topic.topicId, {
       topicId: topic.topicId,
       name,
@@ -94,37 +117,37 @@ export class MemoryMetadataStore implements MetadataStore {
     return tail && { ...tail };
   }
 
-  async commit(
-    entries: readonly IndexEntry[],
+  async getHead(topicId: string): Promise<ChainHead> {
+    const chain = this.chains.get(topicId);
+    if (!chain || chain.size === 0) return EMPTY_HEAD;
+    const newest = Math.max(...chain.keys());
+    return headOf(chain.get(newest) as CommitRecord);
+  }
+
+  async appendCommit(
+    record: CommitRecord,
     completions: readonly IdempotencyCompletion[] = [],
   ): Promise<void> {
+    const chain = this.chain(record.topicId);
+    const existing = chain.get(record.seq);
+    // Our own earlier attempt landed (a retry after a lost answer): committed.
+    if (existing && existing.objectKey === record.objectKey && !existing.deleted) return;
+    if (existing) throw new CommitConflictError(record.topicId, record.seq, structuredClone(existing));
     for (const completion of completions) {
-      const record = this.idempotency.get(idempotencyId(completion.scope, completion.key));
-      // Same attempt with a result: a retry of a commit that landed (its entries are the same batches).
-      if (!record || record.attemptId !== completion.attemptId)
+      const stored = this.idempotency.get(idempotencyId(completion.scope, completion.key));
+      if (!stored || stored.attemptId !== completion.attemptId || stored.result)
         throw new IdempotencyLostError(completion.key);
     }
-    const conflicts: Array<{ ref: PartitionRef; existing: IndexEntry | undefined }> = [];
-    const toWrite: IndexEntry[] = [];
-    for (const entry of entries) {
-      const existing = this.index.get(partitionKey(entry))?.find((e) => e.baseOffset === entry.baseOffset);
-      if (!existing) toWrite.push(entry);
-      else if (!isSameBatch(existing, entry)) {
-        conflicts.push({
-          ref: { topicId: entry.topicId, partition: entry.partition },
-          existing: { ...existing },
-        });
-      }
-    }
-    if (conflicts.length > 0) throw new CommitConflictError(conflicts);
     for (const completion of completions) {
-      const record = this.idempotency.get(idempotencyId(completion.scope, completion.key));
-      if (record && !record.result) record.result = Buffer.from(completion.result);
+      const stored = this.idempotency.get(idempotencyId(completion.scope, completion.key));
+      if (stored) stored.result = Buffer.from(completion.result);
     }
-    for (const entry of toWrite) {
+    chain.set(record.seq, structuredClone(record));
+    for (const batch of record.batches) {
+      const { seq: _seq, ...entry } = entryOf(record, batch);
       const key = partitionKey(entry);
       const list = this.index.get(key) ?? [];
-      list.push({ ...entry });
+      list.push(entry);
       list.sort((a, b) => a.baseOffset - b.baseOffset);
       this.index.set(key, list);
     }
@@ -188,6 +211,64 @@ export class MemoryMetadataStore implements MetadataStore {
 
   async forgetDeletedTopic(topicId: string): Promise<void> {
     this.deleted.delete(topicId);
+  }
+
+  // Every record is indexed when committed: the mark is always the head, and there is nothing to claim.
+  async getIndexMark(topicId: string): Promise<IndexMark> {
+    const head = await this.getHead(topicId);
+    return { seq: head.seq, ends: head.ends };
+  }
+
+  async claimIndexing(): Promise<number | undefined> {
+    return undefined;
+  }
+
+  async *listCommits(topicId: string, afterSeq: number, uptoSeq: number): AsyncIterable<CommitRecord> {
+    const chain = this.chains.get(topicId);
+    if (!chain) return;
+    for (const seq of [...chain.keys()].sort((a, b) => a - b)) {
+      if (seq > afterSeq && seq <= uptoSeq) yield structuredClone(chain.get(seq) as CommitRecord);
+    }
+  }
+
+  async putIndexEntries(entries: readonly IndexEntry[]): Promise<void> {
+    for (const entry of entries) {
+      const key = partitionKey(entry);
+      const list = this.index.get(key) ?? [];
+      const existing = list.find((e) => e.baseOffset === entry.baseOffset);
+      if (existing) {
+        if (existing.lastOffset !== entry.lastOffset)
+          throw new Error(`index entry ${key}@${entry.baseOffset} differs`);
+        continue;
+      }
+      list.push({ ...entry });
+      list.sort((a, b) => a.baseOffset - b.baseOffset);
+      this.index.set(key, list);
+    }
+  }
+
+  async advanceIndexMark(): Promise<boolean> {
+    return false;
+  }
+
+  async removeCommits(topicId: string, uptoSeq: number, removableBefore: number): Promise<number> {
+    const chain = this.chains.get(topicId);
+    if (!chain) return 0;
+    const newest = Math.max(...chain.keys());
+    let removed = 0;
+    for (const [seq, record] of chain) {
+      if (seq <= uptoSeq && seq < newest && record.createdAt < removableBefore) {
+        chain.delete(seq);
+        removed++;
+      }
+    }
+    return removed;
+  }
+
+  async removeChain(topicId: string): Promise<number> {
+    const removed = this.chains.get(topicId)?.size ?? 0;
+    this.chains.delete(topicId);
+    return removed;
   }
 
   async advanceLogStartOffset(
@@ -259,6 +340,15 @@ export class MemoryMetadataStore implements MetadataStore {
   async setMaintenanceCursor(job: string, cursor: string | undefined): Promise<void> {
     if (cursor === undefined) this.cursors.delete(job);
     else this.cursors.set(job, cursor);
+  }
+
+  private chain(topicId: string): Map<number, CommitRecord> {
+    let chain = this.chains.get(topicId);
+    if (!chain) {
+      chain = new Map();
+      this.chains.set(topicId, chain);
+    }
+    return chain;
   }
 
   private removeEntry(entry: IndexEntry): void {

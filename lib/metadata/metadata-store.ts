@@ -1,5 +1,6 @@
 import { SluiceError } from '../errors.js';
 import type { Topic, TopicConfig } from '../types.js';
+import type { ChainHead, CommitRecord, PartitionEnd } from './commit-record.js';
 
 /**
  * One committed record batch: the offset index maps the offset range [baseOffset, lastOffset] of one
@@ -32,6 +33,25 @@ export interface IndexEntry {
    * It keeps a retried commit recognisable as its own after a swap (isSameBatch).
    */
   originObjectKey?: string;
+  /**
+   * Set on an entry read from the commit chain (the hot tier, not yet indexed): the seq of its commit
+   * record. Maintenance rewrites and removes only indexed entries (no `seq`).
+   */
+  seq?: number;
+}
+
+/**
+ * Where a topic's chain has been indexed (docs/ARCHITECTURE.md §4): every batch of records with seq ≤
+ * `seq` has a per-partition index entry, and `ends` is the end vector of record `seq` (so offsets below
+ * ends[p] of partition p are in the indexed tier). `seq` -1: nothing indexed yet.
+ */
+export interface IndexMark {
+  seq: number;
+  ends: PartitionEnd[];
+  /** An indexing pass claimed records up to `pending.seq` until `pending.until`. */
+  pending?: { seq: number; until: number };
+  /** When the mark last moved (the indexer's clock). */
+  advancedAt?: number;
 }
 
 /**
@@ -117,13 +137,19 @@ export interface MetadataStore {
   /** The partition's last batch (strongly consistent), or undefined for an empty partition. */
   getTail(ref: PartitionRef): Promise<IndexEntry | undefined>;
   /**
-   * Commits batches of distinct partitions atomically. Each entry is written only if no entry exists at its
-   * (topicId, partition, baseOffset). When an entry exists there that is this very entry (same object and
-   * byte range: a retry of a commit that succeeded), it counts as committed. Throws CommitConflictError
-   * naming the partitions whose log end moved, or IdempotencyLostError when a completion's attempt no
-   * longer holds its key; nothing is written in either case.
+   * The newest record of the topic incarnation's commit chain (strongly consistent): its seq and end
+   * vector. `seq` -1 when nothing was committed yet.
    */
-  commit(entries: readonly IndexEntry[], completions?: readonly IdempotencyCompletion[]): Promise<void>;
+  getHead(topicId: string): Promise<ChainHead>;
+  /**
+   * Commits a flush's batches of one topic: puts `record` at `record.seq` of its chain, only if no record
+   * is there (the compare-and-set, §4.1), together with the idempotency completions, atomically. A record
+   * already there that is this very record (same object: a retry of a commit that succeeded) counts as
+   * committed. Throws CommitConflictError with the record found there (another writer's, or the topic's
+   * terminal record), or IdempotencyLostError when a completion's attempt no longer holds its key; nothing
+   * is written in either case.
+   */
+  appendCommit(record: CommitRecord, completions?: readonly IdempotencyCompletion[]): Promise<void>;
 
   /**
    * Claims (scope, key) for a new attempt, or reports why not: the key is in flight elsewhere, was used
@@ -148,6 +174,43 @@ export interface MetadataStore {
 
   /** Removes the record of a deleted incarnation once its data is gone. */
   forgetDeletedTopic(topicId: string): Promise<void>;
+
+  // ---- indexing: the commit chain into per-partition entries (§4, §10) ------------------------------------
+
+  /** How far the topic's chain is indexed (strongly consistent). */
+  getIndexMark(topicId: string): Promise<IndexMark>;
+  /**
+   * Claims indexing the records after `mark.seq` up to `target`, until `until`: only if the mark is still
+   * at `mark.seq` and no other live claim exists. An expired claim is taken over with its own target (the
+   * entries it may have written are exactly that range's). Returns the target to index, or undefined.
+   */
+  claimIndexing(
+    topicId: string,
+    mark: IndexMark,
+    target: number,
+    until: number,
+    now: number,
+  ): Promise<number | undefined>;
+  /** The chain's records with `afterSeq` < seq ≤ `uptoSeq`, in order (strongly consistent, paginated). */
+  listCommits(topicId: string, afterSeq: number, uptoSeq: number): AsyncIterable<CommitRecord>;
+  /**
+   * Writes indexed entries, each only where no entry exists; an existing entry with the same offsets (an
+   * earlier attempt of the same claim) counts as written. Throws on an entry with other offsets there.
+   */
+  putIndexEntries(entries: readonly IndexEntry[]): Promise<void>;
+  /** Moves the mark from `fromSeq` to `to` (ends its claim). False when the mark moved meanwhile. */
+  advanceIndexMark(
+    topicId: string,
+    fromSeq: number,
+    to: { seq: number; ends: PartitionEnd[] },
+  ): Promise<boolean>;
+  /**
+   * Deletes the chain's records with seq ≤ `uptoSeq` that are not the newest and were created before
+   * `removableBefore` (their batches are indexed: the caller checked the mark). Returns how many went.
+   */
+  removeCommits(topicId: string, uptoSeq: number, removableBefore: number): Promise<number>;
+  /** Deletes a deleted incarnation's whole chain and its mark. */
+  removeChain(topicId: string): Promise<number>;
   /**
    * Raises a partition's logStartOffset to `offset` (never lowers it). Returns false when the incarnation
    * `topicId` is gone or the stored value is already at least `offset`.
@@ -175,17 +238,18 @@ export interface MetadataStore {
   setMaintenanceCursor(job: string, cursor: string | undefined): Promise<void>;
 }
 
-/** A commit lost the race for one or more partitions' log end. Carries what is now there when known. */
+/**
+ * A commit lost the race for its chain position: `existing` is the record found there (another writer's,
+ * or the topic's terminal record), when known.
+ */
 export class CommitConflictError extends SluiceError {
   constructor(
-    readonly conflicts: ReadonlyArray<{ ref: PartitionRef; existing: IndexEntry | undefined }>,
+    readonly topicId: string,
+    readonly seq: number,
+    readonly existing: CommitRecord | undefined,
     options: { cause?: unknown } = {},
   ) {
-    super(
-      'CONFLICT',
-      `log end moved for ${conflicts.map((c) => `${c.ref.topicId}/${c.ref.partition}`).join(', ')}`,
-      { retriable: true, ...options },
-    );
+    super('CONFLICT', `commit chain of ${topicId} moved past ${seq - 1}`, { retriable: true, ...options });
   }
 }
 
@@ -200,24 +264,6 @@ export class IdempotencyLostError extends SluiceError {
       },
     );
   }
-}
-
-/**
- * The same batch (a retry of a commit whose answer was lost), as opposed to another writer's. A compactor
- * may have moved the committed batch to another object meanwhile (even at once, with minAgeMs 0): it keeps
- * the object the batch was committed in as `originObjectKey`, and an object holds at most one batch per
- * partition, so (object committed in, partition, offsets) identifies the commit.
- */
-export function isSameBatch(existing: IndexEntry, ours: IndexEntry): boolean {
-  const committedIn = existing.originObjectKey ?? existing.objectKey;
-  const oursIn = ours.originObjectKey ?? ours.objectKey;
-  const sameBytes = existing.originObjectKey !== undefined || existing.byteOffset === ours.byteOffset;
-  return (
-    committedIn === oursIn &&
-    sameBytes &&
-    existing.baseOffset === ours.baseOffset &&
-    existing.lastOffset === ours.lastOffset
-  );
 }
 
 export function partitionKey(ref: PartitionRef): string {

@@ -1,11 +1,13 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { InvalidRequestError, TopicExistsError, TopicNotFoundError } from '../../lib/errors.js';
+import { type CommitRecord, endsAfter } from '../../lib/metadata/commit-record.js';
 import { DynamoDbMetadataStore } from '../../lib/metadata/dynamodb-metadata-store.js';
 import { ensureTables } from '../../lib/metadata/dynamodb-schema.js';
 import { MemoryMetadataStore } from '../../lib/metadata/memory-metadata-store.js';
 import {
   CommitConflictError,
+  type IdempotencyCompletion,
   IdempotencyLostError,
   type IndexEntry,
   type MetadataStore,
@@ -58,6 +60,67 @@ function entry(
     maxTimestampSoFar: 20,
     createdAt: 1,
   };
+}
+
+/** The commit record of `entries` (one topic, one object) at `seq`, following the chain's current head. */
+async function recordOf(store: MetadataStore, entries: IndexEntry[], seq?: number): Promise<CommitRecord> {
+  const first = entries[0] as IndexEntry;
+  const head = await store.getHead(first.topicId);
+  const batches = entries.map((e) => ({
+    partition: e.partition,
+    baseOffset: e.baseOffset,
+    lastOffset: e.lastOffset,
+    recordCount: e.recordCount,
+    byteOffset: e.byteOffset,
+    byteLength: e.byteLength,
+    firstTimestamp: e.firstTimestamp,
+    maxTimestamp: e.maxTimestamp,
+  }));
+  return {
+    topicId: first.topicId,
+    seq: seq ?? head.seq + 1,
+    objectKey: first.objectKey,
+    objectSize: first.objectSize,
+    createdAt: first.createdAt,
+    batches,
+    ends: endsAfter(head, batches),
+  };
+}
+
+/** Commits `entries` as the chain's next record (what the Appender does). */
+async function commit(
+  store: MetadataStore,
+  entries: IndexEntry[],
+  completions?: IdempotencyCompletion[],
+  seq?: number,
+): Promise<void> {
+  await store.appendCommit(await recordOf(store, entries, seq), completions);
+}
+
+/**
+ * Puts entries straight into the indexed tier (what the indexer does), with the topic's mark past them, as
+ * if a chain had held them before.
+ */
+async function indexed(store: MetadataStore, entries: IndexEntry[]): Promise<void> {
+  await store.putIndexEntries(entries);
+  const ends: Array<{ nextOffset: number; maxTimestampSoFar: number }> = [];
+  for (const e of entries) {
+    while (ends.length <= e.partition)
+      ends.push({ nextOffset: 0, maxTimestampSoFar: Number.MIN_SAFE_INTEGER });
+    const end = ends[e.partition] as { nextOffset: number; maxTimestampSoFar: number };
+    end.nextOffset = Math.max(end.nextOffset, e.lastOffset + 1);
+    end.maxTimestampSoFar = Math.max(end.maxTimestampSoFar, e.maxTimestampSoFar);
+  }
+  const topicId = (entries[0] as IndexEntry).topicId;
+  const mark = await store.getIndexMark(topicId);
+  await store.advanceIndexMark(topicId, mark.seq, { seq: mark.seq + 1, ends });
+}
+
+/** What a reader sees of an entry: no chain position, whichever tier served it. */
+function plain(e: IndexEntry | undefined): IndexEntry | undefined {
+  if (!e) return e;
+  const { seq: _seq, ...rest } = e;
+  return rest;
 }
 
 describe.each(adapters)('MetadataStore contract: %s', (_name, make) => {
@@ -122,55 +185,63 @@ describe.each(adapters)('MetadataStore contract: %s', (_name, make) => {
       expect(await store.findEntries(ref, 0, 10)).toEqual([]);
     });
 
-    it('commits a chain of batches and reports the last as the tail', async () => {
+    it('commits a chain of records and reports the last batch as the tail', async () => {
       await setup();
-      await store.commit([entry('T', 0, 0, 5)]);
-      await store.commit([entry('T', 0, 5, 3)]);
+      await commit(store, [entry('T', 0, 0, 5)]);
+      await commit(store, [entry('T', 0, 5, 3)]);
       expect(await store.getTail(ref)).toMatchObject({ baseOffset: 5, lastOffset: 7 });
+      const head = await store.getHead('T');
+      expect(head.seq).toBe(1);
+      expect(head.ends[0]?.nextOffset).toBe(8);
+      expect(head.deleted).toBe(false);
     });
 
-    it('rejects a second batch at the same base offset with CommitConflictError', async () => {
+    it('rejects a second record at the same chain position with CommitConflictError', async () => {
       await setup();
-      await store.commit([entry('T', 0, 0, 5, 'first')]);
-      const error = await store.commit([entry('T', 0, 0, 2, 'second')]).catch((e: unknown) => e);
+      await commit(store, [entry('T', 0, 0, 5, 'first')]);
+      const error = await commit(store, [entry('T', 0, 0, 2, 'second')], undefined, 0).catch(
+        (e: unknown) => e,
+      );
       expect(error).toBeInstanceOf(CommitConflictError);
-      expect((error as CommitConflictError).conflicts[0]?.existing?.objectKey).toBe('first');
+      expect((error as CommitConflictError).existing?.objectKey).toBe('first');
       expect(await store.getTail(ref)).toMatchObject({ objectKey: 'first', lastOffset: 4 });
     });
 
-    it('treats a retried commit of the very same batch as committed', async () => {
+    it('treats a retried commit of the very same record as committed', async () => {
       await setup();
-      await store.commit([entry('T', 0, 0, 5)]);
-      await expect(store.commit([entry('T', 0, 0, 5)])).resolves.toBeUndefined();
-      await store.commit([entry('T', 0, 5, 1), entry('T', 1, 0, 1)]);
-      await expect(store.commit([entry('T', 0, 5, 1), entry('T', 1, 0, 1)])).resolves.toBeUndefined();
+      const first = await recordOf(store, [entry('T', 0, 0, 5)]);
+      await store.appendCommit(first);
+      await expect(store.appendCommit(first)).resolves.toBeUndefined();
+      const second = await recordOf(store, [entry('T', 0, 5, 1, 'o2'), entry('T', 1, 0, 1, 'o2')]);
+      await store.appendCommit(second);
+      await expect(store.appendCommit(second)).resolves.toBeUndefined();
+      expect((await store.getHead('T')).seq).toBe(1);
     });
 
-    it('commits several partitions all or nothing', async () => {
+    it('commits the batches of several partitions in one record, all or nothing', async () => {
       await setup();
-      await store.commit([entry('T', 1, 0, 2, 'taken')]);
-      const error = await store
-        .commit([entry('T', 0, 0, 3, 'multi'), entry('T', 1, 0, 3, 'multi')])
-        .catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(CommitConflictError);
-      expect((error as CommitConflictError).conflicts.map((c) => c.ref.partition)).toEqual([1]);
+      await commit(store, [entry('T', 1, 0, 2, 'taken')]);
+      const stale = await recordOf(store, [entry('T', 0, 0, 3, 'multi'), entry('T', 1, 0, 3, 'multi')], 0);
+      await expect(store.appendCommit(stale)).rejects.toBeInstanceOf(CommitConflictError);
       expect(await store.getTail({ topicId: 'T', partition: 0 })).toBeUndefined();
-      await store.commit([entry('T', 0, 0, 3, 'multi'), entry('T', 1, 2, 3, 'multi')]);
+      await commit(store, [entry('T', 0, 0, 3, 'multi'), entry('T', 1, 2, 3, 'multi')]);
       expect(await store.getTail({ topicId: 'T', partition: 0 })).toMatchObject({ lastOffset: 2 });
       expect(await store.getTail({ topicId: 'T', partition: 1 })).toMatchObject({ lastOffset: 4 });
     });
 
     it('finds the batch holding an offset and the ones after it', async () => {
       await setup();
-      await store.commit([entry('T', 0, 0, 5)]);
-      await store.commit([entry('T', 0, 5, 5)]);
-      await store.commit([entry('T', 0, 10, 5)]);
+      await commit(store, [entry('T', 0, 0, 5)]);
+      await commit(store, [entry('T', 1, 0, 2)]);
+      await commit(store, [entry('T', 0, 5, 5)]);
+      await commit(store, [entry('T', 0, 10, 5)]);
       expect((await store.findEntries(ref, 0, 10)).map((e) => e.baseOffset)).toEqual([0, 5, 10]);
       expect((await store.findEntries(ref, 7, 10)).map((e) => e.baseOffset)).toEqual([5, 10]);
       expect((await store.findEntries(ref, 7, 1)).map((e) => e.baseOffset)).toEqual([5]);
       expect((await store.findEntries(ref, 10, 10)).map((e) => e.baseOffset)).toEqual([10]);
       expect(await store.findEntries(ref, 15, 10)).toEqual([]);
       expect((await store.entryAtOrBefore(ref, 9))?.baseOffset).toBe(5);
+      expect((await store.entryAtOrBefore(ref, 99))?.baseOffset).toBe(10);
       const listed: number[] = [];
       for await (const e of store.listEntries(ref, 6)) listed.push(e.baseOffset);
       expect(listed).toEqual([5, 10]);
@@ -178,9 +249,25 @@ describe.each(adapters)('MetadataStore contract: %s', (_name, make) => {
 
     it('keeps partitions and topic incarnations apart', async () => {
       await setup();
-      await store.commit([entry('T', 0, 0, 5)]);
+      await commit(store, [entry('T', 0, 0, 5)]);
       expect(await store.getTail({ topicId: 'T', partition: 1 })).toBeUndefined();
       expect(await store.getTail({ topicId: 'T2', partition: 0 })).toBeUndefined();
+      expect((await store.getHead('T2')).seq).toBe(-1);
+    });
+
+    it("ends a deleted topic's chain with a terminal record that every later commit conflicts with", async () => {
+      await setup();
+      const t = topic('ending', 1);
+      await store.createTopic(t);
+      await commit(store, [entry(t.topicId, 0, 0, 2)]);
+      const late = await recordOf(store, [entry(t.topicId, 0, 2, 1, 'late')]);
+      await store.deleteTopic('ending');
+      const head = await store.getHead(t.topicId);
+      expect(head).toMatchObject({ seq: 1, deleted: true });
+      expect(head.ends[0]?.nextOffset).toBe(2);
+      const error = await store.appendCommit(late).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(CommitConflictError);
+      expect((error as CommitConflictError).existing?.deleted).toBe(true);
     });
 
     it('claims, replays and refuses idempotency keys, and commits them with the entries atomically', async () => {
@@ -201,26 +288,21 @@ describe.each(adapters)('MetadataStore contract: %s', (_name, make) => {
       expect((await store.claimIdempotencyKey({ ...claim, bodyHash: 'h2' }, 1_500)).state).toBe('mismatch');
       // A commit whose completion names another attempt writes nothing.
       await expect(
-        store.commit(
+        commit(
+          store,
           [entry('T', 0, 0, 1, 'x')],
           [{ scope: 's', key: 'k', attemptId: 'other', result: Buffer.from('r') }],
         ),
       ).rejects.toBeInstanceOf(IdempotencyLostError);
       expect(await store.getTail(ref)).toBeUndefined();
-      await store.commit(
-        [entry('T', 0, 0, 1, 'x')],
-        [{ scope: 's', key: 'k', attemptId, result: Buffer.from('result') }],
-      );
+      const record = await recordOf(store, [entry('T', 0, 0, 1, 'x')]);
+      const completion = { scope: 's', key: 'k', attemptId, result: Buffer.from('result') };
+      await store.appendCommit(record, [completion]);
       const replay = await store.claimIdempotencyKey(claim, 5_000);
       expect(replay.state).toBe('committed');
       expect(replay.state === 'committed' ? replay.result.toString() : '').toBe('result');
       // A retry of that very commit (lost response) is recognised as already done.
-      await expect(
-        store.commit(
-          [entry('T', 0, 0, 1, 'x')],
-          [{ scope: 's', key: 'k', attemptId, result: Buffer.from('result') }],
-        ),
-      ).resolves.toBeUndefined();
+      await expect(store.appendCommit(record, [completion])).resolves.toBeUndefined();
     });
 
     it('frees an idempotency key on release, after its lease, and after it expires', async () => {
@@ -256,7 +338,8 @@ describe.each(adapters)('MetadataStore contract: %s', (_name, make) => {
       };
       const first = await store.claimIdempotencyKey(claim, 1_000);
       const attemptId = first.state === 'started' ? first.attemptId : '';
-      await store.commit(
+      await commit(
+        store,
         [entry('T1', 0, 0, 1, 'x')],
         [{ scope: 's', key: 'inc', attemptId, result: Buffer.from('r1') }],
       );
@@ -283,11 +366,21 @@ describe.each(adapters)('MetadataStore contract: %s', (_name, make) => {
       });
     });
 
-    it('round-trips every field of an entry', async () => {
+    it('round-trips every field of an entry, committed and indexed', async () => {
       await setup();
-      const e = { ...entry('T', 0, 0, 7), maxTimestampSoFar: 99, createdAt: 1234, objectSize: 5555 };
-      await store.commit([e]);
-      expect(await store.getTail(ref)).toEqual(e);
+      const e = {
+        ...entry('T', 0, 0, 7),
+        firstTimestamp: 1_700_000_000_000,
+        maxTimestamp: 1_700_000_000_099,
+        maxTimestampSoFar: 1_700_000_000_099,
+        createdAt: 1_700_000_000_500,
+        objectSize: 5555,
+      };
+      await commit(store, [e]);
+      expect(plain(await store.getTail(ref))).toEqual(e);
+      const moved = { ...e, topicId: 'U', originObjectKey: 'first-home' };
+      await indexed(store, [moved]);
+      expect(await store.findEntries({ topicId: 'U', partition: 0 }, 0, 1)).toEqual([moved]);
     });
   });
 });
@@ -309,7 +402,7 @@ describe.each(adapters)('MetadataStore maintenance contract: %s', (_name, make) 
     const a = entry('t', 0, 0, 2, 'old-1');
     const b = entry('t', 0, 2, 2, 'old-2');
     const c = entry('t', 0, 4, 1, 'old-3');
-    for (const e of [a, b, c]) await store.commit([e]);
+    await indexed(store, [a, b, c]);
     const moved = (e: IndexEntry, key: string) => ({
       ...e,
       objectKey: key,
@@ -333,19 +426,6 @@ describe.each(adapters)('MetadataStore maintenance contract: %s', (_name, make) 
     expect(await store.findEntries(ref, 0, 10)).toHaveLength(3);
   });
 
-  it('recognises a retried commit as its own after a compactor moved the batch', async () => {
-    const store = await make();
-    const e = entry('q', 0, 0, 3, 'committed-in');
-    await store.commit([e]);
-    const moved = { ...e, objectKey: 'compacted', byteOffset: 500, originObjectKey: 'committed-in' };
-    expect(await store.replaceEntries([{ old: e, next: moved }])).toBe(1);
-    await store.commit([e]); // the retry of an ambiguous commit: already there, so it counts as committed
-    await expect(store.commit([{ ...e, objectKey: 'someone-else' }])).rejects.toBeInstanceOf(
-      CommitConflictError,
-    );
-    expect(await store.getTail({ topicId: 'q', partition: 0 })).toEqual(moved);
-  });
-
   it('removes entries one by one, skipping the changed and the too young', async () => {
     const store = await make();
     const ref = { topicId: 'r', partition: 0 };
@@ -354,7 +434,7 @@ describe.each(adapters)('MetadataStore maintenance contract: %s', (_name, make) 
       entry('r', 0, 1, 1, 'k1'),
       { ...entry('r', 0, 2, 1, 'k2'), createdAt: 50 },
     ];
-    for (const e of es) await store.commit([e]);
+    await indexed(store, es);
     const stale = { ...(es[1] as IndexEntry), objectKey: 'not-any-more' };
     expect(await store.removeEntries([es[0] as IndexEntry, stale, es[2] as IndexEntry], 10)).toBe(1);
     expect((await store.findEntries(ref, 0, 10)).map((e) => e.baseOffset)).toEqual([1, 2]);
@@ -362,10 +442,11 @@ describe.each(adapters)('MetadataStore maintenance contract: %s', (_name, make) 
 
   it('scans every referenced object, and keeps GC candidates and job cursors', async () => {
     const store = await make();
-    await store.commit([entry('s', 0, 0, 1, 'obj-a'), entry('s', 1, 0, 1, 'obj-b')]);
-    await store.commit([entry('s', 0, 1, 1, 'obj-a')]);
+    await indexed(store, [entry('s', 0, 0, 1, 'obj-a'), entry('s', 1, 0, 1, 'obj-b')]);
+    await commit(store, [entry('s2', 0, 0, 1, 'obj-c')]); // a record of the commit chain references one too
     const { objects, itemsRead } = await store.scanReferencedObjects();
-    expect(objects.has('obj-a') && objects.has('obj-b')).toBe(true);
+    expect(objects.has('obj-a') && objects.has('obj-b') && objects.has('obj-c')).toBe(true);
+    expect(objects.has('undefined')).toBe(false);
     expect(itemsRead).toBeGreaterThanOrEqual(3);
 
     await store.markGcCandidates(['x', 'y'], 100);

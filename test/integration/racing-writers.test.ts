@@ -2,9 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLog } from '../../functions/deps.js';
 import { DEFAULT_LIMITS } from '../../lib/limits.js';
 import { DEFAULT_LOG_OPTIONS, Log } from '../../lib/log/log.js';
+import type { CommitRecord } from '../../lib/metadata/commit-record.js';
 import { DynamoDbMetadataStore } from '../../lib/metadata/dynamodb-metadata-store.js';
 import { ensureTables, tableNames } from '../../lib/metadata/dynamodb-schema.js';
-import type { IndexEntry } from '../../lib/metadata/metadata-store.js';
 import { S3SegmentStore } from '../../lib/storage/s3-segment-store.js';
 import { makeDynamoClient, makeS3Client, testEndpoints, uniquePrefix } from '../support/env.js';
 
@@ -121,10 +121,10 @@ describe('independent writers racing on DynamoDB', () => {
   it('recognise their own commit after a lost DynamoDB response instead of appending twice', async () => {
     const client = dynamodb();
     const metadata = new DynamoDbMetadataStore(client, tableNames(prefix));
-    let lose = 2; // lose the answer of the first two commits: one single put, one transaction
+    let lose = 2; // lose the answer of the first two commits: one of one partition, one of two
     const losing = Object.assign(Object.create(metadata) as DynamoDbMetadataStore, {
-      commit: async (entries: readonly IndexEntry[]) => {
-        await metadata.commit(entries);
+      appendCommit: async (record: CommitRecord) => {
+        await metadata.appendCommit(record);
         if (lose > 0) {
           lose--;
           const error = new Error('socket hang up after the write landed');

@@ -4,8 +4,9 @@ import { SluiceError } from '../../lib/errors.js';
 import { DEFAULT_LIMITS } from '../../lib/limits.js';
 import type { AppenderHooks } from '../../lib/log/appender.js';
 import { DEFAULT_LOG_OPTIONS, Log, type LogOptions } from '../../lib/log/log.js';
+import type { CommitRecord } from '../../lib/metadata/commit-record.js';
 import { MemoryMetadataStore } from '../../lib/metadata/memory-metadata-store.js';
-import type { IndexEntry, MetadataStore } from '../../lib/metadata/metadata-store.js';
+import type { MetadataStore } from '../../lib/metadata/metadata-store.js';
 import { partitionForKey } from '../../lib/partitioner.js';
 import { MemorySegmentStore } from '../../lib/storage/memory-segment-store.js';
 
@@ -200,8 +201,8 @@ describe('commit protocol', () => {
     const inner = new MemoryMetadataStore();
     let failNext = true;
     const flaky: MetadataStore = Object.assign(Object.create(inner) as MemoryMetadataStore, {
-      commit: async (entries: readonly IndexEntry[]) => {
-        await inner.commit(entries);
+      appendCommit: async (record: CommitRecord) => {
+        await inner.appendCommit(record);
         if (failNext) {
           failNext = false;
           const timeout = new Error('socket hang up: response lost');
@@ -233,20 +234,22 @@ describe('commit protocol', () => {
     }
   });
 
-  it('fails only the requests of a flush whose partitions could not commit', async () => {
+  it('fails only the requests of a flush whose topic could not commit', async () => {
     const store = new MemorySegmentStore();
     const inner = new MemoryMetadataStore();
+    let unavailable = '';
     const picky: MetadataStore = Object.assign(Object.create(inner) as MemoryMetadataStore, {
-      commit: async (entries: readonly IndexEntry[]) => {
-        if (entries.some((e) => e.partition === 1)) throw new Error('partition 1 is unavailable');
-        return inner.commit(entries);
+      appendCommit: async (record: CommitRecord) => {
+        if (record.topicId === unavailable) throw new Error('that topic is unavailable');
+        return inner.appendCommit(record);
       },
     });
     const { log } = makeLog({ lingerMs: 30 }, { store, metadata: picky });
     await log.topics.create({ name: 't', partitions: 2 });
+    unavailable = (await log.topics.create({ name: 'u', partitions: 2 })).topicId;
     const [ok, failed] = await Promise.allSettled([
       log.produce('t', { records: [{ value: 'a', partition: 0 }] }),
-      log.produce('t', { records: [{ value: 'b', partition: 1 }] }),
+      log.produce('u', { records: [{ value: 'b', partition: 1 }] }),
     ]);
     expect(ok.status).toBe('fulfilled');
     expect(failed.status).toBe('rejected');
@@ -339,17 +342,17 @@ describe('topics', () => {
 describe('index reads a reader does not pay for twice', () => {
   function counting() {
     const metadata = new MemoryMetadataStore();
-    const calls = { findEntries: 0, getTail: 0, limits: [] as number[] };
+    const calls = { findEntries: 0, getHead: 0, limits: [] as number[] };
     const findEntries = metadata.findEntries.bind(metadata);
-    const getTail = metadata.getTail.bind(metadata);
+    const getHead = metadata.getHead.bind(metadata);
     metadata.findEntries = async (ref, offset, limit) => {
       calls.findEntries++;
       calls.limits.push(limit);
       return findEntries(ref, offset, limit);
     };
-    metadata.getTail = async (ref) => {
-      calls.getTail++;
-      return getTail(ref);
+    metadata.getHead = async (topicId) => {
+      calls.getHead++;
+      return getHead(topicId);
     };
     return { metadata, calls };
   }
@@ -392,10 +395,10 @@ describe('index reads a reader does not pay for twice', () => {
     const { log } = makeLog({}, { metadata });
     await log.topics.create({ name: 't', partitions: 1 });
     await log.produce('t', { records: [{ value: 1 }, { value: 2 }] });
-    calls.getTail = 0;
+    calls.getHead = 0;
     expect((await log.watermarks('t', 0, 2)).highWatermark).toBe(2);
-    expect(calls.getTail).toBe(0); // known from this process's own commit
+    expect(calls.getHead).toBe(0); // known from this process's own commit
     expect((await log.watermarks('t', 0, 3)).highWatermark).toBe(2);
-    expect(calls.getTail).toBe(1); // above what it knows: it asks
+    expect(calls.getHead).toBe(1); // above what it knows: it asks
   });
 });
