@@ -330,10 +330,15 @@ export class Maintenance {
     report.current.batches.written += indexed.length;
     report.count('batchesIndexed', indexed.length);
     await this.crash.reach('index.afterEntries', topic.topicId);
-    const advanced = await metadata.advanceIndexMark(topic.topicId, mark.seq, {
-      seq: target,
-      ends: (records[records.length - 1] as CommitRecord).ends,
-    });
+    const advanced = await metadata.advanceIndexMark(
+      topic.topicId,
+      mark.seq,
+      {
+        seq: target,
+        ends: (records[records.length - 1] as CommitRecord).ends,
+      },
+      clock.now(),
+    );
     report.itemsWritten(1);
     if (advanced) report.count('commitRecordsIndexed', records.length);
     return { advanced, mark };

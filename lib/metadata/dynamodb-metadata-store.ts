@@ -630,6 +630,7 @@ export class DynamoDbMetadataStore implements MetadataStore {
     topicId: string,
     fromSeq: number,
     to: { seq: number; ends: PartitionEnd[] },
+    now: number,
   ): Promise<boolean> {
     try {
       await this.doc.send(
@@ -642,7 +643,7 @@ export class DynamoDbMetadataStore implements MetadataStore {
           ExpressionAttributeValues: {
             ':s': to.seq,
             ':e': encodeEnds(to.ends, 0),
-            ':now': this.now(),
+            ':now': now,
             ':from': fromSeq,
           },
         }),

@@ -198,11 +198,12 @@ export interface MetadataStore {
    * earlier attempt of the same claim) counts as written. Throws on an entry with other offsets there.
    */
   putIndexEntries(entries: readonly IndexEntry[]): Promise<void>;
-  /** Moves the mark from `fromSeq` to `to` (ends its claim). False when the mark moved meanwhile. */
+  /** Moves the mark from `fromSeq` to `to` at `now` (ends its claim). False when the mark moved meanwhile. */
   advanceIndexMark(
     topicId: string,
     fromSeq: number,
     to: { seq: number; ends: PartitionEnd[] },
+    now: number,
   ): Promise<boolean>;
   /**
    * Deletes the chain's records with seq ≤ `uptoSeq` that are not the newest and were created before

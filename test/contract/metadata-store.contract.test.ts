@@ -113,7 +113,7 @@ async function indexed(store: MetadataStore, entries: IndexEntry[]): Promise<voi
   }
   const topicId = (entries[0] as IndexEntry).topicId;
   const mark = await store.getIndexMark(topicId);
-  await store.advanceIndexMark(topicId, mark.seq, { seq: mark.seq + 1, ends });
+  await store.advanceIndexMark(topicId, mark.seq, { seq: mark.seq + 1, ends }, 1);
 }
 
 /** What a reader sees of an entry: no chain position, whichever tier served it. */

@@ -126,14 +126,18 @@ describe('crash points are reached by the paths they name', () => {
   it('compaction and key compaction: after the object is written, after the swap', async () => {
     const plain = await newTopic(1);
     const keyed = await newTopic(1, { cleanupPolicy: 'compact', minCompactionLagMs: 0 });
-    for (let i = 0; i < 3; i++) {
-      await produce(plain, [{ value: i }]);
-      await produce(keyed, [{ key: 'k', value: i }]);
+    // Two indexing passes, so that each partition has indexed batches in two objects to merge.
+    for (let pass = 0; pass < 2; pass++) {
+      for (let i = 0; i < 3; i++) {
+        await produce(plain, [{ value: pass * 3 + i }]);
+        await produce(keyed, [{ key: 'k', value: pass * 3 + i }]);
+      }
+      reached.length = 0;
+      expect((await run('compact', { minAgeMs: 0 })).status).toBe(200);
     }
-    clock.advance(2 * 60_000);
-    reached.length = 0;
-    expect((await run('compact')).status).toBe(200);
     for (const point of [
+      'index.afterObjectWritten',
+      'index.afterEntries',
       'compact.afterObjectWritten',
       'compact.afterSwap',
       'keyCompact.afterObjectWritten',
@@ -141,16 +145,23 @@ describe('crash points are reached by the paths they name', () => {
     ] as const) {
       expect(reached).toContain(point);
     }
-    expect(await values(plain)).toEqual([0, 1, 2]);
-    expect(await values(keyed)).toEqual([2]);
+    expect(await values(plain)).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(await values(keyed)).toEqual([5]);
   });
 
   it('retention, deleted-topic cleanup, topic delete and GC', async () => {
     const retained = await newTopic(1, { retentionMs: HOUR });
     const old = clock.now() - 2 * HOUR;
-    for (let i = 0; i < 3; i++) await produce(retained, [{ value: i, timestamp: old }]);
+    // Each batch indexed on its own (retention removes indexed batches one by one).
+    for (let i = 0; i < 3; i++) {
+      await produce(retained, [{ value: i, timestamp: old }]);
+      expect((await run('compact', { minAgeMs: 0 })).status).toBe(200);
+    }
     const dead = await newTopic(1);
-    for (let i = 0; i < 3; i++) await produce(dead, [{ value: i }]);
+    for (let i = 0; i < 3; i++) {
+      await produce(dead, [{ value: i }]);
+      expect((await run('compact', { minAgeMs: 0 })).status).toBe(200);
+    }
     expect((await server.api('DELETE', `/v1/topics/${dead}`)).status).toBe(204);
     expect(reached).toContain('topic.afterDelete');
     clock.advance(2 * HOUR);
@@ -182,6 +193,8 @@ describe('crash points are reached by the paths they name', () => {
         'idempotency.afterClaim',
         'commit.beforeAttempt',
         'commit.afterAmbiguousFailure',
+        'index.afterObjectWritten',
+        'index.afterEntries',
         'compact.afterObjectWritten',
         'compact.afterSwap',
         'keyCompact.afterObjectWritten',
@@ -239,14 +252,23 @@ describe('a crash at a point leaves what ARCHITECTURE §4.6 says', () => {
     expect(await values(topic)).toEqual(['x']);
   });
 
-  it('compaction after the object write or after the swap: the same records; the next pass finishes', async () => {
-    for (const point of ['compact.afterObjectWritten', 'compact.afterSwap'] as const) {
+  it('indexing and compaction after the object write, the entries or the swap: the same records; the next pass finishes', async () => {
+    for (const point of [
+      'index.afterObjectWritten',
+      'index.afterEntries',
+      'compact.afterObjectWritten',
+      'compact.afterSwap',
+    ] as const) {
       const topic = await newTopic(1);
-      for (let i = 0; i < 3; i++) await produce(topic, [{ value: i }]);
+      // Indexed in two passes (two objects), so that compaction has two to merge.
+      for (let i = 0; i < 2; i++) await produce(topic, [{ value: i }]);
+      expect((await run('compact', { minAgeMs: 0 })).status).toBe(200);
+      await produce(topic, [{ value: 2 }]);
       clock.advance(2 * 60_000);
       failAt = point;
       expect((await run('compact')).status).toBe(500);
       expect(await values(topic)).toEqual([0, 1, 2]);
+      clock.advance(3 * 60_000); // past the dead pass's indexing claim
       expect((await run('compact')).status).toBe(200);
       expect(await values(topic)).toEqual([0, 1, 2]);
       const parts = await server.api('GET', `/v1/topics/${topic}/partitions`);
@@ -258,7 +280,11 @@ describe('a crash at a point leaves what ARCHITECTURE §4.6 says', () => {
     for (const point of ['retention.afterLogStart', 'retention.betweenDeletes'] as const) {
       const topic = await newTopic(1, { retentionMs: HOUR });
       const old = clock.now() - 2 * HOUR;
-      for (let i = 0; i < 3; i++) await produce(topic, [{ value: i, timestamp: old }]);
+      // Each batch indexed on its own: retention removes indexed batches one by one.
+      for (let i = 0; i < 3; i++) {
+        await produce(topic, [{ value: i, timestamp: old }]);
+        expect((await run('compact', { minAgeMs: 0 })).status).toBe(200);
+      }
       clock.advance(2 * HOUR);
       await produce(topic, [{ value: 'young' }]);
       // Only this topic's partition fails (the pass visits the other tests' topics too).

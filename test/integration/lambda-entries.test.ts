@@ -209,7 +209,8 @@ describe('admin passes in AWS: the API function invokes the job function', () =>
       server.api('POST', '/v1/admin/maintenance/compact', { body: { minAgeMs: 0 } }),
     );
     expect(r.status).toBe(200);
-    expect(r.json).toMatchObject({ job: 'compact', complete: true, objects: { written: 1 } });
+    expect(r.json).toMatchObject({ job: 'compact', complete: true });
+    expect(r.json.objects.written).toBeGreaterThanOrEqual(1); // the indexed batches of the commit chain
     expect(emulator.invocations.slice(before)).toEqual([
       { functionName: 'sluice-compact', event: { job: 'compact', maxRunMs: 20_000, minAgeMs: 0 } },
     ]);

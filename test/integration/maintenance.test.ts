@@ -110,8 +110,9 @@ describe('small-segment compaction', () => {
     clock.advance(2 * 60_000);
     const report = (await runToEnd('compact')).at(-1);
     expect(report.job).toBe('compact');
-    expect(report.objects.written).toBeGreaterThanOrEqual(2);
-    expect(report.batches.written).toBeGreaterThanOrEqual(24);
+    // Indexing merges each partition's twelve batches into one, in one object for the topic.
+    expect(report.objects.written).toBeGreaterThanOrEqual(1);
+    expect(report.details.batchesIndexed).toBeGreaterThanOrEqual(2);
     expect(report.dynamodb.writeUnits).toBeGreaterThan(0);
 
     const after = await partitions(topic);
@@ -178,9 +179,9 @@ describe('small-segment compaction', () => {
       server.log.maintenance.compact({ minAgeMs: 0 }),
       server.log.maintenance.compact({ minAgeMs: 0 }),
     ]);
-    // Every entry was swapped by exactly one of them.
-    const swapped = reports.reduce((sum, r) => sum + r.batches.written, 0);
-    expect(swapped).toBeGreaterThanOrEqual(8);
+    // One of them indexed the eight batches (as one); the other found the range claimed.
+    const indexed = reports.reduce((sum, r) => sum + (r.details.commitRecordsIndexed ?? 0), 0);
+    expect(indexed).toBe(8);
     expect(await readAll(topic, 0)).toEqual(before);
     expect((await partitions(topic))[0].segments).toBeLessThanOrEqual(2);
     await run('compact', { minAgeMs: 0 });
@@ -193,7 +194,11 @@ describe('small-segment compaction', () => {
     clock.advance(GRACE + 1);
     await runToEnd('gc'); // start clean: every earlier orphan of this file is gone
     const topic = await newTopic(1);
-    for (let i = 0; i < 4; i++) await produce(topic, [{ value: i }]);
+    // Two indexed batches in two objects: something for compaction to merge.
+    // The first two indexed by a pass, the last two by the failing pass, which then merges the two.
+    for (let i = 0; i < 2; i++) await produce(topic, [{ value: i }]);
+    await run('compact', { minAgeMs: 0 });
+    for (let i = 2; i < 4; i++) await produce(topic, [{ value: i }]);
     const before = await readAll(topic, 0);
     const objectsBefore = await objectKeys();
 
@@ -201,9 +206,13 @@ describe('small-segment compaction', () => {
     const r = await server.api('POST', '/v1/admin/maintenance/compact', { body: { minAgeMs: 0 } });
     failCompactionSwap = false;
     expect(r.status).toBe(500);
-    const orphans = [...(await objectKeys())].filter((k) => !objectsBefore.has(k));
+    const t = await server.metadata.getTopic(topic, { consistent: true });
+    const indexedIn = new Set<string>();
+    for await (const e of server.metadata.listEntries({ topicId: t?.topicId ?? '', partition: 0 }, 0))
+      indexedIn.add(e.objectKey);
+    const orphans = [...(await objectKeys())].filter((k) => !objectsBefore.has(k) && !indexedIn.has(k));
     expect(orphans).toHaveLength(1);
-    expect((await partitions(topic))[0].segments).toBe(4); // the index never moved
+    expect((await partitions(topic))[0].segments).toBe(2); // the index never moved
     expect(await readAll(topic, 0)).toEqual(before);
 
     let gc = (await runToEnd('gc')).at(-1);
@@ -228,8 +237,10 @@ describe('readers and crashed producers around compaction and GC', () => {
     const t = await server.metadata.getTopic(topic, { consistent: true });
     const ref = { topicId: t?.topicId ?? '', partition: 0 };
     const held = await server.metadata.findEntries(ref, 0, 10); // a fetch looked these up …
-    await run('compact', { minAgeMs: 0 }); // … and then the compactor swapped them
-    expect((await server.metadata.findEntries(ref, 0, 10))[0]?.objectKey).not.toBe(held[0]?.objectKey);
+    await run('compact', { minAgeMs: 0 }); // … and then the indexer merged them into a new object
+    const listed: string[] = [];
+    for await (const e of server.metadata.listEntries(ref, 0)) listed.push(e.objectKey);
+    expect(listed).not.toContain(held[0]?.objectKey);
     await runToEnd('gc'); // the old objects are now candidates, not yet deleted
     for (const entry of held) {
       const bytes = await server.store.getRange(entry.objectKey, entry.byteOffset, entry.byteLength);
@@ -238,7 +249,17 @@ describe('readers and crashed producers around compaction and GC', () => {
     }
     clock.advance(GRACE + 1);
     await runToEnd('gc');
-    const left = await objectKeys();
+    // Still referenced by the commit records until those go (an hour after their commit, §10.4).
+    let left = await objectKeys();
+    for (const entry of held) expect(left.has(entry.objectKey)).toBe(true);
+    await produce(topic, [{ key: 'k3', value: 3 }]); // the chain's newest record always stays
+    await run('compact', { minAgeMs: 0 });
+    clock.advance(HOUR);
+    await runToEnd('compact');
+    await runToEnd('gc');
+    clock.advance(GRACE + 1);
+    await runToEnd('gc');
+    left = await objectKeys();
     for (const entry of held) expect(left.has(entry.objectKey)).toBe(false);
   });
 
@@ -390,9 +411,16 @@ describe('retention', () => {
     const before = await objectKeys();
     for (let i = 0; i < 3; i++) await produce(topic, [{ value: i, timestamp: now - 4 * HOUR }]);
     const expiredObjects = [...(await objectKeys())].filter((k) => !before.has(k));
-    await produce(topic, [{ value: 'kept', timestamp: now }]);
-    const keptObject = [...(await objectKeys())].find((k) => !before.has(k) && !expiredObjects.includes(k));
     expect(expiredObjects).toHaveLength(3);
+    await run('compact', { minAgeMs: 0 }); // indexed: one batch for the three, in one more object
+    const t = await server.metadata.getTopic(topic, { consistent: true });
+    for await (const e of server.metadata.listEntries({ topicId: t?.topicId ?? '', partition: 0 }, 0))
+      expiredObjects.push(e.objectKey);
+    expect(expiredObjects).toHaveLength(4);
+    const known = await objectKeys();
+    await produce(topic, [{ value: 'kept', timestamp: now }]); // left in the chain for now
+    // The flush object of 'kept': the chain's newest record references it, and it always stays.
+    const keptObject = [...(await objectKeys())].find((k) => !known.has(k));
     await runToEnd('retention');
     expect((await partitions(topic))[0]).toMatchObject({ logStartOffset: 3, segments: 1 });
     // Below the log start but younger than the key guard: the entries stay, so GC keeps their objects.
@@ -400,11 +428,19 @@ describe('retention', () => {
     clock.advance(GRACE + 1);
     await runToEnd('gc');
     let left = await objectKeys();
-    expect(expiredObjects.every((k) => left.has(k))).toBe(true);
+    expect(expiredObjects.filter((k) => !left.has(k))).toEqual([]);
 
     clock.advance(HOUR); // now past INDEX_KEY_REUSE_GUARD_MS: the entries below the log start may go
     const removed = (await runToEnd('retention')).reduce((sum, r) => sum + r.batches.deleted, 0);
-    expect(removed).toBeGreaterThanOrEqual(3);
+    expect(removed).toBeGreaterThanOrEqual(1);
+    // The indexed commit records go too (the chain's newest stays: it holds the 'kept' batch).
+    await runToEnd('compact'); // indexes 'kept'; the records go a pass after the mark moved
+    clock.advance(2 * 60_000);
+    const records = (await runToEnd('compact')).reduce(
+      (sum, r) => sum + (r.details.commitRecordsRemoved ?? 0),
+      0,
+    );
+    expect(records).toBeGreaterThanOrEqual(3);
     await runToEnd('gc');
     left = await objectKeys();
     expect(expiredObjects.every((k) => left.has(k))).toBe(true); // candidates now, deleted after the grace
