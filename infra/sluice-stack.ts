@@ -56,7 +56,8 @@ interface DataAccess {
 export const API_ACCESS: DataAccess = {
   objects: ['s3:GetObject', 's3:PutObject'],
   bucket: [],
-  // Commits put entries (a conditional put is the compare-and-set of §4); fetches and tails query them.
+  // Commits put chain records (a conditional put is the compare-and-set of §4); fetches query the chain
+  // (its head, single records) and the indexed entries.
   index: ['dynamodb:PutItem', 'dynamodb:Query'],
   metadata: [
     'dynamodb:GetItem',
@@ -73,21 +74,30 @@ export const API_ACCESS: DataAccess = {
 
 /** What each job's function may do; together, no more than the old single maintenance role allowed. */
 export const JOB_ACCESS: Record<ScheduledJob, DataAccess> = {
-  // Reads batches, writes the merged object, swaps entries (conditional Put) and removes the entries of
-  // emptied key-compacted batches; its per-partition mark and pass cursor are metadata items. It cannot
-  // delete or list objects: the objects it replaced are GC's to delete.
+  // Indexes the commit chains (reads the chain and its mark, writes the merged object and the indexed
+  // entries, claims and moves the mark with UpdateItem, removes indexed records in batches), then reads
+  // batches, writes the merged object, swaps entries (conditional Put) and removes the entries of emptied
+  // key-compacted batches; its per-partition mark and pass cursor are metadata items. It cannot delete or
+  // list objects: the objects it replaced are GC's to delete.
   compact: {
     objects: ['s3:GetObject', 's3:PutObject'],
     bucket: [],
-    index: ['dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:DeleteItem'],
+    index: [
+      'dynamodb:Query',
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+      'dynamodb:DeleteItem',
+      'dynamodb:BatchWriteItem',
+    ],
     metadata: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:DeleteItem'],
   },
-  // Advances log starts (Update) and removes index entries below them, and forgets deleted topics; its
-  // pass cursor is a metadata item. No S3 at all.
+  // Advances log starts (Update) and removes index entries below them, and forgets deleted topics with
+  // their commit chains (BatchWriteItem); its pass cursor is a metadata item. No S3 at all.
   retention: {
     objects: [],
     bucket: [],
-    index: ['dynamodb:Query', 'dynamodb:DeleteItem'],
+    index: ['dynamodb:Query', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'],
     metadata: [
       'dynamodb:GetItem',
       'dynamodb:Query',

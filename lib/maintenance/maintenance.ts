@@ -1,7 +1,7 @@
 import type { Clock } from '../clock.js';
 import { type CrashPoint, type CrashPoints, NO_CRASH_POINTS } from '../crash-points.js';
 import { SegmentReader } from '../log/segment-reader.js';
-import { type CommitRecord, entryOf } from '../metadata/commit-record.js';
+import { type CommitRecord, endOf, entryOf } from '../metadata/commit-record.js';
 import {
   INDEX_KEY_REUSE_GUARD_MS,
   type IndexEntry,
@@ -491,9 +491,7 @@ export class Maintenance {
         });
       }
       // An emptied entry is removed only once its key may be deleted (§4.4).
-      const removable = emptied.filter(
-        (e) => e.baseOffset !== tail.baseOffset && e.createdAt < now - INDEX_KEY_REUSE_GUARD_MS,
-      );
+      const removable = emptied.filter((e) => e.createdAt < now - INDEX_KEY_REUSE_GUARD_MS);
       for (const e of emptied) {
         if (removable.includes(e)) continue;
         // Its key must stay a while (§4.4): it stays as an empty batch spanning the same offsets.
@@ -602,9 +600,9 @@ export class Maintenance {
     if (!config.cleanupPolicy.includes('delete')) return 0;
     const ref = { topicId: topic.topicId, partition };
     const logStartOffset = topic.logStartOffsets[partition] ?? 0;
-    const tail = await metadata.getTail(ref);
+    const head = await metadata.getHead(topic.topicId);
     report.indexItemsRead(1);
-    if (!tail) return 0;
+    if (endOf(head.ends, partition).nextOffset === 0) return 0;
     const now = clock.now();
 
     // Reads only what it needs, in small pages: from the log start up to the first batch young enough to
@@ -639,14 +637,13 @@ export class Maintenance {
       await this.crash.reach('retention.afterLogStart', partitionKey(ref));
     }
 
-    // Entries wholly below the log start go, except the tail and keys too young to delete (commit times
+    // Entries wholly below the log start go, except keys too young to delete (commit times
     // grow with offsets, so the listing stops at the first entry too young).
     const cutoff = now - INDEX_KEY_REUSE_GUARD_MS;
     const expired: IndexEntry[] = [];
     for await (const entry of this.pages(ref, 0, report)) {
       if (
         entry.lastOffset >= start ||
-        entry.baseOffset === tail.baseOffset ||
         entry.createdAt >= cutoff ||
         entry.seq !== undefined // still in the commit chain: it goes with the chain's records
       )

@@ -1,4 +1,4 @@
-import { type DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import {
   type CommitRecord,
   decodeBatches,
@@ -255,16 +255,19 @@ export class ChainReader {
       this.remember(held);
       return held;
     }
+    // A Query of the one key rather than a GetItem: the same unit, and the API role needs no GetItem grant.
     const result = await this.doc.send(
-      new GetCommand({
+      new QueryCommand({
         TableName: this.table,
-        Key: { pk: chainPk(topicId), sk: seq },
+        KeyConditionExpression: 'pk = :pk AND sk = :seq',
+        ExpressionAttributeValues: { ':pk': chainPk(topicId), ':seq': seq },
         // At or below a head read strongly consistently: committed, and a consistent read finds it.
         ConsistentRead: true,
       }),
     );
-    if (!result.Item) return undefined;
-    const record = itemToRecord(result.Item);
+    const item = result.Items?.[0];
+    if (!item) return undefined;
+    const record = itemToRecord(item);
     this.remember(record);
     return record;
   }

@@ -535,7 +535,14 @@ describe('least privilege', () => {
     expect(namedGrants(synthesized, stack.jobFunctions.compact)).toEqual({
       objects: ['s3:GetObject', 's3:PutObject'],
       metadata: ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query'],
-      index: ['dynamodb:DeleteItem', 'dynamodb:PutItem', 'dynamodb:Query'],
+      index: [
+        'dynamodb:BatchWriteItem',
+        'dynamodb:DeleteItem',
+        'dynamodb:GetItem',
+        'dynamodb:PutItem',
+        'dynamodb:Query',
+        'dynamodb:UpdateItem',
+      ],
       'own log group': LOGS,
     });
     expect(namedGrants(synthesized, stack.jobFunctions.retention)).toEqual({
@@ -546,7 +553,7 @@ describe('least privilege', () => {
         'dynamodb:Query',
         'dynamodb:UpdateItem',
       ],
-      index: ['dynamodb:DeleteItem', 'dynamodb:Query'],
+      index: ['dynamodb:BatchWriteItem', 'dynamodb:DeleteItem', 'dynamodb:Query'],
       'own log group': LOGS,
     });
     expect(namedGrants(synthesized, stack.jobFunctions.gc)).toEqual({

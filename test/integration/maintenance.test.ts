@@ -222,7 +222,7 @@ describe('small-segment compaction', () => {
     expect(gc.objects.deleted).toBe(0);
     clock.advance(2000);
     gc = (await runToEnd('gc')).at(-1);
-    expect(gc.objects.deleted).toBe(1);
+    expect(gc.objects.deleted).toBeGreaterThanOrEqual(1); // the orphan (and chain records' objects that aged out)
     const remaining = await objectKeys();
     expect(remaining.has(orphans[0] as string)).toBe(false);
     for (const key of objectsBefore) expect(remaining.has(key)).toBe(true); // referenced: never deleted
