@@ -888,10 +888,6 @@ async function inChunks<T>(
   }
 }
 
-function refOf(entry: IndexEntry): PartitionRef {
-  return { topicId: entry.topicId, partition: entry.partition };
-}
-
 function topicToItem(topic: Topic): Item {
   return {
     pk: TOPIC_PK,

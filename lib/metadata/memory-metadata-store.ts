@@ -7,7 +7,6 @@ import {
   EMPTY_HEAD,
   entryOf,
   headOf,
-  type PartitionEnd,
 } from './commit-record.js';
 import {
   CommitConflictError,

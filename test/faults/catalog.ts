@@ -162,6 +162,8 @@ export const CATALOG: Scenario[] = [
     instances: trio({
       faults: {
         crash: {
+          'index.afterObjectWritten': 0.25,
+          'index.afterEntries': 0.25,
           'compact.afterObjectWritten': 0.25,
           'compact.afterSwap': 0.25,
           'keyCompact.afterObjectWritten': 0.25,

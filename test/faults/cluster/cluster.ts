@@ -294,10 +294,36 @@ export class Cluster {
 
   /** Every fault stops: SDK faults, crash points, proxies; dead instances start again. */
   async heal(): Promise<void> {
-    for (const instance of this.instances.values()) {
-      this.setFaults(instance.name, {}, {});
-    }
+    // Each live instance acknowledges its faults are off before any is restarted: a maintenance pass still
+    // running there (its caller gave up) could otherwise reach a crash point after the heal.
+    await Promise.all(
+      [...this.instances.values()].map((instance) => {
+        const applied = this.applied(instance);
+        this.setFaults(instance.name, {}, {});
+        return applied;
+      }),
+    );
     await Promise.all([...this.instances.values()].filter((i) => !i.alive).map((i) => this.start(i.name)));
+  }
+
+  /** Resolves when the instance acknowledges new faults, exits, or after 5 s. */
+  private applied(instance: Instance): Promise<void> {
+    const child = instance.child;
+    if (!instance.alive || !child?.connected) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        child.off('message', onMessage);
+        child.off('exit', done);
+        resolve();
+      };
+      const onMessage = (message: { type?: string }) => {
+        if (message.type === 'faults-applied') done();
+      };
+      const timer = setTimeout(done, 5_000);
+      child.on('message', onMessage);
+      child.once('exit', done);
+    });
   }
 
   /** The objects in the run's bucket, and the object keys its index references (read directly). */

@@ -116,7 +116,10 @@ async function main(): Promise<void> {
     crash = faults.crash ?? {};
   };
   process.on('message', (message: { type?: string } & InstanceFaults) => {
-    if (message.type === 'faults') apply(message);
+    if (message.type !== 'faults') return;
+    apply(message);
+    // Acknowledged, so that the run knows no crash point can fire after it healed the cluster.
+    process.send?.({ type: 'faults-applied' });
   });
 
   if (spec.waitForGo) {
