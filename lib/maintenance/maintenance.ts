@@ -202,11 +202,13 @@ export class Maintenance {
       report.itemsRead(1);
       if (!topic) continue;
       // A pass indexes at most its byte budget per topic; a backlog takes several ranges in one pass.
+      // Only a range cut short by the byte budget is followed by another: a pass never chases records
+      // committed while it runs (they wait for the next pass, and make larger batches there).
       let mark: IndexMark | undefined;
       for (let round = 0; round < 64 && clock.now() <= deadline; round++) {
         const range = await this.indexRange(topic, report, minAgeMs);
         mark = range.mark;
-        if (!range.advanced) break;
+        if (!range.advanced || !range.full) break;
       }
       // Records go once indexed and once every reader's mark has passed them: readers use a mark for at
       // most 10 s (ARCHITECTURE §8), so the mark must have moved a minute ago, and an hour after their
@@ -231,16 +233,17 @@ export class Maintenance {
     topic: Topic,
     report: ReportBuilder,
     minAgeMs: number,
-  ): Promise<{ advanced: boolean; mark: IndexMark }> {
+  ): Promise<{ advanced: boolean; full: boolean; mark: IndexMark }> {
     const { metadata, store, clock } = this.deps;
     const mark = await metadata.getIndexMark(topic.topicId);
     report.indexItemsRead(1);
     const now = clock.now();
-    const nothing = { advanced: false, mark };
+    const nothing = { advanced: false, full: false, mark };
     if (mark.pending && mark.pending.until >= now) return nothing; // another pass is indexing this topic
     // An expired claim is finished with its own target: the entries it may have written are that range's.
     const records: CommitRecord[] = [];
     let bytes = 0;
+    let full = false;
     for await (const record of metadata.listCommits(
       topic.topicId,
       mark.seq,
@@ -250,7 +253,10 @@ export class Maintenance {
       if (!mark.pending && now - record.createdAt < minAgeMs) break;
       records.push(record);
       bytes += record.batches.reduce((sum, b) => sum + b.byteLength, 0);
-      if (!mark.pending && bytes >= this.options.targetObjectBytes) break;
+      if (!mark.pending && bytes >= this.options.targetObjectBytes) {
+        full = true;
+        break;
+      }
     }
     report.indexItemsRead(records.length);
     const last = records[records.length - 1];
@@ -341,7 +347,7 @@ export class Maintenance {
     );
     report.itemsWritten(1);
     if (advanced) report.count('commitRecordsIndexed', records.length);
-    return { advanced, mark };
+    return { advanced, full, mark };
   }
 
   private async compactPartition(

@@ -1,13 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { InvalidRequestError, TopicExistsError, TopicNotFoundError } from '../errors.js';
 import type { Topic } from '../types.js';
-import {
-  type ChainHead,
-  type CommitRecord,
-  EMPTY_HEAD,
-  entryOf,
-  headOf,
-} from './commit-record.js';
+import { type ChainHead, type CommitRecord, EMPTY_HEAD, entryOf, headOf } from './commit-record.js';
 import {
   CommitConflictError,
   type IdempotencyClaim,
