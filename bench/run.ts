@@ -1606,6 +1606,9 @@ async function deployedPhase(
       consume.writeUnits += spent.writeUnits;
     }
   };
+  // A new group hands out records only after its forming window (the default
+  // SLUICE_GROUP_INITIAL_REBALANCE_DELAY_MS, 3 s): wait it out, so that every counted fetch can get records.
+  await new Promise((r) => setTimeout(r, 3_500));
   await consumeRound(true);
   await consumeRound(true);
   emf.lines = 0;
