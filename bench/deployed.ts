@@ -49,19 +49,45 @@ export interface PassCost {
 }
 
 export interface DeployedMeasurement {
+  /**
+   * The records: each produce request to one partition (false, README's workload), or keyed (true: random
+   * keys, placed by the producer's murmur2 partitioner over all partitions, as Kafka users produce).
+   */
+  keyed: boolean;
   simulatedSeconds: number;
   /** How often each member fetched and committed, in simulated seconds. */
   fetchEverySeconds: number;
-  requests: { produce: number; fetch: number; commit: number };
+  /**
+   * Requests made: `commit` counts separate commit calls (none: members commit on fetch, `commit=true`),
+   * `commitsCarried` the fetches that carried the commit of the records the previous fetch handed out.
+   */
+  requests: { produce: number; fetch: number; commit: number; commitsCarried: number };
   recordsProduced: number;
   bytesProduced: number;
   recordsFetched: number;
   /** Produce side: the S3 PUTs and DynamoDB units of the produce requests. */
   produce: { puts: number; readUnits: number; writeUnits: number };
-  /** Consumer side: everything the fetch and commit requests did. */
+  /** Consumer side: everything the fetch requests (and the commits they carried) did. */
   consume: { gets: number; readUnits: number; writeUnits: number };
+  /**
+   * After the counted run: rounds in which a produce request is followed by every member fetching without
+   * `commit=true` and then committing what it got with a separate commit call, so that a fetch's reads and a
+   * commit's writes are counted apart. `partitions`: partitions in the commits (4 per member when keyed).
+   */
+  probe: {
+    fetches: number;
+    fetchReadUnits: number;
+    fetchWriteUnits: number;
+    commits: number;
+    commitPartitions: number;
+    commitReadUnits: number;
+    commitWriteUnits: number;
+  };
   metrics: { lines: number; bytes: number; distinctMetrics: number };
-  /** Index entries the run wrote (one per produce request: each went to one partition). */
+  /**
+   * Index entries the run wrote: the sum of the partitions' `segments` before compaction (today: one per
+   * produce request and partition it touched).
+   */
   batches: number;
   /** A compaction pass over the run's batches (minimum age 0), a retention pass, a GC pass, a lag pass. */
   compaction: PassCost & { batchesMoved: number };
@@ -125,7 +151,8 @@ export function deployedMonthlyCost(
     {
       part: `${DEPLOYED_WORKLOAD.groups} consumer groups`,
       counted:
-        `per member fetch (and its commit, when it had records: ${f((100 * m.requests.commit) / m.requests.fetch, 0)}%): ` +
+        `per member fetch (carrying the commit of the previous fetch's records: ${f((100 * m.requests.commitsCarried) / m.requests.fetch, 0)}%` +
+        `${m.requests.commit > 0 ? `; and ${m.requests.commit} separate commits` : ''}): ` +
         `${f(m.consume.readUnits / m.requests.fetch, 2)} RRU, ${f(m.consume.writeUnits / m.requests.fetch, 2)} WRU, ` +
         `${f(m.consume.gets / m.requests.fetch, 2)} GET; ${millions(consumeCalls)} Lambda requests of ${LAMBDA_ASSUMPTION.apiCallMs} ms`,
       usd:
@@ -196,12 +223,13 @@ export function formatDeployed(m: DeployedMeasurement): string[] {
   const total = rows.reduce((sum, r) => sum + r.usd, 0);
   const w = DEPLOYED_WORKLOAD;
   const lines = [
-    `  workload: ${w.produceRequestsPerSecond} produce requests/s of ${w.recordsPerRequest} records of ${w.valueBytes} B, each to one partition, ` +
-      `${w.partitions} partitions; ${w.groups} groups of ${w.membersPerGroup} members, each fetching and committing ` +
+    `  workload: ${w.produceRequestsPerSecond} produce requests/s of ${w.recordsPerRequest} records of ${w.valueBytes} B, ` +
+      `${m.keyed ? 'keyed (random keys, murmur2 over all partitions)' : 'each to one partition'}, ` +
+      `${w.partitions} partitions; ${w.groups} groups of ${w.membersPerGroup} members, each fetching (commit=true: the fetch carries the commit) ` +
       `${m.fetchEverySeconds === 1 ? 'once a second' : `every ${m.fetchEverySeconds} s`}; ` +
       `${w.retentionDays} days of retention`,
     `  measured: ${m.simulatedSeconds} simulated seconds through ${w.instances} Lambda-shaped instances (linger 0, no tail cache): ` +
-      `${m.requests.produce} produce, ${m.requests.fetch} fetch and ${m.requests.commit} commit requests, ` +
+      `${m.requests.produce} produce, ${m.requests.fetch} fetch and ${m.requests.commit} separate commit requests, ` +
       `${m.recordsProduced.toLocaleString('en-US')} records produced, ${m.recordsFetched.toLocaleString('en-US')} fetched; ` +
       `then one pass of each job`,
     '  prices: COST.md, and CloudWatch Logs $0.50/GB, custom metrics $0.30 each, Lambda arm64 $0.0000133334/GB-s + $0.20/M',
@@ -209,11 +237,33 @@ export function formatDeployed(m: DeployedMeasurement): string[] {
   for (const row of rows)
     lines.push(`    ${row.part.padEnd(20)} ${usd(row.usd).padStart(10)}   ${row.counted}`);
   lines.push(`    ${'total'.padEnd(20)} ${usd(total).padStart(10)}`);
+  if (m.probe.fetches > 0) {
+    const u = deployedUnits(m);
+    lines.push(
+      `  apart (${m.probe.fetches} fetches without commit=true, each followed by a separate commit call): a member fetch ` +
+        `${f(u.memberFetchRru, 2)} RRU + ${f(m.probe.fetchWriteUnits / m.probe.fetches, 2)} WRU; a commit of ` +
+        `${f(u.memberCommitPartitions, 2)} partitions ${f(u.memberCommitWru, 2)} WRU + ${f(m.probe.commitReadUnits / Math.max(1, m.probe.commits), 2)} RRU`,
+    );
+  }
   return lines;
 }
 
 export function deployedTotal(m: DeployedMeasurement): number {
   return deployedMonthlyCost(m).reduce((sum, r) => sum + r.usd, 0);
+}
+
+/** The per-request figures issue 14 asks for, from a (keyed) deployed run. */
+export function deployedUnits(m: DeployedMeasurement) {
+  const per = (n: number, d: number) => (d > 0 ? n / d : Number.NaN);
+  return {
+    produceWruPerRequest: per(m.produce.writeUnits, m.requests.produce),
+    produceRruPerRequest: per(m.produce.readUnits, m.requests.produce),
+    /** A member fetch without a commit (probe rounds). */
+    memberFetchRru: per(m.probe.fetchReadUnits, m.probe.fetches),
+    /** A separate commit call of the member's partitions (probe rounds). */
+    memberCommitWru: per(m.probe.commitWriteUnits, m.probe.commits),
+    memberCommitPartitions: per(m.probe.commitPartitions, m.probe.commits),
+  };
 }
 
 function f(n: number, digits: number): string {

@@ -4,7 +4,15 @@ import type { ReplayResult } from './ceiling.js';
 import type { OperationCounts, S3Counts } from './counting.js';
 import { totals } from './counting.js';
 import { type CpuReport, formatCpu, otherCores } from './cpu.js';
-import { type DeployedMeasurement, deployedTotal, formatDeployed } from './deployed.js';
+import { type DeployedMeasurement, deployedTotal, deployedUnits, formatDeployed } from './deployed.js';
+import {
+  type AgentRun,
+  agentMonthlyCost,
+  formatAgent,
+  formatHotTopic,
+  type HotTopicLevel,
+  hotTopicRates,
+} from './keyed.js';
 import type { GroupResult } from './protocol.js';
 
 export const MiB = 1024 * 1024;
@@ -99,6 +107,14 @@ export interface BenchResult {
   compaction?: CompactionPhaseResult;
   /** The README's deployed workload; absent with `--deployed-seconds 0`. */
   deployed?: DeployedMeasurement;
+  /** The same workload with keyed records; absent with `--deployed-keyed false`. */
+  deployedKeyed?: DeployedMeasurement;
+  /** The hot-topic phase, one level per number of writers; absent with `--hot-seconds 0`. */
+  hotTopic?: HotTopicLevel[];
+  /** The agent at each linger, keyed records; absent with `--agent-seconds 0`. */
+  agent?: AgentRun[];
+  /** `--agent-requests-per-second`. */
+  agentRequestsPerSecond?: number;
   serverErrors: number;
 }
 
@@ -765,6 +781,20 @@ export function formatReport(r: BenchResult): string {
     section('Monthly cost of the deployed stack (README "Deploy to AWS") — computed from the counts below');
     lines.push(...formatDeployed(r.deployed));
   }
+  if (r.deployedKeyed) {
+    section(
+      'Monthly cost of the deployed stack with keyed records (issue 14) — computed from the counts below',
+    );
+    lines.push(...formatDeployed(r.deployedKeyed));
+  }
+  if (r.hotTopic) {
+    section('Hot topic: many Lambda-shaped writers on one topic, keyed records');
+    lines.push(...formatHotTopic(r.hotTopic));
+  }
+  if (r.agent) {
+    section('The agent (one Log, its batcher) at each linger, keyed records');
+    lines.push(...formatAgent(r.agent, r.agentRequestsPerSecond ?? 0));
+  }
 
   return lines.join('\n');
 }
@@ -812,7 +842,65 @@ export function summaryJson(r: BenchResult): Record<string, unknown> {
           deployedMonthlyUsd: round(deployedTotal(r.deployed), 2),
         }
       : {}),
+    ...(r.deployedKeyed ? keyedJson(r.deployedKeyed) : {}),
+    ...(r.hotTopic ? hotTopicJson(r.hotTopic) : {}),
+    ...(r.agent ? agentJson(r.agent) : {}),
   };
+}
+
+const roundTo = (n: number, digits = 3) => (Number.isFinite(n) ? Number(n.toFixed(digits)) : null);
+
+function keyedJson(m: DeployedMeasurement): Record<string, unknown> {
+  const u = deployedUnits(m);
+  return {
+    deployedKeyedMonthlyUsd: roundTo(deployedTotal(m), 2),
+    keyedProduceWruPerRequest: roundTo(u.produceWruPerRequest, 2),
+    keyedProduceRruPerRequest: roundTo(u.produceRruPerRequest, 2),
+    memberFetchRru: roundTo(u.memberFetchRru, 2),
+    memberCommitWru: roundTo(u.memberCommitWru, 2),
+    memberCommitPartitions: roundTo(u.memberCommitPartitions, 2),
+    memberCommitMeasuredAs: 'a separate commit call after a fetch without commit=true',
+  };
+}
+
+function hotTopicJson(levels: readonly HotTopicLevel[]): Record<string, unknown> {
+  const byWriters = levels.map((level) => {
+    const rates = hotTopicRates(level);
+    return {
+      writers: level.writers,
+      seconds: roundTo(level.wallMs / 1000, 1),
+      commits: level.commits,
+      commitsPerSec: roundTo(rates.commitsPerSec, 1),
+      wruPerCommit: roundTo(rates.wruPerCommit, 2),
+      rruPerCommit: roundTo(rates.rruPerCommit, 2),
+      conflicts: level.conflicts,
+      throttled: level.throttled,
+      failed: level.failed,
+      p50Ms: roundTo(level.latencyP50Ms, 0),
+      p99Ms: roundTo(level.latencyP99Ms, 0),
+    };
+  });
+  const at16 = byWriters.find((l) => l.writers === 16);
+  return {
+    ...(at16
+      ? {
+          hotTopicCommitsPerSec16: at16.commitsPerSec,
+          hotTopicWruPerCommit16: at16.wruPerCommit,
+          hotTopicThrottled16: at16.throttled,
+        }
+      : {}),
+    hotTopic: byWriters,
+  };
+}
+
+function agentJson(runs: readonly AgentRun[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const run of runs) {
+    const m = agentMonthlyCost(run);
+    out[`agentKeyedMonthlyUsdLinger${run.lingerMs}`] = roundTo(m.totalUsd, 2);
+    out[`agentKeyedFlushesPerSecLinger${run.lingerMs}`] = roundTo(m.flushesPerSec, 1);
+  }
+  return out;
 }
 
 function compactionJson(c: CompactionPhaseResult): Record<string, unknown> {

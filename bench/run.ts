@@ -48,6 +48,14 @@ import {
 } from './counting.js';
 import { startCpuProbe } from './cpu.js';
 import { DEPLOYED_WORKLOAD, type DeployedMeasurement, type PassCost } from './deployed.js';
+import {
+  type AgentRun,
+  agentMonthlyCost,
+  type HotTopicLevel,
+  hotTopicRates,
+  KEYED_WORKLOAD,
+  randomKey,
+} from './keyed.js';
 import type {
   ConsumeJob,
   ConsumeResult,
@@ -101,6 +109,18 @@ const HELP = `Usage: npm run bench -- [options]
   --deployed-seconds N      simulated seconds of the README's deployed workload, whose counts give the
                             monthly cost of the AWS stack (default 60; 0 skips the phase)
   --deployed-fetch-every N  in that phase, members fetch and commit every N simulated seconds (default 1)
+  --deployed-keyed BOOL     also run that workload with keyed records (random keys, murmur2 over the
+                            partitions): true or false (default true)
+  --deployed-probe-rounds N after each deployed run, rounds of a produce then member fetches without
+                            commit=true and separate commits, counted apart (default 3)
+  --hot-seconds N           hot-topic phase: seconds of back-to-back keyed produce requests at each number
+                            of writers (default 10; 0 skips the phase)
+  --hot-writers LIST        hot-topic phase: numbers of concurrent Lambda-shaped writers (default 1,4,16,32)
+  --agent-seconds N         agent phase: seconds of the keyed workload at each linger (default 10; 0 skips)
+  --agent-lingers LIST      agent phase: the agent's lingerMs values (default 20,250)
+  --agent-requests-per-second N
+                            agent phase: produce requests a second, sent at their time; each carries
+                            1024 / N keyed records, the deployed workload's records a second (default 64)
   --help                    this text
 `;
 
@@ -134,6 +154,13 @@ function parseOptions() {
       'compaction-producers': { type: 'string', default: '32' },
       'deployed-seconds': { type: 'string', default: '60' },
       'deployed-fetch-every': { type: 'string', default: '1' },
+      'deployed-keyed': { type: 'string', default: 'true' },
+      'deployed-probe-rounds': { type: 'string', default: '3' },
+      'hot-seconds': { type: 'string', default: '10' },
+      'hot-writers': { type: 'string', default: '1,4,16,32' },
+      'agent-seconds': { type: 'string', default: '10' },
+      'agent-lingers': { type: 'string', default: '20,250' },
+      'agent-requests-per-second': { type: 'string', default: '64' },
     },
     strict: true,
     allowPositionals: false,
@@ -144,6 +171,16 @@ function parseOptions() {
       throw new Error(`--${name} must be an integer ≥ ${min}, got '${text}'`);
     return n;
   };
+  const bool = (name: string, text: string): boolean => {
+    if (text !== 'true' && text !== 'false')
+      throw new Error(`--${name} must be true or false, got '${text}'`);
+    return text === 'true';
+  };
+  const list = (name: string, text: string, min: number): number[] =>
+    text
+      .split(',')
+      .filter((s) => s.trim() !== '')
+      .map((s) => int(name, s.trim(), min));
   const partitions = int('partitions', values.partitions, 1);
   const e2ePartitions = values['e2e-partitions']
     .split(',')
@@ -176,6 +213,13 @@ function parseOptions() {
     compactionProducers: int('compaction-producers', values['compaction-producers'], 1),
     deployedSeconds: int('deployed-seconds', values['deployed-seconds'], 0),
     deployedFetchEvery: int('deployed-fetch-every', values['deployed-fetch-every'], 1),
+    deployedKeyed: bool('deployed-keyed', values['deployed-keyed']),
+    deployedProbeRounds: int('deployed-probe-rounds', values['deployed-probe-rounds'], 0),
+    hotSeconds: int('hot-seconds', values['hot-seconds'], 0),
+    hotWriters: list('hot-writers', values['hot-writers'], 1),
+    agentSeconds: int('agent-seconds', values['agent-seconds'], 0),
+    agentLingers: list('agent-lingers', values['agent-lingers'], 0),
+    agentRequestsPerSecond: int('agent-requests-per-second', values['agent-requests-per-second'], 1),
   };
 }
 
@@ -678,7 +722,7 @@ async function run(options: Options, resources: Resources): Promise<BenchResult>
   // ---- phase 7: the README's deployed workload, counted for the monthly cost of the AWS stack -----------
   const deployed =
     options.deployedSeconds > 0
-      ? await deployedPhase(options, {
+      ? await deployedPhase(options, false, {
           resources,
           admin,
           endpoints,
@@ -688,6 +732,47 @@ async function run(options: Options, resources: Resources): Promise<BenchResult>
         })
       : undefined;
   if (deployed) say(`total run time so far ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  // The same requests with keyed records (issue 14), in tables and a bucket of their own.
+  const deployedKeyed =
+    options.deployedSeconds > 0 && options.deployedKeyed
+      ? await deployedPhase(options, true, {
+          resources,
+          admin,
+          endpoints,
+          tablePrefix: `bench_${runId}k_`,
+          bucket: `${bucket}-keyed`,
+          token,
+        })
+      : undefined;
+  if (deployedKeyed) say(`total run time so far ${((Date.now() - started) / 1000).toFixed(0)} s`);
+
+  // ---- phase 8: a hot topic, many Lambda-shaped writers at once ---------------------------------------------------
+  const hotTopic =
+    options.hotSeconds > 0 && options.hotWriters.length > 0
+      ? await hotTopicPhase(options, {
+          resources,
+          admin,
+          endpoints,
+          tablePrefix: `bench_${runId}h_`,
+          bucket: `${bucket}-hot`,
+          token,
+        })
+      : undefined;
+  if (hotTopic) say(`total run time so far ${((Date.now() - started) / 1000).toFixed(0)} s`);
+
+  // ---- phase 9: the agent's batcher at a few lingers, keyed records ---------------------------------------------
+  const agent =
+    options.agentSeconds > 0 && options.agentLingers.length > 0
+      ? await agentPhase(options, {
+          resources,
+          admin,
+          endpoints,
+          tablePrefix: `bench_${runId}a_`,
+          bucket: `${bucket}-agent`,
+          token,
+        })
+      : undefined;
+  if (agent) say(`total run time so far ${((Date.now() - started) / 1000).toFixed(0)} s`);
 
   return {
     machine: {
@@ -735,6 +820,9 @@ async function run(options: Options, resources: Resources): Promise<BenchResult>
     ...(groups ? { groups } : {}),
     ...(compaction ? { compaction } : {}),
     ...(deployed ? { deployed } : {}),
+    ...(deployedKeyed ? { deployedKeyed } : {}),
+    ...(hotTopic ? { hotTopic } : {}),
+    ...(agent ? { agent, agentRequestsPerSecond: options.agentRequestsPerSecond } : {}),
     serverErrors,
   };
 }
@@ -1368,6 +1456,7 @@ function spentSince(instances: readonly Instance[], before: ReturnType<typeof sn
  */
 async function deployedPhase(
   options: Options,
+  keyed: boolean,
   ctx: {
     resources: Resources;
     admin: { dynamodb: DynamoDBClient; s3: S3Client };
@@ -1428,7 +1517,7 @@ async function deployedPhase(
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
   const any = () => instances[Math.floor(random() * instances.length)] as Instance;
-  const topic = `deployed.${Date.now().toString(36)}`;
+  const topic = `deployed${keyed ? '.keyed' : ''}.${Date.now().toString(36)}`;
   await api(any(), token, 'POST', '/v1/topics', { name: topic, partitions: w.partitions });
 
   // Members join and claim their partitions before anything is counted.
@@ -1451,51 +1540,65 @@ async function deployedPhase(
     }
   }
   const value = 'v'.repeat(w.valueBytes - 2); // a JSON string of valueBytes bytes, quotes included
-  const requests = { produce: 0, fetch: 0, commit: 0 };
+  const requests = { produce: 0, fetch: 0, commit: 0, commitsCarried: 0 };
+  const probe = {
+    fetches: 0,
+    fetchReadUnits: 0,
+    fetchWriteUnits: 0,
+    commits: 0,
+    commitPartitions: 0,
+    commitReadUnits: 0,
+    commitWriteUnits: 0,
+  };
+  /** Whether the member's cursor carries records handed out and not yet committed. */
+  const uncommitted = new Set<Member>();
   const produce = { puts: 0, readUnits: 0, writeUnits: 0 };
   const consume = { gets: 0, readUnits: 0, writeUnits: 0 };
   let recordsProduced = 0;
   let bytesProduced = 0;
   let recordsFetched = 0;
   let partition = 0;
-  /** Every member fetches what is new and commits it; counted unless `warmUp`. */
+  interface FetchAnswer {
+    generation: number;
+    cursor: string;
+    records: Array<{ topic: string; partition: number; offset: number }>;
+  }
+  const fetchAsMember = async (member: Member, commit: boolean): Promise<FetchAnswer> => {
+    const cursor = member.cursor ? `&cursor=${member.cursor}` : '';
+    const query = `maxRecords=10000&maxBytes=${8 * MiB}&waitMs=0${cursor}${commit && member.cursor ? '&commit=true' : ''}`;
+    const answer = (await api(
+      any(),
+      token,
+      'GET',
+      `/v1/groups/${member.group}/members/${member.id}/records?${query}`,
+    )) as FetchAnswer;
+    member.cursor = answer.cursor;
+    member.generation = answer.generation;
+    return answer;
+  };
+  /**
+   * Every member fetches what is new with `commit=true`: the fetch commits what its cursor carries (the
+   * records the previous fetch handed out), then fetches; counted unless `warmUp`.
+   */
   const consumeRound = async (warmUp: boolean) => {
     for (const member of members) {
       const before = snapshotAll(instances);
-      const query = `maxRecords=10000&maxBytes=${8 * MiB}&waitMs=0${member.cursor ? `&cursor=${member.cursor}` : ''}`;
-      let answer: {
-        generation: number;
-        cursor: string;
-        records: Array<{ topic: string; partition: number; offset: number }>;
-      };
+      const carried = member.cursor !== undefined && uncommitted.has(member);
+      let answer: FetchAnswer;
       try {
-        answer = (await api(
-          any(),
-          token,
-          'GET',
-          `/v1/groups/${member.group}/members/${member.id}/records?${query}`,
-        )) as typeof answer;
+        answer = await fetchAsMember(member, true);
       } catch (error) {
         // A rebalance while the members were joining: start again from the committed offsets.
         if (!warmUp) throw error;
         member.cursor = undefined;
+        uncommitted.delete(member);
         continue;
       }
-      member.cursor = answer.cursor;
-      member.generation = answer.generation;
-      const nextOffsets = new Map<number, number>();
-      for (const r of answer.records)
-        nextOffsets.set(r.partition, Math.max(nextOffsets.get(r.partition) ?? 0, r.offset + 1));
-      if (nextOffsets.size > 0) {
-        await api(any(), token, 'POST', `/v1/groups/${member.group}/commits`, {
-          memberId: member.id,
-          generation: member.generation,
-          offsets: [...nextOffsets].map(([p, offset]) => ({ topic, partition: p, offset })),
-        });
-      }
+      if (answer.records.length > 0) uncommitted.add(member);
+      else if (carried) uncommitted.delete(member);
       if (warmUp) continue;
       requests.fetch++;
-      if (nextOffsets.size > 0) requests.commit++;
+      if (carried) requests.commitsCarried++;
       recordsFetched += answer.records.length;
       const spent = spentSince(instances, before);
       consume.gets += spent.gets;
@@ -1503,6 +1606,9 @@ async function deployedPhase(
       consume.writeUnits += spent.writeUnits;
     }
   };
+  // A new group hands out records only after its forming window (the default
+  // SLUICE_GROUP_INITIAL_REBALANCE_DELAY_MS, 3 s): wait it out, so that every counted fetch can get records.
+  await new Promise((r) => setTimeout(r, 3_500));
   await consumeRound(true);
   await consumeRound(true);
   emf.lines = 0;
@@ -1511,7 +1617,12 @@ async function deployedPhase(
   for (let second = 0; second < options.deployedSeconds; second++) {
     const before = snapshotAll(instances);
     for (let r = 0; r < w.produceRequestsPerSecond; r++) {
-      const records = Array.from({ length: w.recordsPerRequest }, () => ({ partition, value }));
+      const records = keyed
+        ? Array.from({ length: w.recordsPerRequest }, () => ({
+            key: randomKey(KEYED_WORKLOAD.keyBytes),
+            value,
+          }))
+        : Array.from({ length: w.recordsPerRequest }, () => ({ partition, value }));
       partition = (partition + 1) % w.partitions;
       await api(any(), token, 'POST', `/v1/topics/${topic}/records`, { records });
       requests.produce++;
@@ -1531,6 +1642,50 @@ async function deployedPhase(
   }
 
   const apiEmf = { lines: emf.lines, bytes: emf.bytes };
+
+  const indexEntries = (await listPartitions(any(), token, topic)).reduce((n, p) => n + p.segments, 0);
+
+  // Apart from the counted run: a fetch's reads without a commit, and a separate commit call's writes.
+  say(
+    `deployed${keyed ? ' (keyed)' : ''}: ${options.deployedProbeRounds} rounds of fetches and separate commits…`,
+  );
+  for (let round = 0; round < options.deployedProbeRounds; round++) {
+    const records = keyed
+      ? Array.from({ length: w.recordsPerRequest }, () => ({
+          key: randomKey(KEYED_WORKLOAD.keyBytes),
+          value,
+        }))
+      : Array.from({ length: w.partitions }, (_, p) => ({ partition: p, value }));
+    await api(any(), token, 'POST', `/v1/topics/${topic}/records`, { records });
+    for (const member of members) {
+      // What the cursor still carries is committed first (not counted), so the fetch below carries nothing.
+      if (uncommitted.has(member)) {
+        await fetchAsMember(member, true);
+        uncommitted.delete(member);
+      }
+      const beforeFetch = snapshotAll(instances);
+      const answer = await fetchAsMember(member, false);
+      const fetched = spentSince(instances, beforeFetch);
+      probe.fetches++;
+      probe.fetchReadUnits += fetched.readUnits;
+      probe.fetchWriteUnits += fetched.writeUnits;
+      const nextOffsets = new Map<number, number>();
+      for (const r of answer.records)
+        nextOffsets.set(r.partition, Math.max(nextOffsets.get(r.partition) ?? 0, r.offset + 1));
+      if (nextOffsets.size === 0) continue;
+      const beforeCommit = snapshotAll(instances);
+      await api(any(), token, 'POST', `/v1/groups/${member.group}/commits`, {
+        memberId: member.id,
+        generation: member.generation,
+        offsets: [...nextOffsets].map(([p, offset]) => ({ topic, partition: p, offset })),
+      });
+      const committed = spentSince(instances, beforeCommit);
+      probe.commits++;
+      probe.commitPartitions += nextOffsets.size;
+      probe.commitReadUnits += committed.readUnits;
+      probe.commitWriteUnits += committed.writeUnits;
+    }
+  }
 
   // One pass of each job, on one instance, as the job's own function would run it.
   const worker = instances[0] as Instance;
@@ -1556,6 +1711,7 @@ async function deployedPhase(
     publishConsumerLag(lagWriter, await measureConsumerLag(groups, worker.log), Date.now());
   });
   return {
+    keyed,
     simulatedSeconds: options.deployedSeconds,
     fetchEverySeconds: options.deployedFetchEvery,
     requests,
@@ -1564,11 +1720,232 @@ async function deployedPhase(
     recordsFetched,
     produce,
     consume,
+    probe,
     metrics: { ...apiEmf, distinctMetrics: emf.metrics.size },
-    batches: requests.produce,
+    batches: indexEntries,
     compaction: { ...compaction, batchesMoved },
     retention,
     gc,
     lag,
   };
+}
+
+// ---- phase 8: a hot topic ------------------------------------------------------------------------------------------
+
+interface PhaseContext {
+  resources: Resources;
+  admin: { dynamodb: DynamoDBClient; s3: S3Client };
+  endpoints: BenchEndpoints;
+  tablePrefix: string;
+  bucket: string;
+  token: string;
+}
+
+/** Conditional writes that failed (and were billed), in a difference of counts. */
+function conflictsIn(ops: Map<string, { errors: Record<string, number> }>): number {
+  let n = 0;
+  for (const s of ops.values())
+    n += (s.errors.ConditionalCheckFailedException ?? 0) + (s.errors.TransactionCanceledException ?? 0);
+  return n;
+}
+
+/** One produce request; its status (0: no answer) and the body of a failure. */
+async function produceOnce(
+  instance: { url: string },
+  token: string,
+  topic: string,
+  records: unknown[],
+): Promise<{ status: number; text: string }> {
+  try {
+    const response = await fetch(`${instance.url}/v1/topics/${topic}/records`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ records }),
+    });
+    const text = await response.text();
+    return { status: response.status, text: response.ok ? '' : text };
+  } catch (error) {
+    return { status: 0, text: error instanceof Error ? error.message : String(error) };
+  }
+}
+
+/**
+ * For each number of writers N in `--hot-writers`: a new 16-partition topic, N Lambda-shaped instances
+ * (each its own Log by createLog with LAMBDA_LOG_OPTIONS, its own DynamoDB and S3 clients, its own HTTP app:
+ * no process state shared), each sending keyed produce requests of 256 records back to back for
+ * `--hot-seconds`. Counts commits (200s), 429s, and every DynamoDB unit the writers spent.
+ */
+async function hotTopicPhase(options: Options, ctx: PhaseContext): Promise<HotTopicLevel[]> {
+  const w = KEYED_WORKLOAD;
+  await ensureTables(ctx.admin.dynamodb, ctx.tablePrefix);
+  await ctx.admin.s3.send(new CreateBucketCommand({ Bucket: ctx.bucket }));
+  const value = 'v'.repeat(w.valueBytes - 2);
+  const batch = () =>
+    Array.from({ length: w.recordsPerRequest }, () => ({ key: randomKey(w.keyBytes), value }));
+  const levels: HotTopicLevel[] = [];
+  for (const n of options.hotWriters) {
+    const writers: Instance[] = [];
+    for (let i = 0; i < n; i++) {
+      writers.push(
+        await startInstance({
+          name: `hot-${n}-${i}`,
+          endpoints: ctx.endpoints,
+          tablePrefix: ctx.tablePrefix,
+          bucket: ctx.bucket,
+          token: ctx.token,
+          log: { ...DEFAULT_LOG_OPTIONS, ...LAMBDA_LOG_OPTIONS },
+        }),
+      );
+    }
+    const topic = `hot.${n}.${Date.now().toString(36)}`;
+    await api(writers[0] as Instance, ctx.token, 'POST', '/v1/topics', {
+      name: topic,
+      partitions: w.partitions,
+    });
+    // Warm instances: each has seen the topic once (one record, not counted).
+    await Promise.all(
+      writers.map((writer) => produceOnce(writer, ctx.token, topic, [{ key: 'warm', value: 1 }])),
+    );
+    say(`hot topic: ${n} writers, ${options.hotSeconds} s of keyed produce requests…`);
+    const before = snapshotAll(writers);
+    const beforeOps = writers.map((writer) => writer.ddbCounter.snapshot());
+    const level: HotTopicLevel = {
+      writers: n,
+      wallMs: 0,
+      commits: 0,
+      throttled: 0,
+      failed: 0,
+      readUnits: 0,
+      writeUnits: 0,
+      conflicts: 0,
+      latencyP50Ms: 0,
+      latencyP99Ms: 0,
+    };
+    const latencies: number[] = [];
+    const started = Date.now();
+    const until = started + options.hotSeconds * 1000;
+    await Promise.all(
+      writers.map(async (writer) => {
+        while (Date.now() < until) {
+          const sent = performance.now();
+          const { status, text } = await produceOnce(writer, ctx.token, topic, batch());
+          latencies.push(performance.now() - sent);
+          if (status === 200) level.commits++;
+          else if (status === 429) level.throttled++;
+          else {
+            level.failed++;
+            level.firstFailure ??= `HTTP ${status} ${text.slice(0, 200)}`;
+          }
+        }
+      }),
+    );
+    level.wallMs = Date.now() - started;
+    const spent = spentSince(writers, before);
+    level.readUnits = spent.readUnits;
+    level.writeUnits = spent.writeUnits;
+    level.conflicts = writers.reduce(
+      (sum, writer, i) =>
+        sum + conflictsIn(difference(writer.ddbCounter.snapshot(), beforeOps[i] ?? new Map())),
+      0,
+    );
+    const latency = summarizeMs(latencies);
+    level.latencyP50Ms = latency.p50Ms;
+    level.latencyP99Ms = latency.p99Ms;
+    const rates = hotTopicRates(level);
+    say(
+      `hot topic: ${n} writers: ${level.commits} commits (${rates.commitsPerSec.toFixed(1)}/s), ` +
+        `${Number.isFinite(rates.wruPerCommit) ? rates.wruPerCommit.toFixed(2) : 'n/a'} WRU per commit, ` +
+        `${level.conflicts} conflicts, ${level.throttled} 429s, ${level.failed} failed`,
+    );
+    levels.push(level);
+    for (const writer of writers) await writer.close();
+  }
+  return levels;
+}
+
+// ---- phase 9: the agent -----------------------------------------------------------------------------------------
+
+/**
+ * For each linger in `--agent-lingers`: one agent-mode instance (createLog with the defaults and that
+ * lingerMs, its batcher coalescing concurrent requests), and the keyed workload's records a second
+ * (4 × 256 = 1024 records of 1 KiB) arriving as `--agent-requests-per-second` requests sent at their time
+ * for `--agent-seconds`. Counts its S3 and DynamoDB requests (flushes included, to the last).
+ */
+async function agentPhase(options: Options, ctx: PhaseContext): Promise<AgentRun[]> {
+  const w = KEYED_WORKLOAD;
+  await ensureTables(ctx.admin.dynamodb, ctx.tablePrefix);
+  await ctx.admin.s3.send(new CreateBucketCommand({ Bucket: ctx.bucket }));
+  const value = 'v'.repeat(w.valueBytes - 2);
+  const recordsPerSecond = DEPLOYED_WORKLOAD.produceRequestsPerSecond * DEPLOYED_WORKLOAD.recordsPerRequest;
+  const rate = options.agentRequestsPerSecond;
+  const recordsPerRequest = Math.max(1, Math.round(recordsPerSecond / rate));
+  const runs: AgentRun[] = [];
+  for (const lingerMs of options.agentLingers) {
+    const agent = await startInstance({
+      name: `agent-linger-${lingerMs}`,
+      endpoints: ctx.endpoints,
+      tablePrefix: ctx.tablePrefix,
+      bucket: ctx.bucket,
+      token: ctx.token,
+      log: { ...DEFAULT_LOG_OPTIONS, lingerMs },
+    });
+    const topic = `agent.${lingerMs}.${Date.now().toString(36)}`;
+    await api(agent, ctx.token, 'POST', '/v1/topics', { name: topic, partitions: w.partitions });
+    await produceOnce(agent, ctx.token, topic, [{ key: 'warm', value: 1 }]);
+    await agent.log.flush();
+    say(
+      `agent: linger ${lingerMs} ms, ${rate} requests/s of ${recordsPerRequest} keyed records for ${options.agentSeconds} s…`,
+    );
+    const before = snapshotAll([agent]);
+    const run: AgentRun = {
+      lingerMs,
+      wallMs: 0,
+      requests: 0,
+      records: 0,
+      failed: 0,
+      puts: 0,
+      gets: 0,
+      readUnits: 0,
+      writeUnits: 0,
+    };
+    const total = rate * options.agentSeconds;
+    const started = performance.now();
+    const inFlight: Array<Promise<void>> = [];
+    for (let i = 0; i < total; i++) {
+      const at = started + (i * 1000) / rate;
+      const wait = at - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      const records = Array.from({ length: recordsPerRequest }, () => ({
+        key: randomKey(w.keyBytes),
+        value,
+      }));
+      inFlight.push(
+        produceOnce(agent, ctx.token, topic, records).then(({ status, text }) => {
+          run.requests++;
+          run.records += records.length;
+          if (status !== 200) {
+            run.failed++;
+            run.firstFailure ??= `HTTP ${status} ${text.slice(0, 200)}`;
+          }
+        }),
+      );
+    }
+    await Promise.all(inFlight);
+    await agent.log.flush();
+    // The month is scaled from the time the requests were spread over, not from how long the last one took.
+    run.wallMs = options.agentSeconds * 1000;
+    const spent = spentSince([agent], before);
+    run.puts = spent.puts;
+    run.gets = spent.gets;
+    run.readUnits = spent.readUnits;
+    run.writeUnits = spent.writeUnits;
+    const monthly = agentMonthlyCost(run);
+    say(
+      `agent: linger ${lingerMs} ms: ${run.puts} flushes, ${run.writeUnits} WRU, ${run.readUnits} RRU: ` +
+        `$${monthly.totalUsd.toFixed(2)}/month`,
+    );
+    runs.push(run);
+    await agent.close();
+  }
+  return runs;
 }
