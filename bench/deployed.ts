@@ -89,6 +89,11 @@ export interface DeployedMeasurement {
    * produce request and partition it touched).
    */
   batches: number;
+  /**
+   * The commit chain (ARCHITECTURE §4): commit records the run wrote (one per flush, each deleted once after
+   * it is indexed) and the indexed entries its compaction pass wrote (one per partition per indexing pass).
+   */
+  chain: { records: number; entriesIndexed: number };
   /** A compaction pass over the run's batches (minimum age 0), a retention pass, a GC pass, a lag pass. */
   compaction: PassCost & { batchesMoved: number };
   retention: PassCost;
@@ -119,13 +124,23 @@ export function deployedMonthlyCost(
 
   const produceCalls = m.requests.produce * perMonth;
   const consumeCalls = (m.requests.fetch + m.requests.commit) * perMonth;
-  const batchesPerMonth = m.batches * perMonth;
   const bytesPerSecond = m.bytesProduced / m.simulatedSeconds;
   const storedGb = (bytesPerSecond * DEPLOYED_WORKLOAD.retentionDays * 86_400) / 1e9;
-  // GC scans every live index entry: at steady state, retentionDays of batches.
-  const liveEntries = (m.batches / m.simulatedSeconds) * DEPLOYED_WORKLOAD.retentionDays * 86_400;
-  const gcScale = m.batches > 0 ? liveEntries / m.batches : 1;
-  const compactPerBatch = m.compaction.batchesMoved > 0 ? 1 / m.compaction.batchesMoved : 0;
+  const compactPassesPerMonth = schedules.compactPerHour * 720;
+  // The compaction pass of the run indexed (and compacted) all of its data: its requests scale with the
+  // data, so by simulated seconds. Each commit record is deleted once, an hour after it is indexed
+  // (BatchWriteItem, 1 WRU). A real pass (every 10 min) writes one indexed entry per partition touched,
+  // as the run's pass did; retention removes each once (1 WRU).
+  const recordsPerMonth = m.chain.records * perMonth;
+  const entriesPerMonth = m.chain.entriesIndexed * compactPassesPerMonth;
+  // Items alive in the index table (what GC scans): commit records for about an hour and a pass, and the
+  // indexed entries of the retention period.
+  const passSeconds = 3600 / schedules.compactPerHour;
+  const liveItems =
+    (m.chain.records / m.simulatedSeconds) * (3600 + 2 * passSeconds) +
+    m.chain.entriesIndexed * schedules.compactPerHour * 24 * DEPLOYED_WORKLOAD.retentionDays;
+  const scannedInRun = m.chain.records + m.chain.entriesIndexed;
+  const gcScale = scannedInRun > 0 ? liveItems / scannedInRun : 1;
 
   const rows: CostRow[] = [
     {
@@ -161,38 +176,29 @@ export function deployedMonthlyCost(
         lambdaCall(consumeCalls, LAMBDA_ASSUMPTION.apiCallMs),
     },
     {
-      part: 'compaction',
+      part: 'indexing + compaction',
       counted:
-        `${f(m.compaction.writeUnits * compactPerBatch, 2)} WRU, ${f(m.compaction.readUnits * compactPerBatch, 2)} RRU, ` +
-        `${f(m.compaction.gets * compactPerBatch, 3)} GET, ${f(m.compaction.puts * compactPerBatch, 3)} PUT per batch moved; ` +
-        `${schedules.compactPerHour} passes/h`,
+        `${f((m.compaction.writeUnits * perMonth) / 1e6, 2)} M WRU, ${f((m.compaction.readUnits * perMonth) / 1e6, 2)} M RRU, ` +
+        `${millions(m.compaction.gets * perMonth)} GETs, ${millions(m.compaction.puts * perMonth)} PUTs a month (scaled from the run's pass); ` +
+        `${millions(recordsPerMonth)} commit records removed (1 WRU each); ${schedules.compactPerHour} passes/h`,
       usd:
-        units(
-          m.compaction.readUnits * compactPerBatch * batchesPerMonth,
-          m.compaction.writeUnits * compactPerBatch * batchesPerMonth,
-        ) +
-        s3(
-          m.compaction.gets * compactPerBatch * batchesPerMonth,
-          m.compaction.puts * compactPerBatch * batchesPerMonth,
-        ) +
-        lambdaCall(
-          schedules.compactPerHour * 720,
-          m.compaction.wallMs * (batchesPerMonth / (schedules.compactPerHour * 720)) * compactPerBatch,
-        ),
+        units(m.compaction.readUnits * perMonth, m.compaction.writeUnits * perMonth + recordsPerMonth) +
+        s3(m.compaction.gets * perMonth, m.compaction.puts * perMonth) +
+        lambdaCall(compactPassesPerMonth, (m.compaction.wallMs * perMonth) / compactPassesPerMonth),
     },
     {
       part: 'retention',
-      counted: `${schedules.retentionPerHour} passes/h of ${f(m.retention.readUnits, 1)} RRU, and 1 WRU to remove each index entry once`,
+      counted: `${schedules.retentionPerHour} passes/h of ${f(m.retention.readUnits, 1)} RRU, and 1 WRU to remove each indexed entry once (${millions(entriesPerMonth)} a month)`,
       usd:
         units(
           m.retention.readUnits * schedules.retentionPerHour * 720,
-          m.retention.writeUnits * schedules.retentionPerHour * 720 + batchesPerMonth,
+          m.retention.writeUnits * schedules.retentionPerHour * 720 + entriesPerMonth,
         ) + lambdaCall(schedules.retentionPerHour * 720, m.retention.wallMs),
     },
     {
       part: 'garbage collection',
       counted:
-        `${schedules.gcPerHour} pass/h scanning ~${millions(liveEntries)} index entries (${f(m.gc.scanReadUnits * gcScale, 0)} RRU a pass), ` +
+        `${schedules.gcPerHour} pass/h scanning ~${millions(liveItems)} index items (${f(m.gc.scanReadUnits * gcScale, 0)} RRU a pass), ` +
         `1 LIST per 1,000 objects`,
       usd:
         units(
@@ -201,7 +207,7 @@ export function deployedMonthlyCost(
         ) +
         s3(0, 0, m.gc.lists * schedules.gcPerHour * 720) +
         // The scan's duration, assumed: 1 MB pages of ~4,000 entries, 4 segments in parallel, 100 ms a page.
-        lambdaCall(schedules.gcPerHour * 720, m.gc.wallMs + (liveEntries / 4000 / 4) * 100),
+        lambdaCall(schedules.gcPerHour * 720, m.gc.wallMs + (liveItems / 4000 / 4) * 100),
     },
     {
       part: 'metrics',

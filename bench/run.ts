@@ -1696,10 +1696,12 @@ async function deployedPhase(
     return { ...spentSince([worker], before), wallMs: Date.now() - started };
   };
   let batchesMoved = 0;
+  let entriesIndexed = 0;
   const compaction = await pass(async () => {
     for (;;) {
       const report = await worker.log.maintenance.run('compact', { minAgeMs: 0 });
       batchesMoved += report.batches.written;
+      entriesIndexed += report.details.batchesIndexed ?? 0;
       if (report.complete) return;
     }
   });
@@ -1723,6 +1725,8 @@ async function deployedPhase(
     probe,
     metrics: { ...apiEmf, distinctMetrics: emf.metrics.size },
     batches: indexEntries,
+    // Each produce request was one flush: one commit record.
+    chain: { records: requests.produce, entriesIndexed },
     compaction: { ...compaction, batchesMoved },
     retention,
     gc,

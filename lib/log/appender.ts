@@ -310,7 +310,9 @@ export class Appender {
             { cause: error },
           );
         }
-        await sleep(Math.min(200, 2 ** Math.min(attempt, 7)) * Math.random());
+        // Full jitter over a window that doubles up to 500 ms: writers that keep colliding on a hot topic
+        // spread out instead of retrying in step (every failed conditional write is billed).
+        await sleep(Math.min(500, 4 * 2 ** Math.min(attempt, 7)) * Math.random());
       }
     }
   }

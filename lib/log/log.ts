@@ -89,7 +89,7 @@ export const DEFAULT_LOG_OPTIONS: LogOptions = {
   maxFlushBytes: 4 * 1024 * 1024,
   maxFlushInFlight: 4,
   compression: 'none',
-  maxCommitAttempts: 40,
+  maxCommitAttempts: 100,
   maxCommitDelayMs: 5 * 60 * 1000,
   tailCacheMaxAgeMs: 30_000,
   topicCacheTtlMs: 1_000,

@@ -40,6 +40,7 @@ function measurement(overrides: Partial<DeployedMeasurement> = {}): DeployedMeas
     },
     metrics: { lines: 0, bytes: 0, distinctMetrics: 0 },
     batches: 240 * 16,
+    chain: { records: 240, entriesIndexed: 16 },
     compaction: { ...noPass, batchesMoved: 0 },
     retention: noPass,
     gc: noPass,
