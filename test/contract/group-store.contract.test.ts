@@ -43,6 +43,18 @@ function state(
 
 const p0: PartitionKey = { topic: 'orders', topicId: 'tid-1', partition: 0 };
 
+/** A commit of p0 by `member`, which owns it since `generation` (its epoch). */
+async function commitOne(store: GroupStore, member: string, generation: number, offset: number, now: number) {
+  const [outcome] = await store.commitOffsets(
+    'g',
+    member,
+    generation,
+    [{ key: p0, offset, epoch: generation }],
+    now,
+  );
+  return outcome;
+}
+
 describe.each(adapters)('GroupStore contract: %s', (_name, make) => {
   it('creates a group once; a second create loses', async () => {
     const store = await make();
@@ -200,13 +212,13 @@ describe.each(adapters)('GroupStore contract: %s', (_name, make) => {
 
   it('commits through the lease: fenced for a stale owner, never backwards, claimed when free', async () => {
     const store = await make();
-    expect(await store.commitOffset('g', p0, 'a', 1, 10, T0)).toBe('committed'); // free: the commit claims
-    expect(await store.commitOffset('g', p0, 'a', 1, 7, T0)).toBe('behind');
+    expect(await commitOne(store, 'a', 1, 10, T0)).toBe('committed'); // free: the commit claims
+    expect(await commitOne(store, 'a', 1, 7, T0)).toBe('behind');
     expect((await store.getPartitions('g', [p0])).get('tid-1/0')?.committedOffset).toBe(10);
     expect(await store.claimPartition('g', p0, 'b', 2)).toMatchObject({ committedOffset: 10 });
-    expect(await store.commitOffset('g', p0, 'a', 1, 12, T0)).toBe('fenced');
-    expect(await store.commitOffset('g', p0, 'b', 2, 12, T0)).toBe('committed');
-    expect(await store.commitOffset('g', p0, 'b', 2, 12, T0)).toBe('committed'); // the same again
+    expect(await commitOne(store, 'a', 1, 12, T0)).toBe('fenced');
+    expect(await commitOne(store, 'b', 2, 12, T0)).toBe('committed');
+    expect(await commitOne(store, 'b', 2, 12, T0)).toBe('committed'); // the same again
     const listed = await store.listPartitions('g');
     expect(listed).toEqual([
       {
@@ -225,7 +237,7 @@ describe.each(adapters)('GroupStore contract: %s', (_name, make) => {
     const store = await make();
     const g1 = state(1, []);
     await store.writeGeneration(undefined, { next: g1, upserted: [], removed: [], expired: new Map() });
-    await store.commitOffset('g', p0, 'a', 1, 10, T0);
+    await commitOne(store, 'a', 1, 10, T0);
     const offsets = Array.from({ length: 120 }, (_, partition) => ({ ...p0, partition, offset: 3 }));
     expect(await store.resetOffsets('g', 1, offsets, T0 + 1)).toBe(true);
     const states = await store.getPartitions('g', offsets);
