@@ -233,6 +233,66 @@ describe.each(adapters)('GroupStore contract: %s', (_name, make) => {
     ]);
   });
 
+  it("fences a previous owner's commits at the new owner's claim, which starts from the last accepted one", async () => {
+    const store = await make();
+    await store.claimPartition('g', p0, 'a', 1);
+    expect(await commitOne(store, 'a', 1, 5, T0)).toBe('committed'); // lands before b's claim
+    // b's claim fences a's commits of the partition and takes a's last commit: nothing accepted is lost.
+    expect(await store.claimPartition('g', p0, 'b', 2)).toMatchObject({ owner: 'b', committedOffset: 5 });
+    expect(await commitOne(store, 'a', 1, 7, T0)).toBe('fenced'); // the zombie, after the claim
+    expect((await store.getPartitions('g', [p0])).get('tid-1/0')?.committedOffset).toBe(5);
+    expect(await commitOne(store, 'b', 2, 6, T0 + 1)).toBe('committed');
+    expect((await store.listPartitions('g'))[0]).toMatchObject({
+      owner: 'b',
+      committedOffset: 6,
+      committedAt: T0 + 1,
+    });
+  });
+
+  it('commits several partitions in one call, answering each on its own', async () => {
+    const store = await make();
+    const keys = [0, 1, 2, 3].map((partition) => ({ ...p0, partition }));
+    for (const key of keys) await store.claimPartition('g', key, 'a', 1);
+    await store.claimPartition('g', { ...p0, partition: 2 }, 'b', 2); // moved to b
+    await store.commitOffsets('g', 'a', 1, [{ key: { ...p0, partition: 3 }, offset: 9, epoch: 1 }], T0);
+    const outcomes = await store.commitOffsets(
+      'g',
+      'a',
+      1,
+      keys.map((key) => ({ key, offset: 4, epoch: 1 })),
+      T0,
+    );
+    expect(outcomes).toEqual(['committed', 'committed', 'fenced', 'behind']);
+    const listed = new Map((await store.listPartitions('g')).map((s) => [s.partition, s.committedOffset]));
+    expect([...listed].sort(([a], [b]) => a - b)).toEqual([
+      [0, 4],
+      [1, 4],
+      [2, undefined],
+      [3, 9],
+    ]);
+  });
+
+  it("a partition that moves away and back starts from the other owner's commits, not its own older ones", async () => {
+    const store = await make();
+    await store.claimPartition('g', p0, 'a', 1);
+    await commitOne(store, 'a', 1, 5, T0);
+    await store.claimPartition('g', p0, 'b', 2);
+    await commitOne(store, 'b', 2, 8, T0);
+    // Back to a in generation 3 (epoch 3): its claim fences b and starts from b's 8, not a's own 5.
+    expect(await store.claimPartition('g', p0, 'a', 3)).toMatchObject({ owner: 'a', committedOffset: 8 });
+    expect(await commitOne(store, 'b', 2, 9, T0)).toBe('fenced');
+    expect(await commitOne(store, 'a', 3, 6, T0)).toBe('behind');
+    expect(await commitOne(store, 'a', 3, 9, T0)).toBe('committed');
+    expect((await store.getPartitions('g', [p0])).get('tid-1/0')?.committedOffset).toBe(9);
+    // Moved to b and back to a without b ever claiming it: a's commit (epoch 5) claims it again and lands.
+    expect(await commitOne(store, 'a', 5, 11, T0)).toBe('committed');
+    expect((await store.getPartitions('g', [p0])).get('tid-1/0')).toMatchObject({
+      owner: 'a',
+      generation: 5,
+      committedOffset: 11,
+    });
+  });
+
   it('resets offsets only while the group is at the generation the reset saw', async () => {
     const store = await make();
     const g1 = state(1, []);
@@ -243,8 +303,13 @@ describe.each(adapters)('GroupStore contract: %s', (_name, make) => {
     const states = await store.getPartitions('g', offsets);
     expect(states.size).toBe(120);
     expect(states.get('tid-1/0')).toEqual({ ...p0, generation: 1, committedOffset: 3, committedAt: T0 + 1 });
+    // The member's own commit (10) was cleared: a commit of its claim from before the reset is fenced ...
+    expect(await commitOne(store, 'a', 1, 11, T0 + 2)).toBe('fenced');
+    expect((await store.getPartitions('g', [p0])).get('tid-1/0')?.committedOffset).toBe(3);
+    // ... and once it claims again it starts from the reset offset, not from its own older commit.
+    expect(await store.claimPartition('g', p0, 'a', 2)).toMatchObject({ owner: 'a', committedOffset: 3 });
     // A member of a later generation claims the reset partition and starts from the reset offset.
-    expect(await store.claimPartition('g', p0, 'b', 2)).toMatchObject({ owner: 'b', committedOffset: 3 });
+    expect(await store.claimPartition('g', p0, 'b', 3)).toMatchObject({ owner: 'b', committedOffset: 3 });
     expect(await store.resetOffsets('g', 0, offsets, T0)).toBe(false); // the group moved on
   });
 });
