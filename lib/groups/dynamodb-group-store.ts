@@ -72,24 +72,16 @@ function ownRecord(
   item: Item | undefined,
   partition: number,
 ): { offset?: number; at?: number; claimed?: number; fenced?: number } {
-  const read = (name: string) =>
-    item?.[name] === undefined ? {} : { [name.slice(0, 1)]: Number(item[name]) };
-  const r = {
-    ...read(`o${partition}`),
-    ...read(`a${partition}`),
-    ...read(`c${partition}`),
-    ...read(`f${partition}`),
-  } as {
-    o?: number;
-    a?: number;
-    c?: number;
-    f?: number;
+  const read = (prefix: string) => {
+    const value = item?.[`${prefix}${partition}`];
+    return value === undefined ? undefined : Number(value);
   };
+  const [offset, at, claimed, fenced] = [read('o'), read('a'), read('c'), read('f')];
   return {
-    ...(r.o === undefined ? {} : { offset: r.o }),
-    ...(r.a === undefined ? {} : { at: r.a }),
-    ...(r.c === undefined ? {} : { claimed: r.c }),
-    ...(r.f === undefined ? {} : { fenced: r.f }),
+    ...(offset === undefined ? {} : { offset }),
+    ...(at === undefined ? {} : { at }),
+    ...(claimed === undefined ? {} : { claimed }),
+    ...(fenced === undefined ? {} : { fenced }),
   };
 }
 
