@@ -105,10 +105,13 @@ type Item = Record<string, unknown>;
 type RawItem = Record<string, AttributeValue>;
 
 /**
- * GroupStore on the metadata table (item layout in docs/ARCHITECTURE.md §6.2):
+ * GroupStore on the metadata table (item layout in docs/ARCHITECTURE.md §9.1):
  * - `pk = "group/<group>"`, `sk = "state"`: generation, members (map), assignments (map), epochs (map),
  *   topics (map);
- * - `pk = "group/<group>"`, `sk = "p/<topicId>/<partition>"`: owner, generation, committedOffset;
+ * - `pk = "group/<group>"`, `sk = "p/<topicId>/<partition>"`: the lease: owner, generation, committedOffset
+ *   (every earlier owner's last commit, folded in by each claim);
+ * - `pk = "group/<group>"`, `sk = "c/<memberId>/<topicId>"`: the member's own commits, per partition p
+ *   `o<p>` (offset), `a<p>` (when), `c<p>` (its claim's generation), `f<p>` (the fencing claim's generation);
  * - `pk = "group"`, `sk = <group>`: the registry entry that makes the group listable.
  * Condition failures never leave this file as SDK exceptions.
  *
