@@ -40,8 +40,17 @@ import { claimValid, mayClaim } from './memory-group-store.js';
 const REGISTRY_PK = 'group';
 const STATE_SK = 'state';
 const PARTITION_SK_PREFIX = 'p/';
-/** A member's own commits of one topic: `c/<memberId>/<topicId>` (member ids have no '/'). */
+/**
+ * A member's own commits of a block of 25 partitions of a topic: `c/<memberId>/<topicId>/<partition div 25>`
+ * (member ids have no '/').
+ */
 const MEMBER_SK_PREFIX = 'c/';
+/**
+ * Partitions per member item, so per commit write: an item of 25 partitions stays under 1 KB (1 write unit
+ * whatever the member's history), and its commit condition (≈ 110 characters and 10 operators a partition)
+ * under DynamoDB's 4 KB and 300 operators per expression. A topic of up to 25 partitions: one item.
+ */
+const MEMBER_ITEM_PARTITIONS = 25;
 /** Rounds of a claim (lease changed under it) or of a commit (its item changed under it) before a 429. */
 const CLAIM_ATTEMPTS = 8;
 
@@ -53,14 +62,15 @@ function partitionSk(key: { topicId: string; partition: number }): string {
   return `${PARTITION_SK_PREFIX}${partitionStateKey(key)}`;
 }
 
-function memberSk(memberId: string, topicId: string): string {
-  return `${MEMBER_SK_PREFIX}${memberId}/${topicId}`;
+function memberSk(memberId: string, topicId: string, partition: number): string {
+  return `${MEMBER_SK_PREFIX}${memberId}/${topicId}/${Math.floor(partition / MEMBER_ITEM_PARTITIONS)}`;
 }
 
 function parseMemberSk(sk: string): { memberId: string; topicId: string } | undefined {
   const slash = sk.indexOf('/', MEMBER_SK_PREFIX.length);
-  if (!sk.startsWith(MEMBER_SK_PREFIX) || slash < 0) return undefined;
-  return { memberId: sk.slice(MEMBER_SK_PREFIX.length, slash), topicId: sk.slice(slash + 1) };
+  const last = sk.lastIndexOf('/');
+  if (!sk.startsWith(MEMBER_SK_PREFIX) || slash < 0 || last <= slash) return undefined;
+  return { memberId: sk.slice(MEMBER_SK_PREFIX.length, slash), topicId: sk.slice(slash + 1, last) };
 }
 
 /**
@@ -88,7 +98,7 @@ function ownRecord(
 /** The lease with its committed offset raised to its owner's own last commit (among `items`, by sk). */
 function withOwnCommit(lease: PartitionState, items: ReadonlyMap<string, Item>): PartitionState {
   if (lease.owner === undefined) return lease;
-  const own = ownRecord(items.get(memberSk(lease.owner, lease.topicId)), lease.partition);
+  const own = ownRecord(items.get(memberSk(lease.owner, lease.topicId, lease.partition)), lease.partition);
   if (
     own.offset === undefined ||
     (lease.committedOffset !== undefined && own.offset <= lease.committedOffset)
@@ -110,7 +120,7 @@ type RawItem = Record<string, AttributeValue>;
  *   topics (map);
  * - `pk = "group/<group>"`, `sk = "p/<topicId>/<partition>"`: the lease: owner, generation, committedOffset
  *   (every earlier owner's last commit, folded in by each claim);
- * - `pk = "group/<group>"`, `sk = "c/<memberId>/<topicId>"`: the member's own commits, per partition p
+ * - `pk = "group/<group>"`, `sk = "c/<memberId>/<topicId>/<p div 25>"`: the member's own commits, per partition p
  *   `o<p>` (offset), `a<p>` (when), `c<p>` (its claim's generation), `f<p>` (the fencing claim's generation);
  * - `pk = "group"`, `sk = <group>`: the registry entry that makes the group listable.
  * Condition failures never leave this file as SDK exceptions.
@@ -294,9 +304,9 @@ export class DynamoDbGroupStore implements GroupStore {
     const owners = new Map<string, Item>();
     for (const lease of leases) {
       if (lease.owner !== undefined)
-        owners.set(memberSk(lease.owner, lease.topicId), {
+        owners.set(memberSk(lease.owner, lease.topicId, lease.partition), {
           pk: groupPk(group),
-          sk: memberSk(lease.owner, lease.topicId),
+          sk: memberSk(lease.owner, lease.topicId, lease.partition),
         });
     }
     const items = new Map(
@@ -387,7 +397,7 @@ export class DynamoDbGroupStore implements GroupStore {
         ...(committedOffset === undefined ? {} : { committedOffset }),
         ...(committedAt === undefined ? {} : { committedAt }),
       };
-      return withOwnCommit(state, new Map([[memberSk(owner, key.topicId), mine]]));
+      return withOwnCommit(state, new Map([[memberSk(owner, key.topicId, key.partition), mine]]));
     }
     throw new ThrottledError(
       `partition ${key.topic}/${key.partition} of group '${group}' is contended; retry`,
@@ -395,7 +405,8 @@ export class DynamoDbGroupStore implements GroupStore {
   }
 
   /**
-   * One conditional UpdateItem per topic on the member's own item (`c/<member>/<topicId>`): per partition,
+   * One conditional UpdateItem per member item touched (`c/<member>/<topicId>/<block>`, 25 partitions a
+   * block; one for a topic of ≤ 25 partitions): per partition,
    * the member's claim is valid (claimed since its epoch, not fenced since) and the offset does not go
    * backwards. On a condition failure the item as it was (ALL_OLD) tells which partitions failed and why;
    * those are answered (or claimed, then retried) and the write is retried with the others.
@@ -408,55 +419,53 @@ export class DynamoDbGroupStore implements GroupStore {
     now: number,
   ): Promise<CommitOutcome[]> {
     const outcomes: CommitOutcome[] = commits.map(() => 'committed');
-    const byTopic = new Map<string, number[]>();
+    // One write per member item touched: per topic, per block of MEMBER_ITEM_PARTITIONS partitions.
+    const byItem = new Map<string, number[]>();
     commits.forEach((commit, i) => {
-      const list = byTopic.get(commit.key.topicId) ?? [];
+      const sk = memberSk(owner, commit.key.topicId, commit.key.partition);
+      const list = byItem.get(sk) ?? [];
       list.push(i);
-      byTopic.set(commit.key.topicId, list);
+      byItem.set(sk, list);
     });
-    await Promise.all(
-      [...byTopic].map(async ([topicId, indexes]) => {
-        let pending = indexes;
-        for (let attempt = 0; pending.length > 0; attempt++) {
-          if (attempt >= CLAIM_ATTEMPTS) {
-            throw new ThrottledError(`commits of group '${group}' are contended; retry`);
-          }
-          const old = await this.writeCommits(
-            group,
-            owner,
-            topicId,
-            pending.map((i) => commits[i] as MemberCommit),
-            now,
-          );
-          if (old === 'written') return;
-          const next: number[] = [];
-          for (const i of pending) {
-            const commit = commits[i] as MemberCommit;
-            const mine = ownRecord(old, commit.key.partition);
-            if (!claimValid(mine, commit.epoch)) {
-              // Not claimed since its epoch, or fenced since: the commit claims, as a fetch would.
-              if ((await this.claimPartition(group, commit.key, owner, generation)) === 'fenced') {
-                outcomes[i] = 'fenced';
-                continue;
-              }
-            } else if (mine.offset !== undefined && mine.offset > commit.offset) {
-              outcomes[i] = 'behind';
+    await mapBounded([...byItem], async ([sk, indexes]) => {
+      let pending = indexes;
+      for (let attempt = 0; pending.length > 0; attempt++) {
+        if (attempt >= CLAIM_ATTEMPTS) {
+          throw new ThrottledError(`commits of group '${group}' are contended; retry`);
+        }
+        const old = await this.writeCommits(
+          group,
+          sk,
+          pending.map((i) => commits[i] as MemberCommit),
+          now,
+        );
+        if (old === 'written') return;
+        const next: number[] = [];
+        for (const i of pending) {
+          const commit = commits[i] as MemberCommit;
+          const mine = ownRecord(old, commit.key.partition);
+          if (!claimValid(mine, commit.epoch)) {
+            // Not claimed since its epoch, or fenced since: the commit claims, as a fetch would.
+            if ((await this.claimPartition(group, commit.key, owner, generation)) === 'fenced') {
+              outcomes[i] = 'fenced';
               continue;
             }
-            next.push(i);
+          } else if (mine.offset !== undefined && mine.offset > commit.offset) {
+            outcomes[i] = 'behind';
+            continue;
           }
-          pending = next;
+          next.push(i);
         }
-      }),
-    );
+        pending = next;
+      }
+    });
     return outcomes;
   }
 
   /** The commit write: 'written', or the member's item as it was when the condition failed (or undefined). */
   private async writeCommits(
     group: string,
-    owner: string,
-    topicId: string,
+    sk: string,
     commits: readonly MemberCommit[],
     now: number,
   ): Promise<'written' | Item | undefined> {
@@ -482,7 +491,7 @@ export class DynamoDbGroupStore implements GroupStore {
       await this.doc.send(
         new UpdateCommand({
           TableName: this.table,
-          Key: { pk: groupPk(group), sk: memberSk(owner, topicId) },
+          Key: { pk: groupPk(group), sk },
           UpdateExpression: `SET ${sets.join(', ')}`,
           ConditionExpression: conditions.join(' AND '),
           ExpressionAttributeNames: Object.fromEntries(names),
@@ -509,7 +518,7 @@ export class DynamoDbGroupStore implements GroupStore {
       const result = await this.doc.send(
         new UpdateCommand({
           TableName: this.table,
-          Key: { pk: groupPk(group), sk: memberSk(member, key.topicId) },
+          Key: { pk: groupPk(group), sk: memberSk(member, key.topicId, key.partition) },
           UpdateExpression: 'SET #f = :g',
           ConditionExpression: 'attribute_not_exists(#f) OR #f < :g',
           ExpressionAttributeNames: { '#f': `f${key.partition}` },
@@ -633,7 +642,7 @@ export class DynamoDbGroupStore implements GroupStore {
       const result = await this.doc.send(
         new UpdateCommand({
           TableName: this.table,
-          Key: { pk: groupPk(group), sk: memberSk(owner, key.topicId) },
+          Key: { pk: groupPk(group), sk: memberSk(owner, key.topicId, key.partition) },
           UpdateExpression: `SET ${sets.join(', ')}${removes.length ? ` REMOVE ${removes.join(', ')}` : ''}`,
           ConditionExpression:
             '(attribute_not_exists(#f) OR #f < :g) AND (attribute_not_exists(#c) OR #c <= :g)',
