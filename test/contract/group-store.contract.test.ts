@@ -272,6 +272,24 @@ describe.each(adapters)('GroupStore contract: %s', (_name, make) => {
     ]);
   });
 
+  it('commits 60 partitions in one call (several member items) and lists every one', async () => {
+    const store = await make();
+    const keys = Array.from({ length: 60 }, (_, partition) => ({ ...p0, partition }));
+    for (const key of keys) await store.claimPartition('g', key, 'a', 1);
+    const outcomes = await store.commitOffsets(
+      'g',
+      'a',
+      1,
+      keys.map((key) => ({ key, offset: key.partition + 1, epoch: 1 })),
+      T0,
+    );
+    expect(outcomes.every((o) => o === 'committed')).toBe(true);
+    const listed = (await store.listPartitions('g')).sort((x, y) => x.partition - y.partition);
+    expect(listed.map((s) => s.committedOffset)).toEqual(keys.map((k) => k.partition + 1));
+    const got = await store.getPartitions('g', keys);
+    expect(got.get('tid-1/59')?.committedOffset).toBe(60);
+  });
+
   it("a partition that moves away and back starts from the other owner's commits, not its own older ones", async () => {
     const store = await make();
     await store.claimPartition('g', p0, 'a', 1);
