@@ -364,13 +364,21 @@ export class GroupCoordinator {
       if (o.offset > marks.highWatermark) {
         throw new OffsetOutOfRangeError(o.offset, marks.logStartOffset, marks.highWatermark);
       }
-      return { key: { topic: o.topic, topicId: marks.topicId, partition: o.partition }, offset: o.offset };
+      return {
+        key: { topic: o.topic, topicId: marks.topicId, partition: o.partition },
+        offset: o.offset,
+        epoch: epochs.get(`${o.topic}/${o.partition}`) ?? state.generation,
+      };
     });
-    const now = this.clock.now();
-    // The lease is taken in the generation just read, in which the member owns every one of these
-    // partitions: a later generation that moved one has its new owner's claim, which fences this write.
-    const outcomes = await mapBounded(keys, ({ key, offset }) =>
-      this.store.commitOffset(group, key, request.memberId, state.generation, offset, now),
+    // One write per topic on the member's own item, in the generation just read (in which the member owns
+    // every one of these partitions since its epoch): a later owner's claim has fenced that item for a
+    // partition that moved, which fails its part of the write (docs/ARCHITECTURE.md §9.4).
+    const outcomes = await this.store.commitOffsets(
+      group,
+      request.memberId,
+      state.generation,
+      keys,
+      this.clock.now(),
     );
     const fenced = [
       ...notOwned.map((o) => `${o.topic}/${o.partition}`),

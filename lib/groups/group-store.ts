@@ -55,6 +55,8 @@ export interface GroupState {
 /**
  * Per (group, topic incarnation, partition): the lease (who owns it, since which generation) and the
  * committed offset. Keyed by topicId, so a topic re-created under the same name starts with no offsets.
+ * The committed offset is the larger of the lease's own (what earlier owners committed, folded in by each
+ * claim) and the current owner's commits (kept in its per-member item, docs/ARCHITECTURE.md §9.1).
  */
 export interface PartitionState {
   topic: string;
@@ -96,6 +98,13 @@ export type CommitOutcome =
   /** Another member holds the partition in this or a later generation. */
   | 'fenced';
 
+/** One partition of a member's commit: the next offset to read, and the member's assignment epoch of it. */
+export interface MemberCommit {
+  key: PartitionKey;
+  offset: number;
+  epoch: number;
+}
+
 export interface ResetOffset extends PartitionKey {
   offset: number;
 }
@@ -135,8 +144,9 @@ export interface GroupStore {
   listPartitions(group: string): Promise<PartitionState[]>;
   /**
    * Makes `owner` the partition's lease holder for `generation`, if nobody holds it, it is `owner`'s from
-   * this or an earlier generation, or another member holds it from an earlier generation. Returns the
-   * partition state after the claim (with its committed offset), or 'fenced'.
+   * this or an earlier generation, or another member holds it from an earlier generation. A previous
+   * holder's commits are fenced and folded into the lease first (docs/ARCHITECTURE.md §9.4), so the answer's
+   * committed offset is the latest accepted commit. Returns the partition state after the claim, or 'fenced'.
    */
   claimPartition(
     group: string,
@@ -145,20 +155,22 @@ export interface GroupStore {
     generation: number,
   ): Promise<PartitionState | 'fenced'>;
   /**
-   * Commits `offset` for a partition on behalf of `owner` in `generation`: the same ownership rule as
-   * claimPartition (the commit also claims), and never below an offset already committed.
+   * Commits offsets on behalf of `owner` in `generation` (in which it owns every one of them, each since its
+   * `epoch`): one conditional write per topic, whatever the number of partitions. A partition is 'fenced'
+   * when another member claimed it since the owner's claim, or when the owner has not claimed it since its
+   * epoch and cannot (the store then claims it, as claimPartition, and commits); 'behind' when a higher
+   * offset is committed already (never backwards). Outcomes in the order of `commits`.
    */
-  commitOffset(
+  commitOffsets(
     group: string,
-    key: PartitionKey,
     owner: string,
     generation: number,
-    offset: number,
+    commits: readonly MemberCommit[],
     now: number,
-  ): Promise<CommitOutcome>;
+  ): Promise<CommitOutcome[]>;
   /**
-   * Admin reset: sets committed offsets and clears owners, only while the group is still at
-   * `generation` with no member. Atomic in chunks of at most 99 partitions; returns false (nothing of that
+   * Admin reset: sets committed offsets and clears owners (and the members' own commits of those
+   * partitions), only while the group is still at `generation` with no member. Atomic in chunks of at most 99 partitions; returns false (nothing of that
    * chunk written) when the group changed.
    */
   resetOffsets(

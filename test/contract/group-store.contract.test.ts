@@ -43,6 +43,18 @@ function state(
 
 const p0: PartitionKey = { topic: 'orders', topicId: 'tid-1', partition: 0 };
 
+/** A commit of p0 by `member`, which owns it since `generation` (its epoch). */
+async function commitOne(store: GroupStore, member: string, generation: number, offset: number, now: number) {
+  const [outcome] = await store.commitOffsets(
+    'g',
+    member,
+    generation,
+    [{ key: p0, offset, epoch: generation }],
+    now,
+  );
+  return outcome;
+}
+
 describe.each(adapters)('GroupStore contract: %s', (_name, make) => {
   it('creates a group once; a second create loses', async () => {
     const store = await make();
@@ -200,13 +212,13 @@ describe.each(adapters)('GroupStore contract: %s', (_name, make) => {
 
   it('commits through the lease: fenced for a stale owner, never backwards, claimed when free', async () => {
     const store = await make();
-    expect(await store.commitOffset('g', p0, 'a', 1, 10, T0)).toBe('committed'); // free: the commit claims
-    expect(await store.commitOffset('g', p0, 'a', 1, 7, T0)).toBe('behind');
+    expect(await commitOne(store, 'a', 1, 10, T0)).toBe('committed'); // free: the commit claims
+    expect(await commitOne(store, 'a', 1, 7, T0)).toBe('behind');
     expect((await store.getPartitions('g', [p0])).get('tid-1/0')?.committedOffset).toBe(10);
     expect(await store.claimPartition('g', p0, 'b', 2)).toMatchObject({ committedOffset: 10 });
-    expect(await store.commitOffset('g', p0, 'a', 1, 12, T0)).toBe('fenced');
-    expect(await store.commitOffset('g', p0, 'b', 2, 12, T0)).toBe('committed');
-    expect(await store.commitOffset('g', p0, 'b', 2, 12, T0)).toBe('committed'); // the same again
+    expect(await commitOne(store, 'a', 1, 12, T0)).toBe('fenced');
+    expect(await commitOne(store, 'b', 2, 12, T0)).toBe('committed');
+    expect(await commitOne(store, 'b', 2, 12, T0)).toBe('committed'); // the same again
     const listed = await store.listPartitions('g');
     expect(listed).toEqual([
       {
@@ -221,18 +233,101 @@ describe.each(adapters)('GroupStore contract: %s', (_name, make) => {
     ]);
   });
 
+  it("fences a previous owner's commits at the new owner's claim, which starts from the last accepted one", async () => {
+    const store = await make();
+    await store.claimPartition('g', p0, 'a', 1);
+    expect(await commitOne(store, 'a', 1, 5, T0)).toBe('committed'); // lands before b's claim
+    // b's claim fences a's commits of the partition and takes a's last commit: nothing accepted is lost.
+    expect(await store.claimPartition('g', p0, 'b', 2)).toMatchObject({ owner: 'b', committedOffset: 5 });
+    expect(await commitOne(store, 'a', 1, 7, T0)).toBe('fenced'); // the zombie, after the claim
+    expect((await store.getPartitions('g', [p0])).get('tid-1/0')?.committedOffset).toBe(5);
+    expect(await commitOne(store, 'b', 2, 6, T0 + 1)).toBe('committed');
+    expect((await store.listPartitions('g'))[0]).toMatchObject({
+      owner: 'b',
+      committedOffset: 6,
+      committedAt: T0 + 1,
+    });
+  });
+
+  it('commits several partitions in one call, answering each on its own', async () => {
+    const store = await make();
+    const keys = [0, 1, 2, 3].map((partition) => ({ ...p0, partition }));
+    for (const key of keys) await store.claimPartition('g', key, 'a', 1);
+    await store.claimPartition('g', { ...p0, partition: 2 }, 'b', 2); // moved to b
+    await store.commitOffsets('g', 'a', 1, [{ key: { ...p0, partition: 3 }, offset: 9, epoch: 1 }], T0);
+    const outcomes = await store.commitOffsets(
+      'g',
+      'a',
+      1,
+      keys.map((key) => ({ key, offset: 4, epoch: 1 })),
+      T0,
+    );
+    expect(outcomes).toEqual(['committed', 'committed', 'fenced', 'behind']);
+    const listed = new Map((await store.listPartitions('g')).map((s) => [s.partition, s.committedOffset]));
+    expect([...listed].sort(([a], [b]) => a - b)).toEqual([
+      [0, 4],
+      [1, 4],
+      [2, undefined],
+      [3, 9],
+    ]);
+  });
+
+  it('commits 60 partitions in one call (several member items) and lists every one', async () => {
+    const store = await make();
+    const keys = Array.from({ length: 60 }, (_, partition) => ({ ...p0, partition }));
+    for (const key of keys) await store.claimPartition('g', key, 'a', 1);
+    const outcomes = await store.commitOffsets(
+      'g',
+      'a',
+      1,
+      keys.map((key) => ({ key, offset: key.partition + 1, epoch: 1 })),
+      T0,
+    );
+    expect(outcomes.every((o) => o === 'committed')).toBe(true);
+    const listed = (await store.listPartitions('g')).sort((x, y) => x.partition - y.partition);
+    expect(listed.map((s) => s.committedOffset)).toEqual(keys.map((k) => k.partition + 1));
+    const got = await store.getPartitions('g', keys);
+    expect(got.get('tid-1/59')?.committedOffset).toBe(60);
+  });
+
+  it("a partition that moves away and back starts from the other owner's commits, not its own older ones", async () => {
+    const store = await make();
+    await store.claimPartition('g', p0, 'a', 1);
+    await commitOne(store, 'a', 1, 5, T0);
+    await store.claimPartition('g', p0, 'b', 2);
+    await commitOne(store, 'b', 2, 8, T0);
+    // Back to a in generation 3 (epoch 3): its claim fences b and starts from b's 8, not a's own 5.
+    expect(await store.claimPartition('g', p0, 'a', 3)).toMatchObject({ owner: 'a', committedOffset: 8 });
+    expect(await commitOne(store, 'b', 2, 9, T0)).toBe('fenced');
+    expect(await commitOne(store, 'a', 3, 6, T0)).toBe('behind');
+    expect(await commitOne(store, 'a', 3, 9, T0)).toBe('committed');
+    expect((await store.getPartitions('g', [p0])).get('tid-1/0')?.committedOffset).toBe(9);
+    // Moved to b and back to a without b ever claiming it: a's commit (epoch 5) claims it again and lands.
+    expect(await commitOne(store, 'a', 5, 11, T0)).toBe('committed');
+    expect((await store.getPartitions('g', [p0])).get('tid-1/0')).toMatchObject({
+      owner: 'a',
+      generation: 5,
+      committedOffset: 11,
+    });
+  });
+
   it('resets offsets only while the group is at the generation the reset saw', async () => {
     const store = await make();
     const g1 = state(1, []);
     await store.writeGeneration(undefined, { next: g1, upserted: [], removed: [], expired: new Map() });
-    await store.commitOffset('g', p0, 'a', 1, 10, T0);
+    await commitOne(store, 'a', 1, 10, T0);
     const offsets = Array.from({ length: 120 }, (_, partition) => ({ ...p0, partition, offset: 3 }));
     expect(await store.resetOffsets('g', 1, offsets, T0 + 1)).toBe(true);
     const states = await store.getPartitions('g', offsets);
     expect(states.size).toBe(120);
     expect(states.get('tid-1/0')).toEqual({ ...p0, generation: 1, committedOffset: 3, committedAt: T0 + 1 });
+    // The member's own commit (10) was cleared: a commit of its claim from before the reset is fenced ...
+    expect(await commitOne(store, 'a', 1, 11, T0 + 2)).toBe('fenced');
+    expect((await store.getPartitions('g', [p0])).get('tid-1/0')?.committedOffset).toBe(3);
+    // ... and once it claims again it starts from the reset offset, not from its own older commit.
+    expect(await store.claimPartition('g', p0, 'a', 2)).toMatchObject({ owner: 'a', committedOffset: 3 });
     // A member of a later generation claims the reset partition and starts from the reset offset.
-    expect(await store.claimPartition('g', p0, 'b', 2)).toMatchObject({ owner: 'b', committedOffset: 3 });
+    expect(await store.claimPartition('g', p0, 'b', 3)).toMatchObject({ owner: 'b', committedOffset: 3 });
     expect(await store.resetOffsets('g', 0, offsets, T0)).toBe(false); // the group moved on
   });
 });
