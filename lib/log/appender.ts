@@ -250,7 +250,7 @@ export class Appender {
       attempt += 1;
       if (this.clock.now() > attemptDeadline) throw this.pastDeadline(where, attempt - 1, lastError);
       if (!record) {
-        const head = await this.headOf(topic.topicId);
+        const head = await this.headOf(topic.topicId, lastError instanceof CommitConflictError);
         // The incarnation was deleted (its terminal record is the head): nothing may be committed to it.
         if (head.deleted) throw new TopicNotFoundError(topic.name);
         const commitBatches: CommitBatch[] = batches.map((batch) => {
@@ -338,13 +338,15 @@ export class Appender {
   }
 
   /** The topic's chain head: this process's own last commit while fresh, else a strongly consistent read. */
-  private async headOf(topicId: string): Promise<ChainHead> {
+  private async headOf(topicId: string, consistent: boolean): Promise<ChainHead> {
     const cached = this.heads.get(topicId);
     const now = this.clock.now();
     if (cached && now - cached.confirmedAt <= this.options.tailCacheMaxAgeMs && now >= cached.confirmedAt) {
       return cached.head;
     }
-    const head = await this.metadata.getHead(topicId);
+    // The first read may be eventually consistent (half the price): a stale head only makes the put
+    // conflict, and the read after a conflict is strongly consistent (§4.3).
+    const head = await this.metadata.getHead(topicId, { headOnly: true, consistent });
     this.heads.set(topicId, { head, confirmedAt: now });
     return head;
   }

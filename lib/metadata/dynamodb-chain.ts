@@ -77,7 +77,7 @@ export interface ChainReaderOptions {
 export const DEFAULT_CHAIN_READER_OPTIONS: ChainReaderOptions = {
   maxRecords: 20_000,
   markTtlMs: 10_000,
-  windowBytes: 3_600,
+  windowBytes: 3_000,
 };
 
 /** Records the head read brings along at most (the window), and how far a hot-tier search walks forward. */
@@ -108,13 +108,18 @@ export class ChainReader {
    * One strongly consistent query, newest first: the mark, the head, and as many records before it as fit
    * the window's byte budget (by the size of this topic's last records).
    */
-  async readWindow(topicId: string): Promise<{ mark: IndexMark; records: CommitRecord[] }> {
+  async readWindow(
+    topicId: string,
+    /** Records before the head to bring along; by default as many as fit the window's budget. */
+    before?: number,
+    /** False only for a writer's first head read (ChainHead, HeadReadOptions.consistent). */
+    consistent = true,
+  ): Promise<{ mark: IndexMark; records: CommitRecord[] }> {
     const known = this.marks.get(topicId);
     const recordBytes = known?.recordBytes ?? 400;
-    const extra = Math.max(
-      0,
-      Math.min(MAX_WINDOW_RECORDS - 1, Math.floor(this.options.windowBytes / recordBytes) - 1),
-    );
+    const extra =
+      before ??
+      Math.max(0, Math.min(MAX_WINDOW_RECORDS - 1, Math.floor(this.options.windowBytes / recordBytes) - 1));
     const result = await this.doc.send(
       new QueryCommand({
         TableName: this.table,
@@ -122,7 +127,7 @@ export class ChainReader {
         ExpressionAttributeValues: { ':pk': chainPk(topicId) },
         ScanIndexForward: false,
         Limit: 2 + extra,
-        ConsistentRead: true,
+        ConsistentRead: consistent,
       }),
     );
     let mark: IndexMark = { seq: -1, ends: [] };
@@ -305,14 +310,14 @@ function recordKey(topicId: string, seq: number): string {
   return `${topicId}#${seq}`;
 }
 
-/** About what DynamoDB bills for an item: names and values. */
+/** About what DynamoDB bills for an item: names and values (a number up to 21 bytes), rounded up. */
 function approximateSize(item: Item): number {
   let size = 0;
   for (const [name, value] of Object.entries(item)) {
     size += name.length;
     if (value instanceof Uint8Array) size += value.byteLength;
     else if (typeof value === 'string') size += Buffer.byteLength(value);
-    else size += 8;
+    else size += 12;
   }
-  return size;
+  return Math.ceil(size * 1.1);
 }

@@ -44,6 +44,7 @@ import {
 import type { TableNames } from './dynamodb-schema.js';
 import {
   CommitConflictError,
+  type HeadReadOptions,
   type IdempotencyClaim,
   type IdempotencyCompletion,
   IdempotencyLostError,
@@ -196,7 +197,7 @@ export class DynamoDbMetadataStore implements MetadataStore {
     for (let attempt = 1; ; attempt++) {
       const topic = await this.getTopic(name, { consistent: true });
       if (!topic) throw new TopicNotFoundError(name);
-      const head = await this.getHead(topic.topicId);
+      const head = await this.getHead(topic.topicId, { headOnly: true });
       const terminal: CommitRecord = {
         topicId: topic.topicId,
         seq: head.seq + 1,
@@ -294,8 +295,12 @@ export class DynamoDbMetadataStore implements MetadataStore {
     return end === 0 ? undefined : this.entryAtOrBefore(ref, end - 1);
   }
 
-  async getHead(topicId: string): Promise<ChainHead> {
-    const window = await this.chainReader.readWindow(topicId);
+  async getHead(topicId: string, options: HeadReadOptions = {}): Promise<ChainHead> {
+    const window = await this.chainReader.readWindow(
+      topicId,
+      options.headOnly ? 0 : undefined,
+      options.consistent ?? true,
+    );
     const newest = window.records[0];
     return newest ? headOf(newest) : EMPTY_HEAD;
   }
@@ -657,7 +662,7 @@ export class DynamoDbMetadataStore implements MetadataStore {
   }
 
   async removeCommits(topicId: string, uptoSeq: number, removableBefore: number): Promise<number> {
-    const head = await this.getHead(topicId);
+    const head = await this.getHead(topicId, { headOnly: true });
     const doomed: number[] = [];
     const pages = paginateQuery(
       { client: this.doc },

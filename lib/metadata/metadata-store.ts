@@ -116,6 +116,20 @@ export interface IdempotencyCompletion {
   result: Buffer;
 }
 
+export interface HeadReadOptions {
+  /**
+   * For a writer: only the head (the adapter may bring recent records along for readers, who then need no
+   * other read; a writer has no use for them and pays for every byte).
+   */
+  headOnly?: boolean;
+  /**
+   * False: an eventually consistent read (half the price). Only a writer may ask for it: a stale head
+   * only makes its conditional put conflict (then it reads again, strongly consistently); a reader's high
+   * watermark must be strongly consistent (guarantee 6).
+   */
+  consistent?: boolean;
+}
+
 /** The port for topics and the offset index (DynamoDB in AWS, memory in unit tests). */
 export interface MetadataStore {
   /** Creates a topic. Throws TopicExistsError when the name is taken. */
@@ -140,7 +154,7 @@ export interface MetadataStore {
    * The newest record of the topic incarnation's commit chain (strongly consistent): its seq and end
    * vector. `seq` -1 when nothing was committed yet.
    */
-  getHead(topicId: string): Promise<ChainHead>;
+  getHead(topicId: string, options?: HeadReadOptions): Promise<ChainHead>;
   /**
    * Commits a flush's batches of one topic: puts `record` at `record.seq` of its chain, only if no record
    * is there (the compare-and-set, §4.1), together with the idempotency completions, atomically. A record
