@@ -370,7 +370,7 @@ export class GroupCoordinator {
         epoch: epochs.get(`${o.topic}/${o.partition}`) ?? state.generation,
       };
     });
-    // One write per topic on the member's own item, in the generation just read (in which the member owns
+    // One write per member item (per topic, up to 25 partitions), in the generation just read (the member owns
     // every one of these partitions since its epoch): a later owner's claim has fenced that item for a
     // partition that moved, which fails its part of the write (docs/ARCHITECTURE.md §9.4).
     const outcomes = await this.store.commitOffsets(
