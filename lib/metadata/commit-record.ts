@@ -66,6 +66,20 @@ export function headOf(record: CommitRecord): ChainHead {
   return { seq: record.seq, ends: record.ends, deleted: record.deleted === true };
 }
 
+/** The terminal record that ends `topicId`'s chain after `head` (the topic's delete, §4.10). */
+export function terminalAfter(topicId: string, head: ChainHead, createdAt: number): CommitRecord {
+  return {
+    topicId,
+    seq: head.seq + 1,
+    objectKey: '',
+    objectSize: 0,
+    createdAt,
+    batches: [],
+    ends: head.ends,
+    deleted: true,
+  };
+}
+
 /** The index entry of one of the record's batches (`seq` marks it as read from the chain). */
 export function entryOf(record: CommitRecord, batch: CommitBatch): IndexEntry {
   return {

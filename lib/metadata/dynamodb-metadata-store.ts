@@ -29,6 +29,7 @@ import {
   entryOf,
   headOf,
   type PartitionEnd,
+  terminalAfter,
 } from './commit-record.js';
 import {
   ChainReader,
@@ -193,21 +194,12 @@ export class DynamoDbMetadataStore implements MetadataStore {
 
   async deleteTopic(name: string): Promise<Topic> {
     // The delete and the chain's terminal record are one transaction: once it lands, every commit to this
-    // incarnation conflicts with the terminal record (or a record after... there is none) and answers 404.
+    // incarnation conflicts with the terminal record and answers 404.
     for (let attempt = 1; ; attempt++) {
       const topic = await this.getTopic(name, { consistent: true });
       if (!topic) throw new TopicNotFoundError(name);
       const head = await this.getHead(topic.topicId, { headOnly: true });
-      const terminal: CommitRecord = {
-        topicId: topic.topicId,
-        seq: head.seq + 1,
-        objectKey: '',
-        objectSize: 0,
-        createdAt: this.now(),
-        batches: [],
-        ends: head.ends,
-        deleted: true,
-      };
+      const terminal = terminalAfter(topic.topicId, head, this.now());
       try {
         await this.doc.send(
           new TransactWriteCommand({

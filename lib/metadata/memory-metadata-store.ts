@@ -1,7 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { InvalidRequestError, TopicExistsError, TopicNotFoundError } from '../errors.js';
 import type { Topic } from '../types.js';
-import { type ChainHead, type CommitRecord, EMPTY_HEAD, entryOf, headOf } from './commit-record.js';
+import {
+  type ChainHead,
+  type CommitRecord,
+  EMPTY_HEAD,
+  entryOf,
+  headOf,
+  terminalAfter,
+} from './commit-record.js';
 import {
   CommitConflictError,
   type IdempotencyClaim,
@@ -81,16 +88,7 @@ export class MemoryMetadataStore implements MetadataStore {
     if (!topic) throw new TopicNotFoundError(name);
     this.topics.delete(name);
     const head = await this.getHead(topic.topicId);
-    this.chain(topic.topicId).set(head.seq + 1, {
-      topicId: topic.topicId,
-      seq: head.seq + 1,
-      objectKey: '',
-      objectSize: 0,
-      createdAt: this.now(),
-      batches: [],
-      ends: head.ends,
-      deleted: true,
-    });
+    this.chain(topic.topicId).set(head.seq + 1, terminalAfter(topic.topicId, head, this.now()));
     this.deleted.set(topic.topicId, {
       topicId: topic.topicId,
       name,
