@@ -719,58 +719,38 @@ async function run(options: Options, resources: Resources): Promise<BenchResult>
       : undefined;
   if (compaction) say(`total run time so far ${((Date.now() - started) / 1000).toFixed(0)} s`);
 
+  /** What a phase with tables and a bucket of its own gets: `tag` names its tables, `name` its bucket. */
+  const isolated = (tag: string, name: string) => ({
+    resources,
+    admin,
+    endpoints,
+    tablePrefix: `bench_${runId}${tag}_`,
+    bucket: `${bucket}-${name}`,
+    token,
+  });
+
   // ---- phase 7: the README's deployed workload, counted for the monthly cost of the AWS stack -----------
   const deployed =
-    options.deployedSeconds > 0
-      ? await deployedPhase(options, false, {
-          resources,
-          admin,
-          endpoints,
-          tablePrefix: `bench_${runId}d_`,
-          bucket: `${bucket}-deployed`,
-          token,
-        })
-      : undefined;
+    options.deployedSeconds > 0 ? await deployedPhase(options, false, isolated('d', 'deployed')) : undefined;
   if (deployed) say(`total run time so far ${((Date.now() - started) / 1000).toFixed(0)} s`);
   // The same requests with keyed records (issue 14), in tables and a bucket of their own.
   const deployedKeyed =
     options.deployedSeconds > 0 && options.deployedKeyed
-      ? await deployedPhase(options, true, {
-          resources,
-          admin,
-          endpoints,
-          tablePrefix: `bench_${runId}k_`,
-          bucket: `${bucket}-keyed`,
-          token,
-        })
+      ? await deployedPhase(options, true, isolated('k', 'keyed'))
       : undefined;
   if (deployedKeyed) say(`total run time so far ${((Date.now() - started) / 1000).toFixed(0)} s`);
 
   // ---- phase 8: a hot topic, many Lambda-shaped writers at once ---------------------------------------------------
   const hotTopic =
     options.hotSeconds > 0 && options.hotWriters.length > 0
-      ? await hotTopicPhase(options, {
-          resources,
-          admin,
-          endpoints,
-          tablePrefix: `bench_${runId}h_`,
-          bucket: `${bucket}-hot`,
-          token,
-        })
+      ? await hotTopicPhase(options, isolated('h', 'hot'))
       : undefined;
   if (hotTopic) say(`total run time so far ${((Date.now() - started) / 1000).toFixed(0)} s`);
 
   // ---- phase 9: the agent's batcher at a few lingers, keyed records ---------------------------------------------
   const agent =
     options.agentSeconds > 0 && options.agentLingers.length > 0
-      ? await agentPhase(options, {
-          resources,
-          admin,
-          endpoints,
-          tablePrefix: `bench_${runId}a_`,
-          bucket: `${bucket}-agent`,
-          token,
-        })
+      ? await agentPhase(options, isolated('a', 'agent'))
       : undefined;
   if (agent) say(`total run time so far ${((Date.now() - started) / 1000).toFixed(0)} s`);
 
