@@ -57,8 +57,9 @@ export const API_ACCESS: DataAccess = {
   objects: ['s3:GetObject', 's3:PutObject'],
   bucket: [],
   // Commits put chain records (a conditional put is the compare-and-set of §4); fetches query the chain
-  // (its head, single records) and the indexed entries.
-  index: ['dynamodb:PutItem', 'dynamodb:Query'],
+  // (its head, single records) and the indexed entries; a topic change counts on the chain's mark item
+  // (UpdateItem, in the change's transaction: the topic version of §8).
+  index: ['dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
   metadata: [
     'dynamodb:GetItem',
     'dynamodb:PutItem',
@@ -92,12 +93,13 @@ export const JOB_ACCESS: Record<ScheduledJob, DataAccess> = {
     ],
     metadata: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:DeleteItem'],
   },
-  // Advances log starts (Update) and removes index entries below them, and forgets deleted topics with
-  // their commit chains (BatchWriteItem); its pass cursor is a metadata item. No S3 at all.
+  // Advances log starts (Update, counted on the chain's mark item in the same transaction) and removes index
+  // entries below them, and forgets deleted topics with their commit chains (BatchWriteItem); its pass
+  // cursor is a metadata item. No S3 at all.
   retention: {
     objects: [],
     bucket: [],
-    index: ['dynamodb:Query', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'],
+    index: ['dynamodb:Query', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'],
     metadata: [
       'dynamodb:GetItem',
       'dynamodb:Query',

@@ -52,4 +52,10 @@ export interface Topic {
   createdAt: number;
   /** Per-partition log start offsets, present only where retention has advanced them past 0. */
   logStartOffsets: Record<number, number>;
+  /**
+   * Counts the changes made to the topic after its creation (partitions, config, log starts); absent is 0.
+   * Each change also counts on the topic's chain mark in the same transaction, so a reader's head read
+   * tells whether a cached topic is still current (docs/ARCHITECTURE.md §8).
+   */
+  version?: number;
 }

@@ -118,6 +118,13 @@ export interface GroupDescription {
 /** Throws (403) unless the caller may act on all of these topics. */
 export type TopicGuard = (topics: readonly string[]) => void;
 
+/**
+ * How current the topics a group call works with must be: 'cached' within the topic cache's bound;
+ * 'confirmed-by-fetch' known current within TOPIC_MAX_VALIDATED_AGE_MS, for a member fetch, whose head
+ * reads confirm each topic's version (docs/ARCHITECTURE.md §8).
+ */
+export type TopicFreshness = 'cached' | 'confirmed-by-fetch';
+
 const allowAll: TopicGuard = () => undefined;
 
 /**
@@ -224,7 +231,7 @@ export class GroupCoordinator {
     request: MemberFetchRequest,
     guard: TopicGuard = allowAll,
   ): Promise<MemberFetchResult> {
-    const { state, member } = await this.memberOf(group, memberId);
+    const { state, member } = await this.memberOf(group, memberId, 'confirmed-by-fetch');
     guard(member.topics);
     const generation = state.generation;
     const assigned: PartitionKey[] = (state.assignments.get(memberId) ?? [])
@@ -239,14 +246,19 @@ export class GroupCoordinator {
     if (request.commit && request.cursor !== undefined) {
       // Commit-on-fetch (Kafka's auto-commit at the next poll): the records handed out up to the cursor were
       // processed. Fenced exactly as an explicit commit, in the cursor's generation; a refusal fetches nothing.
-      await this.commitIn(group, state, {
-        memberId,
-        generation: decodeCursor(request.cursor).generation,
-        offsets: assigned.flatMap((key) => {
-          const offset = positions.get(partitionStateKey(key));
-          return offset === undefined ? [] : [{ topic: key.topic, partition: key.partition, offset }];
-        }),
-      });
+      await this.commitIn(
+        group,
+        state,
+        {
+          memberId,
+          generation: decodeCursor(request.cursor).generation,
+          offsets: assigned.flatMap((key) => {
+            const offset = positions.get(partitionStateKey(key));
+            return offset === undefined ? [] : [{ topic: key.topic, partition: key.partition, offset }];
+          }),
+        },
+        'confirmed-by-fetch',
+      );
     }
 
     const now = this.clock.now();
@@ -337,7 +349,12 @@ export class GroupCoordinator {
   }
 
   /** `commit` against the group state just read (a commit-on-fetch reuses the fetch's read). */
-  private async commitIn(group: string, state: GroupState, request: CommitRequest): Promise<void> {
+  private async commitIn(
+    group: string,
+    state: GroupState,
+    request: CommitRequest,
+    freshness: TopicFreshness = 'cached',
+  ): Promise<void> {
     if (request.generation > state.generation) {
       throw new FencedError(
         `generation ${request.generation} is not one of group '${group}' (it is at generation ` +
@@ -356,7 +373,7 @@ export class GroupCoordinator {
     // As Kafka's OffsetCommit answers per partition: the partitions the member may commit are committed
     // even when others of the request are fenced (the answer is 409 FENCED naming those).
     const keys = await mapBounded(request.offsets.filter(owned), async (o) => {
-      const marks = await this.log.watermarks(o.topic, o.partition, o.offset);
+      const marks = await this.log.watermarks(o.topic, o.partition, o.offset, freshness);
       if (marks.topicId !== state.topics.get(o.topic)?.topicId) {
         // The topic was deleted and re-created after this generation began: the next call rebalances.
         throw new RebalanceInProgressError(group, state.generation + 1);
@@ -488,29 +505,34 @@ export class GroupCoordinator {
   private async memberOf(
     group: string,
     memberId: string,
+    topics: TopicFreshness = 'cached',
   ): Promise<{ state: GroupState; member: MemberState }> {
     validateGroup(group);
-    const state = await this.current(group);
+    const state = await this.current(group, topics);
     const member = state?.members.get(memberId);
     if (!state || !member) throw new UnknownMemberError(group, memberId);
     return { state, member };
   }
 
   /** Reads the group and brings it up to date (expired members removed, topic changes applied). */
-  private async current(group: string): Promise<GroupState | undefined> {
-    return this.settle(group, undefined);
+  private async current(group: string, topics: TopicFreshness = 'cached'): Promise<GroupState | undefined> {
+    return this.settle(group, undefined, topics);
   }
 
   /**
    * Writes the generations that lazy maintenance calls for, starting from `state` (or a fresh read), and
    * returns the state it ends at; undefined when the group does not exist.
    */
-  private async settle(group: string, state: GroupState | undefined): Promise<GroupState | undefined> {
+  private async settle(
+    group: string,
+    state: GroupState | undefined,
+    topics: TopicFreshness = 'cached',
+  ): Promise<GroupState | undefined> {
     let current = state;
     for (let attempt = 0; attempt < this.options.maxWriteAttempts; attempt++) {
       current ??= await this.store.getGroup(group);
       if (!current) return undefined;
-      const change = await this.plan(group, current, this.clock.now(), {});
+      const change = await this.plan(group, current, this.clock.now(), {}, topics);
       if (!change) return current;
       const written = await this.store.writeGeneration(current, change);
       if (written) return written;
@@ -529,6 +551,7 @@ export class GroupCoordinator {
     state: GroupState | undefined,
     now: number,
     edit: { upsert?: [string, MemberState]; remove?: string },
+    freshness: TopicFreshness = 'cached',
   ): Promise<GenerationChange | undefined> {
     const members = new Map<string, MemberState>(state?.members);
     const removed: string[] = [];
@@ -560,7 +583,7 @@ export class GroupCoordinator {
       upserted.push(edit.upsert[0]);
     }
     const subscribed = new Set([...members.values()].flatMap((m) => m.topics));
-    const topics = await this.snapshots(subscribed);
+    const topics = await this.snapshots(subscribed, freshness);
     if (state && removed.length === 0 && upserted.length === 0 && sameTopics(state.topics, topics))
       return undefined;
     const generation = (state?.generation ?? 0) + 1;
@@ -605,12 +628,21 @@ export class GroupCoordinator {
     };
   }
 
-  /** The subscribed topics as they are now (through the topic cache); a missing topic has 0 partitions. */
-  private async snapshots(names: Iterable<string>): Promise<Map<string, TopicSnapshot>> {
+  /**
+   * The subscribed topics as they are now (through the topic cache); a missing topic has 0 partitions. With
+   * 'confirmed-by-fetch', a cached topic known current within TOPIC_MAX_VALIDATED_AGE_MS is used as it is:
+   * the member fetch that asks reads each topic's head next, which confirms or refreshes it, so a change
+   * shows at the member's next call at the latest.
+   */
+  private async snapshots(
+    names: Iterable<string>,
+    freshness: TopicFreshness,
+  ): Promise<Map<string, TopicSnapshot>> {
     const entries = await Promise.all(
       [...names].sort(compareStrings).map(async (name): Promise<[string, TopicSnapshot]> => {
         try {
-          const topic = await this.log.topics.get(name);
+          const cached = freshness === 'confirmed-by-fetch' ? this.log.topics.cachedForRead(name) : undefined;
+          const topic = cached?.topic ?? (await this.log.topics.get(name));
           return [name, { topicId: topic.topicId, partitions: topic.partitions }];
         } catch (error) {
           if (error instanceof SluiceError && error.code === 'TOPIC_NOT_FOUND') {

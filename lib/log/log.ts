@@ -84,6 +84,12 @@ export interface LogOptions {
   entryCacheTtlMs: number;
 }
 
+/**
+ * How long ago a cached topic must have been known current for a reader to use it before its head read
+ * confirms it (the group coordinator's plan during a member fetch, TopicService.cachedForRead).
+ */
+export const TOPIC_MAX_VALIDATED_AGE_MS = 60_000;
+
 export const DEFAULT_LOG_OPTIONS: LogOptions = {
   lingerMs: 20,
   maxFlushBytes: 4 * 1024 * 1024,
@@ -305,7 +311,7 @@ export class Log {
       deps.metadata,
       deps.clock,
       deps.limits,
-      { cacheTtlMs: deps.options.topicCacheTtlMs },
+      { cacheTtlMs: deps.options.topicCacheTtlMs, maxValidatedAgeMs: TOPIC_MAX_VALIDATED_AGE_MS },
       this.crash,
     );
     this.appender = new Appender(
@@ -537,7 +543,7 @@ export class Log {
   }
 
   async fetch(topicName: string, partition: number, request: FetchRequest): Promise<FetchResult> {
-    const topic = await this.topics.get(topicName);
+    const { topic, head } = await this.readableTopic(topicName);
     if (request.topicId !== undefined && topic.topicId !== request.topicId) {
       throw new SluiceError(
         'TOPIC_NOT_FOUND',
@@ -547,7 +553,7 @@ export class Log {
     }
     const ref = this.refOf(topic, partition);
     const logStartOffset = topic.logStartOffsets[partition] ?? 0;
-    let highWatermark = await this.highWatermark(ref, logStartOffset);
+    let highWatermark = await this.highWatermark(ref, logStartOffset, new Map([[topic.topicId, head]]));
     const offset =
       request.offset === 'earliest'
         ? logStartOffset
@@ -590,6 +596,7 @@ export class Log {
     // A member may own 1,000 partitions: at most STORE_CONCURRENCY watermark reads and range reads at once;
     // the partitions of one topic share one read of its chain head.
     const heads = new Map<string, Promise<ChainHead>>();
+    const topics = new Map<string, Promise<{ topic: Topic; head: Promise<ChainHead> }>>();
     const states = await mapBounded(
       requests,
       async (request): Promise<PartitionFetchResult & { ref?: PartitionRef }> => {
@@ -602,7 +609,14 @@ export class Log {
         };
         let topic: Topic;
         try {
-          topic = await this.topics.get(request.topic);
+          let readable = topics.get(request.topic);
+          if (!readable) {
+            readable = this.readableTopic(request.topic);
+            topics.set(request.topic, readable);
+          }
+          const resolved = await readable;
+          topic = resolved.topic;
+          heads.set(topic.topicId, resolved.head);
         } catch (error) {
           if (error instanceof SluiceError && error.code === 'TOPIC_NOT_FOUND') return empty;
           throw error;
@@ -661,8 +675,11 @@ export class Log {
     topicName: string,
     partition: number,
     atLeast?: number,
+    /** 'confirmed-by-fetch': a cached topic known current within TOPIC_MAX_VALIDATED_AGE_MS will do. */
+    freshness: 'cached' | 'confirmed-by-fetch' = 'cached',
   ): Promise<{ topicId: string; logStartOffset: number; highWatermark: number }> {
-    const topic = await this.topics.get(topicName);
+    const confirmed = freshness === 'confirmed-by-fetch' ? this.topics.cachedForRead(topicName) : undefined;
+    const topic = confirmed?.topic ?? (await this.topics.get(topicName));
     const ref = this.refOf(topic, partition);
     const logStartOffset = topic.logStartOffsets[partition] ?? 0;
     const known = this.known.highWatermark(ref);
@@ -912,6 +929,47 @@ export class Log {
     const highWatermark = Math.max(endOf((await head).ends, ref.partition).nextOffset, logStartOffset);
     this.known.observeHighWatermark(ref, highWatermark);
     return highWatermark;
+  }
+
+  /**
+   * The topic and its chain head for a reader, both as current as the strongly consistent head read: the
+   * head read (which the reader needs for its high watermark anyway) carries the topic's version, so a
+   * cached topic whose version matches is used without reading the topic item, past the cache's own bound
+   * (up to TOPIC_MAX_VALIDATED_AGE_MS), and one whose version does not match (another instance changed the
+   * partitions, the config or a log start) is read again, strongly, before it is used. A member fetch of a
+   * topic it polls costs the head read alone (docs/ARCHITECTURE.md §8).
+   */
+  private async readableTopic(name: string): Promise<{ topic: Topic; head: Promise<ChainHead> }> {
+    const cached = this.topics.cachedForRead(name);
+    if (cached) {
+      const changes = this.topics.changeCount;
+      const head = await this.metadata.getHead(cached.topic.topicId);
+      if (head.topicVersion === undefined && cached.fresh)
+        return { topic: cached.topic, head: Promise.resolve(head) };
+      if (!head.deleted && head.topicVersion === (cached.topic.version ?? 0)) {
+        if (!cached.fresh) this.topics.confirm(cached.topic, changes);
+        return { topic: cached.topic, head: Promise.resolve(head) };
+      }
+      // Changed, deleted, or (an adapter that cannot tell) past the cache's bound: read it again.
+      const topic = await this.topics.refresh(name);
+      if (topic.topicId === cached.topic.topicId && head.topicVersion !== undefined && !head.deleted) {
+        return { topic, head: Promise.resolve(head) };
+      }
+      return { topic, head: this.metadata.getHead(topic.topicId) };
+    }
+    const topic = await this.topics.get(name);
+    const head = await this.metadata.getHead(topic.topicId);
+    // The topic read may be eventually consistent: a head that counts more changes than it shows means a
+    // change it missed; read it again, strongly.
+    if (head.topicVersion !== undefined && head.topicVersion > (topic.version ?? 0)) {
+      const current = await this.topics.refresh(name);
+      return {
+        topic: current,
+        head:
+          current.topicId === topic.topicId ? Promise.resolve(head) : this.metadata.getHead(current.topicId),
+      };
+    }
+    return { topic, head: Promise.resolve(head) };
   }
 
   /** Long-poll: returns the high watermark once it passes `offset`, or when the wait ends. */

@@ -24,11 +24,16 @@ export interface TopicServiceOptions {
    * process invalidate it at once; changes made elsewhere (another Lambda instance) show within this bound.
    */
   cacheTtlMs: number;
+  /**
+   * How old a cached topic a reader may still use once the head read it makes anyway has confirmed its
+   * version (`cachedForRead`); past this the reader reads the topic again.
+   */
+  maxValidatedAgeMs: number;
 }
 
 /** Topic administration: create, describe, list, change, delete. */
 export class TopicService {
-  private readonly cache = new Map<string, { topic: Topic; expiresAt: number }>();
+  private readonly cache = new Map<string, { topic: Topic; expiresAt: number; confirmedAt: number }>();
   /** Concurrent misses for one topic share one read instead of each going to the store. */
   private readonly loading = new Map<string, Promise<{ topic: Topic | undefined; cacheable: boolean }>>();
   /** Topics to read strongly consistently next (invalidated), and until when to read every topic so. */
@@ -92,8 +97,46 @@ export class TopicService {
       throw new TopicNotFoundError(name);
     }
     if (cacheable && this.options.cacheTtlMs > 0)
-      this.cache.set(name, { topic, expiresAt: now + this.options.cacheTtlMs });
+      this.cache.set(name, { topic, expiresAt: now + this.options.cacheTtlMs, confirmedAt: now });
     return topic;
+  }
+
+  /**
+   * For a reader who is about to read the topic's chain head anyway (fetch): the cached topic even past the
+   * cache's bound (known current at most `maxValidatedAgeMs` ago), with whether it is within the bound. The reader must
+   * check it against the head's topic version (`confirm` when it matches, `refresh` when it does not), so a
+   * topic read this way is as current as the head read, not as the cache (docs/ARCHITECTURE.md §8).
+   */
+  cachedForRead(name: string): { topic: Topic; fresh: boolean } | undefined {
+    const cached = this.cache.get(name);
+    if (!cached) return undefined;
+    const now = this.clock.now();
+    if (cached.confirmedAt > now || now - cached.confirmedAt > this.options.maxValidatedAgeMs)
+      return undefined;
+    return { topic: cached.topic, fresh: cached.expiresAt > now };
+  }
+
+  /**
+   * A strongly consistent head read showed `topic`'s version to be current: it counts as just read. Ignored
+   * when this process changed the topic meanwhile (an invalidation), or the cache holds another answer.
+   */
+  confirm(topic: Topic, generation: number): void {
+    const cached = this.cache.get(topic.name);
+    if (generation !== this.generation || cached?.topic !== topic || this.options.cacheTtlMs <= 0) return;
+    const now = this.clock.now();
+    cached.expiresAt = now + this.options.cacheTtlMs;
+    cached.confirmedAt = now;
+  }
+
+  /** The invalidation count now: pass it to `confirm` from before the head read that confirms. */
+  get changeCount(): number {
+    return this.generation;
+  }
+
+  /** Reads the topic strongly consistently and caches it (a head read showed the cached one out of date). */
+  async refresh(name: string): Promise<Topic> {
+    this.invalidate(name);
+    return this.get(name);
   }
 
   /**

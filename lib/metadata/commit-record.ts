@@ -52,6 +52,12 @@ export interface ChainHead {
   seq: number;
   ends: PartitionEnd[];
   deleted: boolean;
+  /**
+   * The topic's version as the chain's mark counts it (Topic.version), when the read brought the mark: the
+   * same strongly consistent read that gives a reader its high watermark tells whether its cached topic is
+   * current. Absent when the adapter cannot tell (then the topic cache's own bound applies).
+   */
+  topicVersion?: number;
 }
 
 export const EMPTY_END: PartitionEnd = { nextOffset: 0, maxTimestampSoFar: Number.MIN_SAFE_INTEGER };

@@ -59,6 +59,7 @@ export function itemToMark(item: Item): IndexMark {
     seq,
     ends: item.e === undefined ? [] : decodeEnds(item.e as Uint8Array, 0),
     ...(item.advancedAt !== undefined ? { advancedAt: Number(item.advancedAt) } : {}),
+    ...(item.tv !== undefined ? { topicVersion: Number(item.tv) } : {}),
     ...(item.pendingSeq !== undefined
       ? { pending: { seq: Number(item.pendingSeq), until: Number(item.pendingUntil) } }
       : {}),

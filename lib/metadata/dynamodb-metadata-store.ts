@@ -146,7 +146,7 @@ export class DynamoDbMetadataStore implements MetadataStore {
 
   async updateTopic(name: string, topicId: string, update: TopicUpdate): Promise<Topic> {
     const sets: string[] = [];
-    const values: Item = { ':id': topicId };
+    const values: Item = { ':id': topicId, ':one': 1 };
     const names: Record<string, string> = {};
     let condition = 'topicId = :id';
     if (update.partitions !== undefined) {
@@ -166,30 +166,53 @@ export class DynamoDbMetadataStore implements MetadataStore {
       return topic;
     }
     try {
-      const result = await this.doc.send(
-        new UpdateCommand({
-          TableName: this.tables.metadata,
-          Key: { pk: TOPIC_PK, sk: name },
-          UpdateExpression: `SET ${sets.join(', ')}`,
-          ConditionExpression: condition,
-          ExpressionAttributeNames: names,
-          ExpressionAttributeValues: values,
-          ReturnValues: 'ALL_NEW',
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      await this.doc.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Update: {
+                TableName: this.tables.metadata,
+                Key: { pk: TOPIC_PK, sk: name },
+                UpdateExpression: `SET ${sets.join(', ')} ADD tv :one`,
+                ConditionExpression: condition,
+                ExpressionAttributeNames: names,
+                ExpressionAttributeValues: values,
+                ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+              },
+            },
+            this.bumpTopicVersion(topicId),
+          ],
         }),
       );
-      if (!result.Attributes) throw new Error('UpdateItem returned no attributes');
-      return itemToTopic(result.Attributes);
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) {
-        const old = error.Item ? unmarshall(error.Item as Record<string, AttributeValue>) : undefined;
-        if (!old || old.topicId !== topicId) throw new TopicNotFoundError(name);
-        throw new InvalidRequestError(
-          `partitions may only grow (topic '${name}' has ${String(old.partitions)})`,
-        );
-      }
-      throw error;
+      if (!(error instanceof TransactionCanceledException)) throw error;
+      const [reason] = error.CancellationReasons ?? [];
+      if (reason?.Code !== 'ConditionalCheckFailed') throw error;
+      const old = reason.Item ? unmarshall(reason.Item as Record<string, AttributeValue>) : undefined;
+      if (!old || old.topicId !== topicId) throw new TopicNotFoundError(name);
+      throw new InvalidRequestError(
+        `partitions may only grow (topic '${name}' has ${String(old.partitions)})`,
+      );
     }
+    // A transaction returns no attributes: the topic as it is now (strongly consistent, so this change shows).
+    const topic = await this.getTopic(name, { consistent: true });
+    if (!topic || topic.topicId !== topicId) throw new TopicNotFoundError(name);
+    return topic;
+  }
+
+  /**
+   * The half of a topic change's transaction that counts it on the chain's mark item (created by the update
+   * when missing), where a reader's head read sees it (Topic.version, docs/ARCHITECTURE.md §8).
+   */
+  private bumpTopicVersion(topicId: string) {
+    return {
+      Update: {
+        TableName: this.tables.index,
+        Key: { pk: chainPk(topicId), sk: MARK_SK },
+        UpdateExpression: 'ADD tv :one',
+        ExpressionAttributeValues: { ':one': 1 },
+      },
+    };
   }
 
   async deleteTopic(name: string): Promise<Topic> {
@@ -294,7 +317,9 @@ export class DynamoDbMetadataStore implements MetadataStore {
       options.consistent ?? true,
     );
     const newest = window.records[0];
-    return newest ? headOf(newest) : EMPTY_HEAD;
+    // The newest-first query always starts with the mark when there is one (it sorts last): no mark item
+    // means the topic was never changed (version 0).
+    return { ...(newest ? headOf(newest) : EMPTY_HEAD), topicVersion: window.mark.topicVersion ?? 0 };
   }
 
   async appendCommit(
@@ -716,19 +741,27 @@ export class DynamoDbMetadataStore implements MetadataStore {
   ): Promise<boolean> {
     try {
       await this.doc.send(
-        new UpdateCommand({
-          TableName: this.tables.metadata,
-          Key: { pk: TOPIC_PK, sk: name },
-          UpdateExpression: 'SET logStartOffsets.#p = :offset',
-          ConditionExpression:
-            'topicId = :id AND (attribute_not_exists(logStartOffsets.#p) OR logStartOffsets.#p < :offset)',
-          ExpressionAttributeNames: { '#p': String(partition) },
-          ExpressionAttributeValues: { ':id': topicId, ':offset': offset },
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Update: {
+                TableName: this.tables.metadata,
+                Key: { pk: TOPIC_PK, sk: name },
+                UpdateExpression: 'SET logStartOffsets.#p = :offset ADD tv :one',
+                ConditionExpression:
+                  'topicId = :id AND (attribute_not_exists(logStartOffsets.#p) OR logStartOffsets.#p < :offset)',
+                ExpressionAttributeNames: { '#p': String(partition) },
+                ExpressionAttributeValues: { ':id': topicId, ':offset': offset, ':one': 1 },
+              },
+            },
+            this.bumpTopicVersion(topicId),
+          ],
         }),
       );
       return true;
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
+      if (!(error instanceof TransactionCanceledException)) throw error;
+      if (error.CancellationReasons?.[0]?.Code === 'ConditionalCheckFailed') return false;
       throw error;
     }
   }
@@ -896,6 +929,7 @@ function topicToItem(topic: Topic): Item {
     logStartOffsets: Object.fromEntries(
       Object.entries(topic.logStartOffsets).map(([p, o]) => [String(p), o]),
     ),
+    ...(topic.version ? { tv: topic.version } : {}),
   };
 }
 
@@ -908,6 +942,7 @@ function itemToTopic(item: Item): Topic {
     config: item.config as TopicConfig,
     createdAt: Number(item.createdAt),
     logStartOffsets: Object.fromEntries(Object.entries(starts).map(([p, o]) => [Number(p), Number(o)])),
+    ...(item.tv !== undefined ? { version: Number(item.tv) } : {}),
   };
 }
 

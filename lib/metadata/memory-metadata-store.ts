@@ -80,6 +80,8 @@ export class MemoryMetadataStore implements MetadataStore {
     }
     if (update.partitions !== undefined) topic.partitions = update.partitions;
     if (update.config !== undefined) topic.config = { ...update.config };
+    if (update.partitions !== undefined || update.config !== undefined)
+      topic.version = (topic.version ?? 0) + 1;
     return structuredClone(topic);
   }
 
@@ -110,9 +112,11 @@ export class MemoryMetadataStore implements MetadataStore {
 
   async getHead(topicId: string): Promise<ChainHead> {
     const chain = this.chains.get(topicId);
-    if (!chain || chain.size === 0) return EMPTY_HEAD;
+    const live = [...this.topics.values()].find((t) => t.topicId === topicId);
+    const topicVersion = live?.version ?? 0;
+    if (!chain || chain.size === 0) return { ...EMPTY_HEAD, topicVersion };
     const newest = Math.max(...chain.keys());
-    return headOf(chain.get(newest) as CommitRecord);
+    return { ...headOf(chain.get(newest) as CommitRecord), topicVersion };
   }
 
   async appendCommit(
@@ -272,6 +276,7 @@ export class MemoryMetadataStore implements MetadataStore {
     if (!topic || topic.topicId !== topicId) return false;
     if ((topic.logStartOffsets[partition] ?? 0) >= offset) return false;
     topic.logStartOffsets[partition] = offset;
+    topic.version = (topic.version ?? 0) + 1;
     return true;
   }
 

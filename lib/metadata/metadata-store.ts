@@ -52,6 +52,8 @@ export interface IndexMark {
   pending?: { seq: number; until: number };
   /** When the mark last moved (the indexer's clock). */
   advancedAt?: number;
+  /** The topic's version (Topic.version) as counted on the mark item; absent is 0. */
+  topicVersion?: number;
 }
 
 /**

@@ -170,6 +170,27 @@ describe.each(adapters)('MetadataStore contract: %s', (_name, make) => {
       ).rejects.toBeInstanceOf(TopicNotFoundError);
     });
 
+    it("counts every change of a topic on its version, which a reader's head read shows (§8)", async () => {
+      await setup();
+      const t = topic('versioned', 2);
+      await store.createTopic(t);
+      const versionOf = async () => (await store.getTopic('versioned', { consistent: true }))?.version ?? 0;
+      expect(await versionOf()).toBe(0);
+      expect((await store.getHead(t.topicId)).topicVersion).toBe(0);
+      await store.updateTopic('versioned', t.topicId, { partitions: 3 });
+      await store.updateTopic('versioned', t.topicId, { config: { ...DEFAULT_TOPIC_CONFIG, retentionMs: 5 } });
+      expect(await store.advanceLogStartOffset('versioned', t.topicId, 0, 4)).toBe(true);
+      // Refused changes count nothing.
+      expect(await store.advanceLogStartOffset('versioned', t.topicId, 0, 2)).toBe(false);
+      await expect(store.updateTopic('versioned', t.topicId, { partitions: 1 })).rejects.toBeInstanceOf(
+        InvalidRequestError,
+      );
+      expect(await versionOf()).toBe(3);
+      expect((await store.getHead(t.topicId)).topicVersion).toBe(3);
+      await commit(store, [entry(t.topicId, 0, 0, 2)]);
+      expect((await store.getHead(t.topicId)).topicVersion).toBe(3);
+    });
+
     it('reports deleting a missing topic as TopicNotFoundError', async () => {
       await setup();
       await expect(store.deleteTopic('nope')).rejects.toBeInstanceOf(TopicNotFoundError);

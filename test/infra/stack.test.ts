@@ -518,8 +518,9 @@ describe('least privilege', () => {
         'dynamodb:Query',
         'dynamodb:UpdateItem',
       ],
-      // Commits and reads only: no entry is ever deleted, scanned, read or updated singly by the API.
-      index: ['dynamodb:PutItem', 'dynamodb:Query'],
+      // Commits and reads, and the topic version on a chain's mark item (a topic change's transaction): no
+      // entry is ever deleted, scanned or read singly by the API.
+      index: ['dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
       'own log group': LOGS,
       // The admin token, read once at cold start; not DescribeSecret, which secret.grantRead would add.
       'admin token secret': ['secretsmanager:GetSecretValue'],
@@ -553,7 +554,7 @@ describe('least privilege', () => {
         'dynamodb:Query',
         'dynamodb:UpdateItem',
       ],
-      index: ['dynamodb:BatchWriteItem', 'dynamodb:DeleteItem', 'dynamodb:Query'],
+      index: ['dynamodb:BatchWriteItem', 'dynamodb:DeleteItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
       'own log group': LOGS,
     });
     expect(namedGrants(synthesized, stack.jobFunctions.gc)).toEqual({

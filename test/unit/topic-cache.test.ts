@@ -21,7 +21,10 @@ class RecordingMetadata extends MemoryMetadataStore {
 function setup() {
   const metadata = new RecordingMetadata();
   const clock = new ManualClock();
-  const topics = new TopicService(metadata, clock, DEFAULT_LIMITS, { cacheTtlMs: 60_000 });
+  const topics = new TopicService(metadata, clock, DEFAULT_LIMITS, {
+    cacheTtlMs: 60_000,
+    maxValidatedAgeMs: 60_000,
+  });
   return { metadata, clock, topics };
 }
 
