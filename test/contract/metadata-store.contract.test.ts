@@ -178,7 +178,9 @@ describe.each(adapters)('MetadataStore contract: %s', (_name, make) => {
       expect(await versionOf()).toBe(0);
       expect((await store.getHead(t.topicId)).topicVersion).toBe(0);
       await store.updateTopic('versioned', t.topicId, { partitions: 3 });
-      await store.updateTopic('versioned', t.topicId, { config: { ...DEFAULT_TOPIC_CONFIG, retentionMs: 5 } });
+      await store.updateTopic('versioned', t.topicId, {
+        config: { ...DEFAULT_TOPIC_CONFIG, retentionMs: 5 },
+      });
       expect(await store.advanceLogStartOffset('versioned', t.topicId, 0, 4)).toBe(true);
       // Refused changes count nothing.
       expect(await store.advanceLogStartOffset('versioned', t.topicId, 0, 2)).toBe(false);

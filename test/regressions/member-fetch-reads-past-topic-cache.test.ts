@@ -140,8 +140,11 @@ describe('a topic changed on another instance', () => {
   it('shows on the next read of it: new partitions, and a log start that retention advanced', async () => {
     const topic = `changed-${Date.now().toString(36)}`;
     expect(
-      (await a.api('POST', '/v1/topics', { body: { name: topic, partitions: 1, config: { retentionMs: HOUR } } }))
-        .status,
+      (
+        await a.api('POST', '/v1/topics', {
+          body: { name: topic, partitions: 1, config: { retentionMs: HOUR } },
+        })
+      ).status,
     ).toBe(201);
     const now = Date.now();
     for (let i = 0; i < 3; i++) {
