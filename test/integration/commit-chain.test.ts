@@ -89,6 +89,43 @@ describe('the commit chain on DynamoDB', () => {
     ).toEqual([13]);
   });
 
+  it('walks forward through the chain with range queries, not one query per record', async () => {
+    const names = await tables();
+    const records = await commitMany(store(names), 'W', 40);
+    const client = makeDynamoClient();
+    let queries = 0;
+    (
+      client.middlewareStack as unknown as {
+        add(m: (next: (a: unknown) => Promise<unknown>) => (a: unknown) => Promise<unknown>, o: object): void;
+      }
+    ).add(
+      (next) => async (args) => {
+        queries += 1;
+        return next(args);
+      },
+      { step: 'initialize', name: 'countQueries' },
+    );
+    const cold = new DynamoDbMetadataStore(client, names, Date.now, {
+      maxRecords: 20_000,
+      markTtlMs: 10_000,
+      windowBytes: 3_600,
+    });
+    // Every batch of partition 0 from offset 0 as a reader fetches them (one per record, 40 records), by a
+    // cold instance.
+    const ref = { topicId: 'W', partition: 0 };
+    const entries: IndexEntry[] = [];
+    for (let offset = 0; ; ) {
+      const found = await cold.findEntries(ref, offset, 50);
+      if (found.length === 0) break;
+      entries.push(...found);
+      offset = (found.at(-1) as IndexEntry).lastOffset + 1;
+    }
+    expect(entries.map((e) => e.seq)).toEqual(records.map((r) => r.seq));
+    // The head window, the search back to record 0 (O(log n)), then 32-record walks of range queries
+    // (about 60 small records fit one 16 KB query): well under one query per record.
+    expect(queries).toBeLessThanOrEqual(2 * Math.ceil(Math.log2(40)) + 6);
+  });
+
   it('reads the same entries across the indexed tier and the chain, on every instance', async () => {
     const names = await tables();
     const writer = store(names);
