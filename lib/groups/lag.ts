@@ -19,6 +19,22 @@ export interface PartitionOffsets {
 export type HighWatermarkOf = (topic: string, partition: number) => Promise<number>;
 
 /**
+ * High watermarks read one topic at a time: the first partition asked of a topic reads the topic's chain
+ * head (one strongly consistent read for all its partitions), and the others use that read.
+ */
+export function highWatermarksByTopic(log: Log): HighWatermarkOf {
+  const topics = new Map<string, Promise<number[]>>();
+  return async (topic, partition) => {
+    let known = topics.get(topic);
+    if (!known) {
+      known = log.topicWatermarks(topic).then((w) => w.partitions.map((p) => p.highWatermark));
+      topics.set(topic, known);
+    }
+    return (await known)[partition] ?? 0;
+  };
+}
+
+/**
  * Per partition of `topics` (in that order): the committed offset among `stored` (matched by the topic's
  * current incarnation, so a re-created topic shows no old offsets), the high watermark and the lag. Topics
  * that no longer exist are left out.
@@ -27,8 +43,7 @@ export async function partitionOffsets(
   log: Log,
   topics: readonly string[],
   stored: readonly PartitionState[],
-  highWatermarkOf: HighWatermarkOf = async (topic, partition) =>
-    (await log.watermarks(topic, partition)).highWatermark,
+  highWatermarkOf: HighWatermarkOf = highWatermarksByTopic(log),
 ): Promise<PartitionOffsets[]> {
   const committed = new Map(stored.map((s) => [partitionStateKey(s), s.committedOffset]));
   const rows: PartitionOffsets[] = [];
@@ -84,20 +99,11 @@ export interface GroupLag {
 /**
  * Every group's lag per topic it subscribes to or has committed on, read without a single write: the group
  * registry and states (one Query and BatchGets), each group's partition items (one Query per group) and each
- * partition's high watermark (one index Query per partition, shared by groups reading the same topic).
+ * topic's high watermarks (one head read per topic, shared by groups reading the same topic).
  * Expired members are not removed here, unlike in the coordinator: this only looks.
  */
 export async function measureConsumerLag(store: GroupStore, log: Log): Promise<GroupLag[]> {
-  const highWatermarks = new Map<string, Promise<number>>();
-  const highWatermarkOf: HighWatermarkOf = (topic, partition) => {
-    const key = `${topic}/${partition}`;
-    let known = highWatermarks.get(key);
-    if (!known) {
-      known = log.watermarks(topic, partition).then((w) => w.highWatermark);
-      highWatermarks.set(key, known);
-    }
-    return known;
-  };
+  const highWatermarkOf = highWatermarksByTopic(log);
   const result: GroupLag[] = [];
   for (const state of await store.listGroups()) {
     const stored = await store.listPartitions(state.group);

@@ -693,6 +693,26 @@ export class Log {
     };
   }
 
+  /**
+   * Every partition's log start and high watermark of a topic, from one strongly consistent head read (the
+   * lag job and a group's describe: one read per topic, not one per partition).
+   */
+  async topicWatermarks(
+    topicName: string,
+  ): Promise<{ topicId: string; partitions: Array<{ logStartOffset: number; highWatermark: number }> }> {
+    const { topic, head } = await this.readableTopic(topicName);
+    const { ends } = await head;
+    return {
+      topicId: topic.topicId,
+      partitions: Array.from({ length: topic.partitions }, (_, partition) => {
+        const logStartOffset = topic.logStartOffsets[partition] ?? 0;
+        const highWatermark = Math.max(endOf(ends, partition).nextOffset, logStartOffset);
+        this.known.observeHighWatermark({ topicId: topic.topicId, partition }, highWatermark);
+        return { logStartOffset, highWatermark };
+      }),
+    };
+  }
+
   /** The first offset whose timestamp is ≥ `timestamp`, or the high watermark when there is none. */
   async offsetForTimestamp(topicName: string, partition: number, timestamp: number): Promise<number> {
     const topic = await this.topics.get(topicName);

@@ -120,6 +120,23 @@ describe('a member fetch of 4 partitions of a 16-partition topic, past the topic
   });
 });
 
+describe("a group's describe (and the lag job)", () => {
+  it('reads one chain head per topic, not one per partition', async () => {
+    const topic = `describe-reads-${Date.now().toString(36)}`;
+    expect((await server.api('POST', '/v1/topics', { body: { name: topic, partitions: 16 } })).status).toBe(
+      201,
+    );
+    const group = `describe-reads-${Date.now().toString(36)}`;
+    const member = await new TestMember(server, group, [topic]).join();
+    await member.refresh();
+    const described = await counted(() => server.api('GET', `/v1/groups/${group}`));
+    expect(described.result.status).toBe(200);
+    expect(described.result.json.offsets).toHaveLength(16);
+    const chainReads = described.reads.filter((r) => r.pk.startsWith('c#'));
+    expect(chainReads).toHaveLength(1);
+  });
+});
+
 describe('a topic changed on another instance', () => {
   let a: TestServer;
   let b: TestServer;
