@@ -12,7 +12,7 @@ import {
   ThrottledError,
   UnknownMemberError,
 } from '../errors.js';
-import type { Log, PartitionFetchResult } from '../log/log.js';
+import type { Log, PartitionFetchResult, TopicReads } from '../log/log.js';
 import { assignSticky, type TopicPartition } from './assignor.js';
 import { assignmentTag, decodeCursor, encodeCursor, encodeStartCursor, memberTag } from './cursor.js';
 import {
@@ -243,6 +243,8 @@ export class GroupCoordinator {
         ? new Map<string, number>()
         : cursorPositions(group, memberId, generation, assigned, request.cursor);
 
+    // The topics and chain heads this fetch reads, each once, shared by its commit's range check.
+    const reads: TopicReads = new Map();
     if (request.commit && request.cursor !== undefined) {
       // Commit-on-fetch (Kafka's auto-commit at the next poll): the records handed out up to the cursor were
       // processed. Fenced exactly as an explicit commit, in the cursor's generation; a refusal fetches nothing.
@@ -257,7 +259,7 @@ export class GroupCoordinator {
             return offset === undefined ? [] : [{ topic: key.topic, partition: key.partition, offset }];
           }),
         },
-        'confirmed-by-fetch',
+        reads,
       );
     }
 
@@ -313,7 +315,7 @@ export class GroupCoordinator {
         offset: positions.get(partitionStateKey(key)) ?? -1,
         reset: member.autoOffsetReset,
       })),
-      request,
+      { ...request, reads },
     );
     const next = new Map(partitions.map((p) => [partitionStateKey(p), Math.max(0, p.nextOffset)]));
     const cursor = encodeCursor({
@@ -353,7 +355,8 @@ export class GroupCoordinator {
     group: string,
     state: GroupState,
     request: CommitRequest,
-    freshness: TopicFreshness = 'cached',
+    /** The fetch's topic and head reads, when the commit rides on a fetch (shared, read once). */
+    reads?: TopicReads,
   ): Promise<void> {
     if (request.generation > state.generation) {
       throw new FencedError(
@@ -373,7 +376,7 @@ export class GroupCoordinator {
     // As Kafka's OffsetCommit answers per partition: the partitions the member may commit are committed
     // even when others of the request are fenced (the answer is 409 FENCED naming those).
     const keys = await mapBounded(request.offsets.filter(owned), async (o) => {
-      const marks = await this.log.watermarks(o.topic, o.partition, o.offset, freshness);
+      const marks = await this.log.watermarks(o.topic, o.partition, o.offset, reads);
       if (marks.topicId !== state.topics.get(o.topic)?.topicId) {
         // The topic was deleted and re-created after this generation began: the next call rebalances.
         throw new RebalanceInProgressError(group, state.generation + 1);

@@ -166,7 +166,18 @@ export interface FetchManyOptions {
   maxBytes: number;
   waitMs: number;
   signal?: AbortSignal | undefined;
+  /** Topic and head reads already made for this call (a commit-on-fetch's range check shares them). */
+  reads?: TopicReads;
 }
+
+/** A topic and its chain head as one reader call saw them (Log.readableTopic). */
+export interface ReadableTopic {
+  topic: Topic;
+  head: Promise<ChainHead>;
+}
+
+/** The topics one reader call resolved, by name: each topic and its head are read once per call. */
+export type TopicReads = Map<string, Promise<ReadableTopic>>;
 
 export interface PartitionFetchResult extends PartitionFetch {
   records: FetchedRecord[];
@@ -596,7 +607,7 @@ export class Log {
     // A member may own 1,000 partitions: at most STORE_CONCURRENCY watermark reads and range reads at once;
     // the partitions of one topic share one read of its chain head.
     const heads = new Map<string, Promise<ChainHead>>();
-    const topics = new Map<string, Promise<{ topic: Topic; head: Promise<ChainHead> }>>();
+    const topics: TopicReads = options.reads ?? new Map();
     const states = await mapBounded(
       requests,
       async (request): Promise<PartitionFetchResult & { ref?: PartitionRef }> => {
@@ -609,12 +620,7 @@ export class Log {
         };
         let topic: Topic;
         try {
-          let readable = topics.get(request.topic);
-          if (!readable) {
-            readable = this.readableTopic(request.topic);
-            topics.set(request.topic, readable);
-          }
-          const resolved = await readable;
+          const resolved = await this.readableTopicIn(topics, request.topic);
           topic = resolved.topic;
           heads.set(topic.topicId, resolved.head);
         } catch (error) {
@@ -675,11 +681,24 @@ export class Log {
     topicName: string,
     partition: number,
     atLeast?: number,
-    /** 'confirmed-by-fetch': a cached topic known current within TOPIC_MAX_VALIDATED_AGE_MS will do. */
-    freshness: 'cached' | 'confirmed-by-fetch' = 'cached',
+    /**
+     * The reads of the fetch this belongs to (a commit-on-fetch): the topic and head it reads next anyway,
+     * read once for both.
+     */
+    reads?: TopicReads,
   ): Promise<{ topicId: string; logStartOffset: number; highWatermark: number }> {
-    const confirmed = freshness === 'confirmed-by-fetch' ? this.topics.cachedForRead(topicName) : undefined;
-    const topic = confirmed?.topic ?? (await this.topics.get(topicName));
+    if (reads) {
+      const { topic, head } = await this.readableTopicIn(reads, topicName);
+      const ref = this.refOf(topic, partition);
+      const logStartOffset = topic.logStartOffsets[partition] ?? 0;
+      const heads = new Map([[topic.topicId, head]]);
+      return {
+        topicId: topic.topicId,
+        logStartOffset,
+        highWatermark: await this.highWatermark(ref, logStartOffset, heads),
+      };
+    }
+    const topic = await this.topics.get(topicName);
     const ref = this.refOf(topic, partition);
     const logStartOffset = topic.logStartOffsets[partition] ?? 0;
     const known = this.known.highWatermark(ref);
@@ -959,7 +978,16 @@ export class Log {
    * partitions, the config or a log start) is read again, strongly, before it is used. A member fetch of a
    * topic it polls costs the head read alone (docs/ARCHITECTURE.md §8).
    */
-  private async readableTopic(name: string): Promise<{ topic: Topic; head: Promise<ChainHead> }> {
+  private readableTopicIn(reads: TopicReads, name: string): Promise<ReadableTopic> {
+    let readable = reads.get(name);
+    if (!readable) {
+      readable = this.readableTopic(name);
+      reads.set(name, readable);
+    }
+    return readable;
+  }
+
+  private async readableTopic(name: string): Promise<ReadableTopic> {
     const cached = this.topics.cachedForRead(name);
     if (cached) {
       const changes = this.topics.changeCount;

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { makeDynamoClient } from '../support/env.js';
 import { TestMember } from '../support/group-client.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
@@ -27,42 +28,52 @@ const reads: Read[] = [];
 let recording = false;
 
 let server: TestServer;
+/** Another instance on the same backends, counted the same way. */
+let other: TestServer;
 beforeAll(async () => {
   server = await startTestServer({
     log: { topicCacheTtlMs: TOPIC_CACHE_TTL_MS },
-    dynamodbMiddleware: (client) => {
-      (
-        client.middlewareStack as unknown as {
-          add(m: (next: Handler, context: { commandName?: string }) => Handler, o: object): void;
-        }
-      ).add(
-        (next, context) => async (args) => {
-          const command = String(context.commandName ?? '').replace(/Command$/, '');
-          if (!recording || !READS.has(command)) return next(args);
-          const result = await next({ ...args, input: { ...args.input, ReturnConsumedCapacity: 'TOTAL' } });
-          const consumed = (result.output as { ConsumedCapacity?: unknown }).ConsumedCapacity;
-          const list = Array.isArray(consumed) ? consumed : consumed ? [consumed] : [];
-          const units = list.reduce(
-            (sum: number, c: { CapacityUnits?: number }) => sum + (c.CapacityUnits ?? 0),
-            0,
-          );
-          const input = args.input as {
-            Key?: { pk?: { S?: string } | string };
-            ExpressionAttributeValues?: { ':pk'?: { S?: string } | string };
-          };
-          const raw = input.Key?.pk ?? input.ExpressionAttributeValues?.[':pk'];
-          const pk = typeof raw === 'string' ? raw : String(raw?.S ?? '');
-          reads.push({ command, pk, units });
-          return result;
-        },
-        { step: 'initialize', name: 'countFetchReads' },
-      );
-    },
+    dynamodbMiddleware: countReads,
+  });
+  other = await startTestServer({
+    log: { topicCacheTtlMs: TOPIC_CACHE_TTL_MS },
+    dynamodbMiddleware: countReads,
+    shareBackendsWith: server,
   });
 });
 afterAll(async () => {
+  await other?.close();
   await server?.close();
 });
+
+function countReads(client: ReturnType<typeof makeDynamoClient>) {
+  (
+    client.middlewareStack as unknown as {
+      add(m: (next: Handler, context: { commandName?: string }) => Handler, o: object): void;
+    }
+  ).add(
+    (next, context) => async (args) => {
+      const command = String(context.commandName ?? '').replace(/Command$/, '');
+      if (!recording || !READS.has(command)) return next(args);
+      const result = await next({ ...args, input: { ...args.input, ReturnConsumedCapacity: 'TOTAL' } });
+      const consumed = (result.output as { ConsumedCapacity?: unknown }).ConsumedCapacity;
+      const list = Array.isArray(consumed) ? consumed : consumed ? [consumed] : [];
+      const units = list.reduce(
+        (sum: number, c: { CapacityUnits?: number }) => sum + (c.CapacityUnits ?? 0),
+        0,
+      );
+      const input = args.input as {
+        Key?: { pk?: { S?: string } | string };
+        ExpressionAttributeValues?: { ':pk'?: { S?: string } | string };
+      };
+      const raw = input.Key?.pk ?? input.ExpressionAttributeValues?.[':pk'];
+      const pk = typeof raw === 'string' ? raw : String(raw?.S ?? '');
+      reads.push({ command, pk, units });
+      return result;
+    },
+    { step: 'initialize', name: 'countFetchReads' },
+  );
+}
 
 async function counted<T>(action: () => Promise<T>): Promise<{ result: T; reads: Read[]; units: number }> {
   reads.length = 0;
@@ -117,6 +128,25 @@ describe('a member fetch of 4 partitions of a 16-partition topic, past the topic
     expect(committing.result.json.records).toHaveLength(8);
     expect(committing.reads.filter((r) => r.pk === 'topic')).toEqual([]);
     expect(committing.units).toBeLessThanOrEqual(2);
+
+    // On another instance, which has seen none of these offsets: its commit's range check and its fetch
+    // share one head read.
+    const onOther = new TestMember(other, group, [topic]);
+    Object.assign(onOther, {
+      memberId: member.memberId,
+      generation: member.generation,
+      assignments: member.assignments,
+      cursor: member.cursor,
+    });
+    await onOther.fetch({ maxRecords: 100 }); // the other instance knows the topic and today's ends
+    await produce();
+    expect((await member.fetch({ maxRecords: 100 })).json.records).toHaveLength(8); // read on the first
+    onOther.cursor = member.cursor; // positions past any end the other instance has seen
+    await produce();
+    const elsewhere = await counted(() => onOther.fetch({ maxRecords: 100, commit: true }));
+    expect(elsewhere.result.status).toBe(200);
+    expect(elsewhere.reads.filter((r) => r.pk.startsWith('c#'))).toHaveLength(1);
+    expect(elsewhere.units).toBeLessThanOrEqual(2);
   });
 });
 
