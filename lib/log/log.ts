@@ -17,7 +17,7 @@ import {
   type MaintenanceHooks,
   type MaintenanceOptions,
 } from '../maintenance/maintenance.js';
-import { type ChainHead, endOf } from '../metadata/commit-record.js';
+import { type ChainHead, endOf, entryOf } from '../metadata/commit-record.js';
 import {
   type IdempotencyClaim,
   type IdempotencyState,
@@ -763,24 +763,46 @@ export class Log {
     return highWatermark;
   }
 
+  /**
+   * Every partition's log start, high watermark, segments and size: the indexed tier per partition, then
+   * the chain's records after the index mark once for the whole topic (not once per partition).
+   */
   async partitions(topicName: string): Promise<PartitionInfo[]> {
     const topic = await this.topics.getFresh(topicName);
-    return mapBounded(
-      Array.from({ length: topic.partitions }, (_, partition) => partition),
-      async (partition) => {
-        const ref = { topicId: topic.topicId, partition };
-        const logStartOffset = topic.logStartOffsets[partition] ?? 0;
-        const objects = new Set<string>();
-        let sizeBytes = 0;
-        let highWatermark = logStartOffset;
-        for await (const entry of this.metadata.listEntries(ref, logStartOffset)) {
-          objects.add(entry.objectKey);
-          sizeBytes += entry.byteLength;
-          highWatermark = entry.lastOffset + 1;
-        }
-        return { partition, logStartOffset, highWatermark, segments: objects.size, sizeBytes };
-      },
-    );
+    // Read first: records after it stay in the chain for at least a minute after a later mark passes them
+    // (§4.4), so the two listings below neither miss nor double-count a batch.
+    const mark = await this.metadata.getIndexMark(topic.topicId);
+    const tallies = Array.from({ length: topic.partitions }, (_, partition) => {
+      const logStartOffset = topic.logStartOffsets[partition] ?? 0;
+      return {
+        partition,
+        logStartOffset,
+        highWatermark: logStartOffset,
+        objects: new Set<string>(),
+        sizeBytes: 0,
+      };
+    });
+    const add = (entry: { partition: number; objectKey: string; byteLength: number; lastOffset: number }) => {
+      const tally = tallies[entry.partition];
+      if (!tally || entry.lastOffset < tally.logStartOffset) return;
+      tally.objects.add(entry.objectKey);
+      tally.sizeBytes += entry.byteLength;
+      tally.highWatermark = Math.max(tally.highWatermark, entry.lastOffset + 1);
+    };
+    await mapBounded(tallies, async (tally) => {
+      const ref = { topicId: topic.topicId, partition: tally.partition };
+      const below = endOf(mark.ends, tally.partition).nextOffset;
+      for await (const entry of this.metadata.listIndexedEntries(ref, tally.logStartOffset, below))
+        add(entry);
+    });
+    for await (const record of this.metadata.listCommits(
+      topic.topicId,
+      mark.seq,
+      Number.MAX_SAFE_INTEGER - 1,
+    )) {
+      for (const batch of record.batches) add(entryOf(record, batch));
+    }
+    return tallies.map(({ objects, ...tally }) => ({ ...tally, segments: objects.size }));
   }
 
   /** Records of [offset, highWatermark), at most maxRecords and about maxBytes (at least one record). */

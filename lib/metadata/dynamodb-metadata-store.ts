@@ -535,25 +535,27 @@ export class DynamoDbMetadataStore implements MetadataStore {
     return item ? itemToEntry(item) : undefined;
   }
 
+  async *listIndexedEntries(ref: PartitionRef, fromOffset: number, below: number): AsyncIterable<IndexEntry> {
+    if (fromOffset >= below) return;
+    const containing = await this.indexedAtOrBefore(ref, fromOffset);
+    const start = containing && containing.lastOffset >= fromOffset ? containing.baseOffset : fromOffset;
+    const pages = paginateQuery(
+      { client: this.doc },
+      {
+        TableName: this.tables.index,
+        KeyConditionExpression: 'pk = :pk AND sk BETWEEN :o AND :end',
+        ExpressionAttributeValues: { ':pk': partitionKey(ref), ':o': start, ':end': below - 1 },
+        ConsistentRead: true,
+      },
+    );
+    for await (const page of pages) {
+      for (const item of page.Items ?? []) yield itemToEntry(item);
+    }
+  }
+
   async *listEntries(ref: PartitionRef, fromOffset: number): AsyncIterable<IndexEntry> {
     const mark = await this.chainReader.mark(ref.topicId, { fresh: true });
-    const indexedEnd = endOf(mark.ends, ref.partition).nextOffset;
-    if (fromOffset < indexedEnd) {
-      const containing = await this.indexedAtOrBefore(ref, fromOffset);
-      const start = containing && containing.lastOffset >= fromOffset ? containing.baseOffset : fromOffset;
-      const pages = paginateQuery(
-        { client: this.doc },
-        {
-          TableName: this.tables.index,
-          KeyConditionExpression: 'pk = :pk AND sk BETWEEN :o AND :end',
-          ExpressionAttributeValues: { ':pk': partitionKey(ref), ':o': start, ':end': indexedEnd - 1 },
-          ConsistentRead: true,
-        },
-      );
-      for await (const page of pages) {
-        for (const item of page.Items ?? []) yield itemToEntry(item);
-      }
-    }
+    yield* this.listIndexedEntries(ref, fromOffset, endOf(mark.ends, ref.partition).nextOffset);
     for await (const record of this.listCommits(ref.topicId, mark.seq, Number.MAX_SAFE_INTEGER - 1)) {
       for (const batch of record.batches) {
         if (batch.partition === ref.partition && batch.lastOffset >= fromOffset) yield entryOf(record, batch);

@@ -196,6 +196,12 @@ export class MemoryMetadataStore implements MetadataStore {
     return found && { ...found };
   }
 
+  async *listIndexedEntries(ref: PartitionRef, fromOffset: number, below: number): AsyncIterable<IndexEntry> {
+    for await (const entry of this.listEntries(ref, fromOffset)) {
+      if (entry.baseOffset < below) yield entry;
+    }
+  }
+
   async *listEntries(ref: PartitionRef, fromOffset: number): AsyncIterable<IndexEntry> {
     for (const entry of this.index.get(partitionKey(ref)) ?? []) {
       if (entry.lastOffset >= fromOffset) yield { ...entry };

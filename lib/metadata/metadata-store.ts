@@ -185,6 +185,13 @@ export interface MetadataStore {
   entryAtOrBefore(ref: PartitionRef, offset: number): Promise<IndexEntry | undefined>;
   /** Every entry of a partition with lastOffset ≥ fromOffset, in offset order (paginated under the hood). */
   listEntries(ref: PartitionRef, fromOffset: number): AsyncIterable<IndexEntry>;
+  /**
+   * The indexed tier's entries of a partition (no commit records) with lastOffset ≥ fromOffset and
+   * baseOffset < below, in offset order: with `below` = the partition's end in an index mark, what that mark
+   * covers. A reader of a whole topic lists these per partition and the chain's records after the mark once
+   * (`listCommits`), instead of the chain once per partition.
+   */
+  listIndexedEntries(ref: PartitionRef, fromOffset: number, below: number): AsyncIterable<IndexEntry>;
 
   // ---- maintenance (retention, compaction, garbage collection; docs/ARCHITECTURE.md §10) -----------------
 

@@ -1,7 +1,7 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { InvalidRequestError, TopicExistsError, TopicNotFoundError } from '../../lib/errors.js';
-import { type CommitRecord, endsAfter } from '../../lib/metadata/commit-record.js';
+import { type CommitRecord, endsAfter, entryOf } from '../../lib/metadata/commit-record.js';
 import { DynamoDbMetadataStore } from '../../lib/metadata/dynamodb-metadata-store.js';
 import { ensureTables } from '../../lib/metadata/dynamodb-schema.js';
 import { MemoryMetadataStore } from '../../lib/metadata/memory-metadata-store.js';
@@ -250,6 +250,28 @@ describe.each(adapters)('MetadataStore contract: %s', (_name, make) => {
       await commit(store, [entry('T', 0, 0, 3, 'multi'), entry('T', 1, 2, 3, 'multi')]);
       expect(await store.getTail({ topicId: 'T', partition: 0 })).toMatchObject({ lastOffset: 2 });
       expect(await store.getTail({ topicId: 'T', partition: 1 })).toMatchObject({ lastOffset: 4 });
+    });
+
+    it("lists a partition as its indexed entries below the mark, then the chain's batches after it", async () => {
+      await setup();
+      await commit(store, [entry('T', 0, 0, 5), entry('T', 1, 0, 1)]);
+      await commit(store, [entry('T', 0, 5, 5)]);
+      await commit(store, [entry('T', 1, 1, 2)]);
+      const mark = await store.getIndexMark('T');
+      for (const partition of [0, 1]) {
+        const r = { topicId: 'T', partition };
+        const indexed: IndexEntry[] = [];
+        for await (const e of store.listIndexedEntries(r, 0, mark.ends[partition]?.nextOffset ?? 0))
+          indexed.push(e);
+        const hot: IndexEntry[] = [];
+        for await (const record of store.listCommits('T', mark.seq, Number.MAX_SAFE_INTEGER - 1)) {
+          for (const b of record.batches) if (b.partition === partition) hot.push(entryOf(record, b));
+        }
+        const all: IndexEntry[] = [];
+        for await (const e of store.listEntries(r, 0)) all.push(e);
+        const offsets = (list: IndexEntry[]) => list.map((e) => [e.baseOffset, e.lastOffset]);
+        expect(offsets([...indexed, ...hot])).toEqual(offsets(all));
+      }
     });
 
     it('finds the batch holding an offset and the ones after it', async () => {

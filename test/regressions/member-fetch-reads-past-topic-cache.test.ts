@@ -167,6 +167,29 @@ describe("a group's describe (and the lag job)", () => {
   });
 });
 
+describe("a topic's partitions listing", () => {
+  it("reads the chain's records once for the whole topic, not once per partition", async () => {
+    const topic = `listing-reads-${Date.now().toString(36)}`;
+    expect((await server.api('POST', '/v1/topics', { body: { name: topic, partitions: 16 } })).status).toBe(
+      201,
+    );
+    for (let i = 0; i < 5; i++) {
+      const r = await server.api('POST', `/v1/topics/${topic}/records`, {
+        body: { records: Array.from({ length: 16 }, (_, p) => ({ partition: p, value: { i } })) },
+      });
+      expect(r.status).toBe(200);
+    }
+    const listed = await counted(() => server.api('GET', `/v1/topics/${topic}/partitions`));
+    expect(listed.result.status).toBe(200);
+    const partitions = listed.result.json.partitions as Array<{ highWatermark: number; segments: number }>;
+    expect(partitions.map((p) => [p.highWatermark, p.segments])).toEqual(
+      Array.from({ length: 16 }, () => [5, 5]),
+    );
+    // The index mark, then one range query of the chain's records.
+    expect(listed.reads.filter((r) => r.pk.startsWith('c#')).length).toBeLessThanOrEqual(2);
+  });
+});
+
 describe('a topic changed on another instance', () => {
   let a: TestServer;
   let b: TestServer;
