@@ -164,6 +164,33 @@ describe('admin', () => {
   });
 });
 
+describe('names are data', () => {
+  it('a topic and a group named __proto__ and constructor work as any other name', async () => {
+    for (const topic of ['__proto__', 'constructor']) {
+      await sluice.topics.delete(topic).catch(() => undefined);
+      await sluice.topics.create({ name: topic });
+      const producer = sluice.producer({ lingerMs: 0 });
+      const acks = await producer.send(topic, [
+        { value: topic, headers: JSON.parse('{"__proto__":"header"}') },
+      ]);
+      expect(acks).toEqual([{ partition: 0, offset: 0, timestamp: expect.any(Number) }]);
+      const consumer = sluice.consumer({
+        group: topic,
+        topics: [topic],
+        autoOffsetReset: 'earliest',
+        waitMs: 300,
+      });
+      for await (const record of consumer) {
+        expect(record).toMatchObject({ topic, value: topic });
+        expect(Object.hasOwn(record.headers, '__proto__')).toBe(true);
+        await consumer.commit(record);
+        break;
+      }
+      expect((await sluice.groups.describe(topic)).offsets).toMatchObject([{ topic, committedOffset: 1 }]);
+    }
+  });
+});
+
 describe('errors carry the server’s status and code', () => {
   it('404 TOPIC_NOT_FOUND', async () => {
     const error = await sluice.topics.get(name('missing')).catch((e: unknown) => e);
