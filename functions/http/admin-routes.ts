@@ -5,7 +5,7 @@ import type { MaintenanceRunner } from '../../lib/maintenance/runner.js';
 import { requireAdminToken } from './auth.js';
 import { authResponses, jsonBodyResponses, problemDoc } from './schemas.js';
 
-const MaintenanceBody = z
+export const MaintenanceBody = z
   .object({
     minAgeMs: z.number().int().min(0).optional().openapi({
       description: "Overrides the compactor's minimum batch age for this pass (0: compact everything now)",
@@ -19,7 +19,7 @@ export const ADMIN_PASS_MAX_MS = 20_000;
 
 const Counts = z.object({ read: z.number(), written: z.number(), deleted: z.number() });
 
-const MaintenanceReportSchema = z
+export const MaintenanceReportSchema = z
   .object({
     job: z.enum(['compact', 'retention', 'gc']),
     startedAt: z.number().int(),

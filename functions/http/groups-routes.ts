@@ -45,11 +45,11 @@ const MemberParam = nameInPath({
   example: 'billing-worker-1',
 });
 
-const TopicPartitionSchema = z
+export const TopicPartitionSchema = z
   .object({ topic: z.string(), partition: z.number().int() })
   .openapi('TopicPartition');
 
-const JoinBody = z
+export const JoinBody = z
   .object({
     topics: z.array(z.string().regex(TOPIC_NAME_PATTERN, 'not a topic name')).min(1).max(100),
     memberId: z
@@ -65,7 +65,7 @@ const JoinBody = z
   .strict()
   .openapi('JoinGroup');
 
-const JoinResult = z
+export const JoinResult = z
   .object({
     memberId: z.string(),
     generation: z.number().int(),
@@ -74,12 +74,12 @@ const JoinResult = z
   })
   .openapi('JoinResult');
 
-const HeartbeatResult = z
+export const HeartbeatResult = z
   .object({ generation: z.number().int(), assignments: z.array(TopicPartitionSchema) })
   .openapi('HeartbeatResult');
 
 /** The partition fetch's limits, plus the cursor. */
-const MemberFetchQuery = FetchQuery.pick({ maxRecords: true, maxBytes: true, waitMs: true }).extend({
+export const MemberFetchQuery = FetchQuery.pick({ maxRecords: true, maxBytes: true, waitMs: true }).extend({
   cursor: z
     .string()
     .min(1)
@@ -108,7 +108,7 @@ const MemberFetchHeaders = z.object({
   }),
 });
 
-const MemberFetchResultSchema = z
+export const MemberFetchResultSchema = z
   .object({
     generation: z.number().int(),
     records: z.array(FetchedRecordSchema.extend({ topic: z.string() })),
@@ -116,7 +116,7 @@ const MemberFetchResultSchema = z
   })
   .openapi('MemberFetchResult');
 
-const CommitBody = z
+export const CommitBody = z
   .object({
     memberId: z.string().regex(MEMBER_ID_PATTERN, 'not a memberId'),
     generation: z.number().int().min(0),
@@ -136,7 +136,7 @@ const CommitBody = z
   .strict()
   .openapi('CommitOffsets');
 
-const ResetBody = z
+export const ResetBody = z
   .discriminatedUnion('to', [
     z.object({ to: z.literal('earliest'), topics: z.array(z.string()).min(1).optional() }).strict(),
     z.object({ to: z.literal('latest'), topics: z.array(z.string()).min(1).optional() }).strict(),
@@ -161,19 +161,19 @@ const ResetBody = z
       'partition, clamped to [logStartOffset, highWatermark]; `timestamp` picks the first offset at or after it.',
   });
 
-const ResetResult = z
+export const ResetResult = z
   .object({
     offsets: z.array(z.object({ topic: z.string(), partition: z.number().int(), offset: z.number().int() })),
   })
   .openapi('ResetResult');
 
-const GroupListSchema = z
+export const GroupListSchema = z
   .object({
     groups: z.array(z.object({ group: z.string(), generation: z.number().int(), members: z.number().int() })),
   })
   .openapi('GroupList');
 
-const GroupSchema = z
+export const GroupSchema = z
   .object({
     group: z.string(),
     generation: z.number().int(),

@@ -41,7 +41,7 @@ const GroupPermissionSchema = z
  * A permission names exactly one of `topics` or `groups`: both objects are strict, so one with both, or
  * neither, matches no branch and gets this message.
  */
-const PermissionSchema = z
+export const PermissionSchema = z
   .union([TopicPermissionSchema, GroupPermissionSchema], {
     error: (issue) =>
       issue.code === 'invalid_union'
@@ -51,7 +51,7 @@ const PermissionSchema = z
   })
   .openapi('Permission');
 
-const CreateKeyBody = z
+export const CreateKeyBody = z
   .object({
     name: z.string().min(1).max(200).openapi({ example: 'orders-producer' }),
     permissions: z.array(PermissionSchema).min(1).max(100),
@@ -68,15 +68,17 @@ const keyFields = {
   createdAt: z.number().int(),
 };
 
-const CreatedKeySchema = z
+export const CreatedKeySchema = z
   .object({
     ...keyFields,
     token: z.string().openapi({ description: 'shown once: only a hash of it is stored' }),
   })
   .openapi('CreatedKey');
 
-const KeySchema = z.object({ ...keyFields, lastUsedAt: z.number().int().nullable() }).openapi('ApiKey');
-const KeyListSchema = z.object({ keys: z.array(KeySchema) }).openapi('ApiKeyList');
+export const KeySchema = z
+  .object({ ...keyFields, lastUsedAt: z.number().int().nullable() })
+  .openapi('ApiKey');
+export const KeyListSchema = z.object({ keys: z.array(KeySchema) }).openapi('ApiKeyList');
 
 const problemOf = (description: string) => ({
   description,

@@ -48,7 +48,7 @@ const HeaderName = z
   .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$/, 'not an HTTP header name')
   .transform((s) => s.toLowerCase());
 
-const PutSourceBody = z
+export const PutSourceBody = z
   .object({
     topic: z.string().regex(/^[a-zA-Z0-9._-]{1,249}$/, 'not a topic name'),
     verify: z
@@ -93,7 +93,7 @@ const CountersSchema = z.object({
   rejected: z.record(z.string(), z.number().int()),
 });
 
-const SourceView = z
+export const SourceView = z
   .object({
     source: z.string(),
     topic: z.string(),
@@ -112,7 +112,7 @@ const SourceView = z
   })
   .openapi('WebhookSource');
 
-const SourceListView = z.object({ sources: z.array(SourceView) }).openapi('WebhookSourceList');
+export const SourceListView = z.object({ sources: z.array(SourceView) }).openapi('WebhookSourceList');
 
 /** The signature and delivery-id headers of the schemes (each scheme reads its own; all optional here). */
 const DeliveryHeaders = z.object({
