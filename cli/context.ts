@@ -23,6 +23,8 @@ export interface Context {
   sluice: Sluice;
 }
 
+const STREAMING_COMMANDS = new Set(['produce', 'consume', 'bench']);
+
 /** Resolves the connection (flags > env > local admin token > profile) and makes the client. */
 export function context(command: Command, io: Io): Context {
   const options = globals(command);
@@ -34,6 +36,9 @@ export function context(command: Command, io: Io): Context {
   const sluice = new Sluice({
     url: connection.url,
     ...(connection.token !== undefined ? { token: connection.token } : {}),
+    // Streaming commands keep the client's patient retries (a produce must ride out a 429 or a restart);
+    // a one-shot admin command reports a server that is down within a second instead of after ~10 s.
+    ...(STREAMING_COMMANDS.has(command.name()) ? {} : { retry: { retries: 2 } }),
   });
   return { io, json: options.json === true, connection, sluice };
 }
@@ -77,14 +82,23 @@ function problemText(error: ProblemLike): string {
 }
 
 function isNetworkError(error: unknown): boolean {
-  return error instanceof TypeError && /fetch failed/i.test(error.message);
+  return (
+    (error instanceof Error && error.name === 'SluiceConnectionError') ||
+    (error instanceof TypeError && /fetch failed/i.test(error.message))
+  );
 }
 
+/** The innermost cause's code (ECONNREFUSED) or message: fetch wraps the socket's error in causes. */
 function networkCause(error: unknown): string | undefined {
-  const cause = (error as { cause?: { code?: unknown; message?: unknown } }).cause;
-  if (cause === undefined) return undefined;
-  if (typeof cause.code === 'string') return cause.code;
-  return typeof cause.message === 'string' ? cause.message : undefined;
+  let cause = (error as { cause?: unknown }).cause;
+  let found: string | undefined;
+  for (let depth = 0; depth < 5 && typeof cause === 'object' && cause !== null; depth++) {
+    const c = cause as { code?: unknown; message?: unknown; cause?: unknown };
+    if (typeof c.code === 'string') found = c.code;
+    else if (typeof c.message === 'string') found = c.message;
+    cause = c.cause;
+  }
+  return found;
 }
 
 /** One line for a failure: the problem's detail, status and code for a server's refusal. */

@@ -77,9 +77,12 @@ export function parseHeaders(pairs: readonly string[]): Record<string, string> {
 
 const ACTIONS = ['produce', 'consume', 'admin'] as const;
 export type Action = (typeof ACTIONS)[number];
+const GROUP_ACTIONS = ['consume', 'admin'] as const;
 
 /** One permission of an API key, in the server's shape (SPEC §2, `POST /v1/keys`). */
-export type Permission = { topics: string; actions: Action[] } | { groups: string; actions: Action[] };
+export type Permission =
+  | { topics: string; actions: Action[] }
+  | { groups: string; actions: Exclude<Action, 'produce'>[] };
 
 /**
  * `--allow 'orders.*:produce,consume'` (topics) or `--allow-group 'billing-*:consume'` (groups): a pattern
@@ -100,15 +103,21 @@ export function parseAllow(text: string, resource: 'topics' | 'groups'): Permiss
       `${flag}: the pattern '${pattern}' may hold only [a-zA-Z0-9._-] and * (1–249 characters)`,
     );
   }
+  // A group is consumed or administered, never produced to (the server's key schema says so too).
+  const allowed = resource === 'topics' ? ACTIONS : GROUP_ACTIONS;
   const actions: Action[] = [];
   for (const word of text.slice(at + 1).split(',')) {
-    const action = ACTIONS.find((a) => a === word.trim());
+    const action = allowed.find((a) => a === word.trim());
     if (action === undefined) {
-      throw new UsageError(`${flag}: '${word}' is not an action; use ${ACTIONS.join(', ')}`);
+      throw new UsageError(`${flag}: '${word}' is not an action; use ${allowed.join(', ')}`);
     }
     if (!actions.includes(action)) actions.push(action);
   }
-  return resource === 'topics' ? { topics: pattern, actions } : { groups: pattern, actions };
+  if (resource === 'topics') return { topics: pattern, actions };
+  return {
+    groups: pattern,
+    actions: actions.filter((a): a is Exclude<Action, 'produce'> => a !== 'produce'),
+  };
 }
 
 const DURATION_UNITS_MS = new Map<string, number>([

@@ -32,7 +32,7 @@ Examples:
     }
     command.action(
       withContext(io, async (ctx, options: { minAgeMs?: number }) => {
-        const report = await ctx.sluice.admin.run(
+        const report = await ctx.sluice.maintenance.run(
           job,
           options.minAgeMs !== undefined ? { minAgeMs: options.minAgeMs } : {},
         );

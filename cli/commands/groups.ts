@@ -51,11 +51,11 @@ Examples:
     .action(
       withContext(io, async (ctx) => {
         const list = await ctx.sluice.groups.list();
-        if (ctx.json) return printJson(ctx.io, list);
+        if (ctx.json) return printJson(ctx.io, { groups: list });
         printTable(
           ctx.io,
           ['group', 'generation', 'members'],
-          list.groups.map((g) => [g.group, g.generation, g.members]),
+          list.map((g) => [g.group, g.generation, g.members]),
         );
       }),
     );
@@ -112,15 +112,15 @@ Examples:
     .action(
       withContext(io, async (ctx, name: string, options: { to: string; topic?: string[] }) => {
         const target = parseResetTarget(options.to);
-        const result = await ctx.sluice.groups.reset(name, {
+        const offsets = await ctx.sluice.groups.reset(name, {
           ...target,
           ...(options.topic !== undefined ? { topics: options.topic } : {}),
         });
-        if (ctx.json) return printJson(ctx.io, result);
+        if (ctx.json) return printJson(ctx.io, { offsets });
         printTable(
           ctx.io,
           ['topic', 'partition', 'offset'],
-          result.offsets.map((o) => [o.topic, o.partition, o.offset]),
+          offsets.map((o) => [o.topic, o.partition, o.offset]),
         );
       }),
     );

@@ -86,11 +86,11 @@ Examples:
     .action(
       withContext(io, async (ctx) => {
         const list = await ctx.sluice.keys.list();
-        if (ctx.json) return printJson(ctx.io, list);
+        if (ctx.json) return printJson(ctx.io, { keys: list });
         printTable(
           ctx.io,
           ['id', 'name', 'permissions', 'expiresAt', 'createdAt', 'lastUsedAt'],
-          list.keys.map((k) => [
+          list.map((k) => [
             k.id,
             k.name,
             permissionsText(k.permissions),

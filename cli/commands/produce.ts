@@ -97,7 +97,7 @@ Examples:
         const opened = new Promise<void>((resolve, reject) => {
           if (options.file === undefined) return resolve();
           input.once('open', () => resolve());
-          input.once('error', (error) => reject(new UsageError(`--file: ${error.message}`)));
+          input.once('error', (error: Error) => reject(new UsageError(`--file: ${error.message}`)));
         });
         await opened;
         const lines = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });

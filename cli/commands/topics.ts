@@ -60,11 +60,11 @@ Examples:
     .action(
       withContext(io, async (ctx) => {
         const list = await ctx.sluice.topics.list();
-        if (ctx.json) return printJson(ctx.io, list);
+        if (ctx.json) return printJson(ctx.io, { topics: list });
         printTable(
           ctx.io,
           ['topic', 'partitions'],
-          list.topics.map((t) => [t.name, t.partitions]),
+          list.map((t) => [t.name, t.partitions]),
         );
       }),
     );
@@ -137,12 +137,12 @@ Examples:
     .argument('<name>', 'topic name')
     .action(
       withContext(io, async (ctx, name: string) => {
-        const result = await ctx.sluice.topics.partitions(name);
-        if (ctx.json) return printJson(ctx.io, result);
+        const partitions = await ctx.sluice.topics.partitions(name);
+        if (ctx.json) return printJson(ctx.io, { partitions });
         printTable(
           ctx.io,
           ['partition', 'logStartOffset', 'highWatermark', 'segments', 'size'],
-          result.partitions.map((p) => [
+          partitions.map((p) => [
             p.partition,
             p.logStartOffset,
             p.highWatermark,

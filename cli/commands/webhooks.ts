@@ -140,17 +140,11 @@ Examples:
     .action(
       withContext(io, async (ctx) => {
         const list = await ctx.sluice.webhooks.list();
-        if (ctx.json) return printJson(ctx.io, list);
+        if (ctx.json) return printJson(ctx.io, { sources: list });
         printTable(
           ctx.io,
           ['source', 'topic', 'scheme', 'accepted', 'duplicate'],
-          list.sources.map((s) => [
-            s.source,
-            s.topic,
-            s.verify.scheme,
-            s.counters.accepted,
-            s.counters.duplicate,
-          ]),
+          list.map((s) => [s.source, s.topic, s.verify.scheme, s.counters.accepted, s.counters.duplicate]),
         );
       }),
     );
