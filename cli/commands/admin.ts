@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { withContext } from '../context.js';
 import { bytes, type Io, printJson, printTable } from '../format.js';
+import { examples } from '../help.js';
 import { integerOption } from '../parse.js';
 
 const JOBS = [
@@ -22,7 +23,16 @@ Examples:
   $ sluice --json admin gc`,
     );
   for (const [job, description] of JOBS) {
-    const command = admin.command(job).description(`${description}: one pass`);
+    const command = admin
+      .command(job)
+      .description(`${description}: one pass`)
+      .addHelpText(
+        'after',
+        examples(
+          `sluice admin ${job}${job === 'compact' ? ' --min-age-ms 0' : ''}`,
+          `sluice --json admin ${job}`,
+        ),
+      );
     if (job === 'compact') {
       command.option(
         '--min-age-ms <ms>',

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { withContext } from '../context.js';
 import { UsageError } from '../errors.js';
 import { type Io, isoTime, printJson, printTable } from '../format.js';
+import { examples } from '../help.js';
 import { collect, parseFrom } from '../parse.js';
 
 export type ResetTarget =
@@ -48,6 +49,7 @@ Examples:
   groups
     .command('list')
     .description('list the consumer groups the token may describe')
+    .addHelpText('after', examples('sluice groups list', 'sluice --json groups list'))
     .action(
       withContext(io, async (ctx) => {
         const list = await ctx.sluice.groups.list();
@@ -63,6 +65,13 @@ Examples:
   groups
     .command('describe')
     .description("show a group's members and, per partition, committed offset, high watermark and lag")
+    .addHelpText(
+      'after',
+      examples(
+        'sluice groups describe billing',
+        "sluice --json groups describe billing | jq '[.offsets[].lag] | add'",
+      ),
+    )
     .argument('<group>', 'group name')
     .action(
       withContext(io, async (ctx, name: string) => {

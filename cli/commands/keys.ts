@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { withContext } from '../context.js';
 import { UsageError } from '../errors.js';
 import { type Io, isoTime, printJson, printTable } from '../format.js';
+import { examples } from '../help.js';
 import { collect, type Permission, parseAllow, parseDuration } from '../parse.js';
 
 /** A key's permissions for people: `topics orders.*: produce,consume; groups billing-*: consume`. */
@@ -83,6 +84,7 @@ Examples:
   keys
     .command('list')
     .description('list API keys (never their tokens)')
+    .addHelpText('after', examples('sluice keys list', "sluice --json keys list | jq -r '.keys[].id'"))
     .action(
       withContext(io, async (ctx) => {
         const list = await ctx.sluice.keys.list();
@@ -105,6 +107,7 @@ Examples:
   keys
     .command('revoke')
     .description('revoke an API key (refused everywhere within the key cache bound, 5 s)')
+    .addHelpText('after', examples('sluice keys revoke 3f9c0b7e5d2a4c18'))
     .argument('<id>', 'the key id (from keys list)')
     .action(
       withContext(io, async (ctx, id: string) => {

@@ -6,6 +6,7 @@ import { parseProfiles, profilePath, readTextIfExists, withProfile } from '../co
 import { globals } from '../context.js';
 import { UsageError } from '../errors.js';
 import { type Io, printJson, printTable } from '../format.js';
+import { examples } from '../help.js';
 
 export function registerProfilesCommands(program: Command, io: Io): void {
   const path = () => profilePath(process.platform, process.env, homedir());
@@ -29,6 +30,13 @@ Examples:
   profiles
     .command('set')
     .description('create or replace a profile')
+    .addHelpText(
+      'after',
+      examples(
+        'sluice profiles set prod --url https://abc123.execute-api.eu-west-1.amazonaws.com --token sk_...',
+        'sluice profiles set default --url http://127.0.0.1:8080',
+      ),
+    )
     .argument('<name>', 'profile name')
     .addHelpText('after', '\nTakes the global --url (required) and --token.')
     .action((name: string, _options: unknown, command: Command) => {
@@ -48,6 +56,7 @@ Examples:
   profiles
     .command('list')
     .description('list profiles (never their tokens)')
+    .addHelpText('after', examples('sluice profiles list'))
     .action((_options: unknown, command: Command) => {
       const file = path();
       const text = readTextIfExists(file);
@@ -70,6 +79,7 @@ Examples:
   profiles
     .command('path')
     .description("print the profile file's path")
+    .addHelpText('after', examples('sluice profiles path'))
     .action(() => {
       io.stdout.write(`${path()}\n`);
     });

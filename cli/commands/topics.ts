@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { withContext } from '../context.js';
 import { bytes, type Io, isoTime, printJson, printTable } from '../format.js';
+import { examples } from '../help.js';
 import { collect, parseTopicConfig, positiveIntegerOption } from '../parse.js';
 
 interface TopicOptions {
@@ -57,6 +58,10 @@ Examples:
   topics
     .command('list')
     .description('list the topics the token may see')
+    .addHelpText(
+      'after',
+      examples('sluice topics list', "sluice --json topics list | jq -r '.topics[].name'"),
+    )
     .action(
       withContext(io, async (ctx) => {
         const list = await ctx.sluice.topics.list();
@@ -72,6 +77,10 @@ Examples:
   topics
     .command('describe')
     .description("show a topic's partitions count, config and creation time")
+    .addHelpText(
+      'after',
+      examples('sluice topics describe orders', 'sluice --json topics describe orders | jq .config'),
+    )
     .argument('<name>', 'topic name')
     .action(
       withContext(io, async (ctx, name: string) => {
@@ -122,6 +131,7 @@ Examples:
   topics
     .command('delete')
     .description('delete a topic (its data is removed in the background)')
+    .addHelpText('after', examples('sluice topics delete orders'))
     .argument('<name>', 'topic name')
     .action(
       withContext(io, async (ctx, name: string) => {
@@ -134,6 +144,13 @@ Examples:
   topics
     .command('partitions')
     .description("show each partition's log start, high watermark, segments and size")
+    .addHelpText(
+      'after',
+      examples(
+        'sluice topics partitions orders',
+        "sluice --json topics partitions orders | jq '.partitions[].highWatermark'",
+      ),
+    )
     .argument('<name>', 'topic name')
     .action(
       withContext(io, async (ctx, name: string) => {

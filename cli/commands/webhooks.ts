@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { withContext } from '../context.js';
 import { UsageError } from '../errors.js';
 import { type Io, isoTime, printJson, printTable } from '../format.js';
+import { examples } from '../help.js';
 import { collect, parseDuration, positiveIntegerOption } from '../parse.js';
 
 const SCHEMES = ['standard-webhooks', 'github', 'stripe', 'hmac-sha256', 'none'] as const;
@@ -125,6 +126,10 @@ Examples:
   webhooks
     .command('get')
     .description("show a source's settings (never a secret) and its counters")
+    .addHelpText(
+      'after',
+      examples('sluice webhooks get github-main', 'sluice --json webhooks get github-main | jq .counters'),
+    )
     .argument('<source>', 'source name')
     .action(
       withContext(io, async (ctx, source: string) => {
@@ -137,6 +142,7 @@ Examples:
   webhooks
     .command('list')
     .description('list the sources the token may administer')
+    .addHelpText('after', examples('sluice webhooks list'))
     .action(
       withContext(io, async (ctx) => {
         const list = await ctx.sluice.webhooks.list();
@@ -152,6 +158,7 @@ Examples:
   webhooks
     .command('delete')
     .description('remove a source (its records stay in the topic)')
+    .addHelpText('after', examples('sluice webhooks delete github-main'))
     .argument('<source>', 'source name')
     .action(
       withContext(io, async (ctx, source: string) => {

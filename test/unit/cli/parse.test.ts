@@ -86,6 +86,16 @@ describe('--allow and --allow-group', () => {
     expect(parseAllow('*:admin', 'topics')).toEqual({ topics: '*', actions: ['admin'] });
   });
 
+  it('refuse produce on a group, as the server does (a group is consumed or administered)', () => {
+    expect(() => parseAllow('billing-*:produce', 'groups')).toThrow(
+      /'produce' is not an action; use consume, admin/,
+    );
+    expect(parseAllow('billing-*:consume,admin', 'groups')).toEqual({
+      groups: 'billing-*',
+      actions: ['consume', 'admin'],
+    });
+  });
+
   it('keep each action once', () => {
     expect(parseAllow('a:consume,consume', 'topics')).toEqual({ topics: 'a', actions: ['consume'] });
   });
