@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
+import { SluiceError } from '../../client/index.js';
 import { withContext } from '../context.js';
 import { UsageError } from '../errors.js';
 import { type Io, printJson } from '../format.js';
@@ -56,7 +57,7 @@ export function registerProduceCommand(program: Command, io: Io): void {
     .command('produce')
     .description('append one record per line of stdin (or --file) to a topic')
     .argument('<topic>', 'topic name (it must exist: sluice topics create NAME)')
-    .option('-f, --file <path>', 'read lines from this file instead of stdin')
+    .option('--file <path>', 'read lines from this file instead of stdin')
     .option(
       '-K, --key-separator <sep>',
       'the text before the first SEP is the key (a line without SEP has no key)',
@@ -100,6 +101,17 @@ Examples:
           input.once('error', (error: Error) => reject(new UsageError(`--file: ${error.message}`)));
         });
         await opened;
+        // The topic is looked up first, before any input is read (readline drops the lines it
+        // reads before its iterator starts, so nothing may be awaited between the two).
+        await ctx.sluice.topics.get(topic).catch((error: unknown) => {
+          if (error instanceof SluiceError && error.code === 'TOPIC_NOT_FOUND') {
+            throw new SluiceError({
+              ...error.problem,
+              detail: `${error.detail}; create it first: sluice topics create ${topic}`,
+            });
+          }
+          throw error;
+        });
         const lines = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
         const producer = ctx.sluice.producer({ lingerMs: 5 });
         const summary = new Map<number, { first: number; last: number; count: number }>();

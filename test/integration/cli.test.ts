@@ -115,6 +115,14 @@ describe('the sluice CLI, end to end', () => {
     expect(result.stderr).toMatch(/^sluice: .*\(401 UNAUTHORIZED\).*the token \(from env\) was refused/);
   });
 
+  it('refuses to produce to a missing topic (exit 1), saying how to create it', async () => {
+    const result = await runSluice(['produce', 'no-such-topic'], { input: 'a\n', env });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(
+      "sluice: topic 'no-such-topic' does not exist; create it first: sluice topics create no-such-topic (404 TOPIC_NOT_FOUND)\n",
+    );
+  });
+
   it('exits 2 on a usage error: an unknown flag, or a flag value it cannot take', async () => {
     const unknown = await runSluice(['consume', 'orders', '--frm', 'beginning'], { env });
     expect(unknown.code).toBe(2);
