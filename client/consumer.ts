@@ -108,7 +108,9 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
         if (batch === undefined) return;
         for (const record of batch) {
           yield record;
-          // The user asked for the next record: this one is processed.
+          // The user asked for the next record: this one is processed (unless the consumer was closed or
+          // aborted meanwhile: then nothing more is handed out, and nothing more marked).
+          if (this.closed) return;
           this.markProcessed(record);
         }
       }
@@ -124,6 +126,7 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
         const batch = await this.nextBatch();
         if (batch === undefined) return;
         yield batch;
+        if (this.closed) return;
         for (const record of batch) this.markProcessed(record);
       }
     } finally {

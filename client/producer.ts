@@ -25,8 +25,9 @@ export interface ProducerOptions {
    */
   maxInFlightBytes?: number;
   /**
-   * The most partitions one request may touch (default 100, the server's default; configure it to the
-   * server's if that was changed). Batches are split so that no request exceeds it.
+   * The server's bound on the partitions one produce request may touch (default 100, the server's default;
+   * set it to the server's if that was changed). As every request carries an Idempotency-Key, whose record
+   * takes one item of the atomic commit, batches are split to touch at most one partition less.
    */
   maxPartitionsPerRequest?: number;
 }
@@ -99,7 +100,9 @@ export class Producer {
     );
     this.maxBatchBytes = Math.min(options.maxBatchBytes ?? 1024 * 1024, MAX_REQUEST_BYTES - ENVELOPE_BYTES);
     this.maxInFlightBytes = options.maxInFlightBytes ?? 32 * 1024 * 1024;
-    this.maxPartitionsPerRequest = options.maxPartitionsPerRequest ?? DEFAULT_MAX_PARTITIONS_PER_REQUEST;
+    // Every request carries an Idempotency-Key, whose record takes one item of the atomic commit.
+    this.maxPartitionsPerRequest =
+      (options.maxPartitionsPerRequest ?? DEFAULT_MAX_PARTITIONS_PER_REQUEST) - 1;
     for (const [name, value] of Object.entries({
       lingerMs: this.lingerMs,
       maxBatchRecords: this.maxBatchRecords,
@@ -108,6 +111,7 @@ export class Producer {
       maxPartitionsPerRequest: this.maxPartitionsPerRequest,
     })) {
       if (!Number.isFinite(value) || value < (name === 'lingerMs' ? 0 : 1)) {
+        // maxPartitionsPerRequest is checked less the idempotency record's item: the bound must be ≥ 2.
         throw new RangeError(
           `producer option ${name} must be a ${name === 'lingerMs' ? 'non-negative' : 'positive'} number`,
         );
@@ -256,8 +260,8 @@ export class Producer {
   }
 
   /**
-   * Takes the longest prefix of the queue that fits one request: maxBatchRecords, maxBatchBytes, and at most
-   * maxPartitionsPerRequest partitions. Keyed records are placed as the server places them (Kafka's murmur2,
+   * Takes what fits one request from the queue, in order: maxBatchRecords, maxBatchBytes, and at most
+   * maxPartitionsPerRequest partitions (the records of further partitions wait for the next request). Keyed records are placed as the server places them (Kafka's murmur2,
    * lib/partitioner.ts) over the topic's partition count, read when a batch has more distinct keys than the
    * bound (never cached: a count read per such batch is never stale for long); all null-key records of a
    * request go to one partition (sticky), so they count as one.
@@ -280,19 +284,27 @@ export class Producer {
         partitionCount = undefined;
       }
     }
+    // Records of partitions beyond the bound stay for the next request; a partition's records are taken in
+    // order (a partition left out is left out whole), so order within a partition is kept.
     const touched = new Set<string>();
+    const batch: Pending[] = [];
+    const left: Pending[] = [];
     let bytes = 0;
-    let taken = 0;
-    for (const p of queue.pending) {
-      if (taken >= this.maxBatchRecords) break;
-      if (taken > 0 && bytes + p.bytes > this.maxBatchBytes) break;
+    let index = 0;
+    for (; index < queue.pending.length; index++) {
+      const p = queue.pending[index] as Pending;
+      if (batch.length >= this.maxBatchRecords) break;
+      if (batch.length > 0 && bytes + p.bytes > this.maxBatchBytes) break;
       const where = this.placement(p.record, partitionCount);
-      if (!touched.has(where) && touched.size >= this.maxPartitionsPerRequest) break;
+      if (!touched.has(where) && touched.size >= this.maxPartitionsPerRequest) {
+        left.push(p);
+        continue;
+      }
       touched.add(where);
       bytes += p.bytes;
-      taken++;
+      batch.push(p);
     }
-    const batch = queue.pending.splice(0, taken);
+    queue.pending = [...left, ...queue.pending.slice(index)];
     queue.pendingBytes -= bytes;
     return batch;
   }
