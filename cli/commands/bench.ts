@@ -34,7 +34,11 @@ export function percentile(values: readonly number[], p: number): number | null 
 
 const MIB = 1024 * 1024;
 const CHUNK_RECORDS = 500;
-const CHUNKS_IN_FLIGHT = 16;
+/**
+ * Sends awaiting acknowledgement at once: enough for the producer to fill its next request while one is in
+ * flight, few enough that a send's latency is the request's, not a queue of our own making.
+ */
+const CHUNKS_IN_FLIGHT = 4;
 
 /**
  * Progress on stderr: a live bar on a terminal, otherwise a plain line at each quarter (logs and CI stay

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runSluice } from '../support/cli.js';
+import { runSluice, startSluice } from '../support/cli.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 /**
@@ -107,6 +107,26 @@ describe('the sluice CLI, end to end', () => {
         lag: '0',
       });
     }
+  });
+
+  it('consume --group follows until Ctrl-C, which commits what was printed and leaves the group', async () => {
+    const consumer = startSluice(
+      ['consume', 'orders', '--group', 'audit', '--from', 'beginning', '--format', '%o\\n'],
+      {
+        env,
+      },
+    );
+    const deadline = Date.now() + 30_000;
+    while (consumer.stdout().trim().split('\n').filter(Boolean).length < expected.length) {
+      if (Date.now() > deadline) throw new Error(`printed only:\n${consumer.stdout()}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    consumer.child.kill('SIGINT');
+    const result = await consumer.result;
+    expect(result.code).toBe(0);
+    const group = await server.api('GET', '/v1/groups/audit');
+    expect(group.json.members).toEqual([]);
+    expect(group.json.offsets.map((o: { lag: number }) => o.lag)).toEqual([0, 0, 0]);
   });
 
   it('exits 1 with the problem detail when the server refuses the token', async () => {

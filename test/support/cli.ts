@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -20,6 +20,14 @@ export function runSluice(
   args: readonly string[],
   options: { input?: string; env?: Record<string, string | undefined>; timeoutMs?: number } = {},
 ): Promise<CliResult> {
+  return startSluice(args, options).result;
+}
+
+/** runSluice, with the child process at hand (to signal it) and its output so far. */
+export function startSluice(
+  args: readonly string[],
+  options: { input?: string; env?: Record<string, string | undefined>; timeoutMs?: number } = {},
+): { child: ChildProcess; stdout: () => string; result: Promise<CliResult> } {
   const scratch = mkdtempSync(join(tmpdir(), 'sluice-cli-'));
   const env: NodeJS.ProcessEnv = { ...process.env, XDG_CONFIG_HOME: join(scratch, 'config') };
   for (const name of Object.keys(env)) {
@@ -44,11 +52,12 @@ export function runSluice(
   });
   child.stdin.end(options.input ?? '');
   const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
-  return new Promise((resolvePromise, reject) => {
+  const result = new Promise<CliResult>((resolvePromise, reject) => {
     child.once('error', reject);
     child.once('close', (code) => {
       clearTimeout(timer);
       resolvePromise({ code, stdout, stderr });
     });
   });
+  return { child, stdout: () => stdout, result };
 }
