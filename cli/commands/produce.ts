@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
-import { SluiceError } from '../../client/index.js';
+import { type RecordAck, SluiceError } from '../../client/index.js';
 import { withContext } from '../context.js';
 import { UsageError } from '../errors.js';
 import { type Io, printJson } from '../format.js';
@@ -116,31 +116,35 @@ Examples:
         const producer = ctx.sluice.producer({ lingerMs: 5 });
         const summary = new Map<number, { first: number; last: number; count: number }>();
         let records = 0;
-        const pending: Promise<void>[] = [];
+        /** Sends in input order, each with the line numbers of its records; acknowledged in this order. */
+        const pending: { acks: Promise<RecordAck[]>; lines: number[] }[] = [];
         let chunk: ReturnType<typeof lineToRecord>[] = [];
         let chunkLines: number[] = [];
         const flushChunk = () => {
           if (chunk.length === 0) return;
-          const sent = producer.send(topic, chunk, { format });
-          const numbers = chunkLines;
-          const acknowledged = sent.then((acks) => {
-            acks.forEach((ack, i) => {
-              const entry = summary.get(ack.partition);
-              if (entry === undefined)
-                summary.set(ack.partition, { first: ack.offset, last: ack.offset, count: 1 });
-              else {
-                entry.first = Math.min(entry.first, ack.offset);
-                entry.last = Math.max(entry.last, ack.offset);
-                entry.count++;
-              }
-              if (ctx.json) printJson(ctx.io, { line: numbers[i], ...ack });
-            });
-          });
-          // Awaited in order below; a later chunk that fails first must not count as an unhandled rejection.
-          acknowledged.catch(() => undefined);
-          pending.push(acknowledged);
+          const acks = producer.send(topic, chunk, { format });
+          // Awaited in order below; a later send that fails first must not count as an unhandled rejection.
+          acks.catch(() => undefined);
+          pending.push({ acks, lines: chunkLines });
           chunk = [];
           chunkLines = [];
+        };
+        /** Waits for the oldest send and reports its records (stdout lines in input order with --json). */
+        const settleOldest = async () => {
+          const oldest = pending.shift();
+          if (oldest === undefined) return;
+          const acks = await oldest.acks;
+          acks.forEach((ack, i) => {
+            const entry = summary.get(ack.partition);
+            if (entry === undefined)
+              summary.set(ack.partition, { first: ack.offset, last: ack.offset, count: 1 });
+            else {
+              entry.first = Math.min(entry.first, ack.offset);
+              entry.last = Math.max(entry.last, ack.offset);
+              entry.count++;
+            }
+            if (ctx.json) printJson(ctx.io, { line: oldest.lines[i], ...ack });
+          });
         };
         try {
           let lineNumber = 0;
@@ -159,12 +163,13 @@ Examples:
             records++;
             if (chunk.length >= CHUNK_RECORDS) {
               flushChunk();
-              // Acknowledgements are printed in input order: wait for the oldest chunk once enough are out.
-              while (pending.length >= CHUNKS_IN_FLIGHT) await pending.shift();
+              // Bounded: wait for the oldest send once enough are out (the producer's own
+              // maxInFlightBytes holds as well).
+              while (pending.length >= CHUNKS_IN_FLIGHT) await settleOldest();
             }
           }
           flushChunk();
-          for (const p of pending.splice(0)) await p;
+          while (pending.length > 0) await settleOldest();
         } finally {
           // Sends already queued are flushed or rejected; an error above stays the one reported.
           await producer.close().catch(() => undefined);
