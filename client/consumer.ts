@@ -174,8 +174,11 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
     const owned = this.assigned;
     this.joined = false;
     this.assigned = [];
-    await this.options.onRevoked?.(owned);
-    await this.http.request('DELETE', this.base, { retry: true, accept: [404] }).catch(() => undefined);
+    try {
+      await this.options.onRevoked?.(owned);
+    } finally {
+      await this.http.request('DELETE', this.base, { retry: true, accept: [404] }).catch(() => undefined);
+    }
   }
 
   private markProcessed(record: ConsumerRecord): void {

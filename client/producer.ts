@@ -252,8 +252,8 @@ export class Producer {
         });
         this.lingerWake.delete(queue);
       }
+      // Records left behind (a full request, the partition bound) waited already: no second linger.
       const batch = await this.takeBatch(queue);
-      queue.since = Date.now();
       if (batch.length === 0) continue;
       await this.sendBatch(queue, batch);
     }

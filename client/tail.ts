@@ -62,6 +62,8 @@ export async function* tail(
         continue;
       }
       const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+      const seenBefore = lastSeen;
+      let broke: unknown;
       try {
         for (;;) {
           const { done, value } = await reader.read();
@@ -83,11 +85,19 @@ export async function* tail(
       } catch (error) {
         if (stop.signal.aborted) return;
         if (error instanceof SluiceError) throw error;
-        // The connection broke: resume after the last record delivered.
-        if (options.maxReconnects !== undefined && failures >= options.maxReconnects) throw error;
-        await sleep(backoffMs(failures++, http.retry), stop.signal).catch(() => undefined);
+        broke = error; // the connection broke: resume after the last record delivered
       } finally {
         reader.cancel().catch(() => undefined);
+      }
+      // A broken connection, or a stream the server ended (its maximum duration, a shutdown) without a
+      // record: reconnect after a backoff (so a server ending every stream is not hammered); a stream that
+      // ended after records reconnects at once.
+      if (broke !== undefined || lastSeen === seenBefore) {
+        if (options.maxReconnects !== undefined && failures >= options.maxReconnects) {
+          if (broke !== undefined) throw broke;
+          return;
+        }
+        await sleep(backoffMs(failures++, http.retry), stop.signal).catch(() => undefined);
       }
     }
   } finally {

@@ -113,4 +113,43 @@ describe('consumer group of client consumers', () => {
       await Promise.allSettled(runs);
     }
   }, 90_000);
+
+  it('re-joins after 404 UNKNOWN_MEMBER (its membership ended) and goes on from the committed offsets', async () => {
+    const topic = `cons.gone.${Date.now().toString(36)}`;
+    const group = `cons-gone.${Date.now().toString(36)}`;
+    await sluice.topics.create({ name: topic });
+    await sluice.producer().send(topic, [{ value: 0 }, { value: 1 }]);
+    const events: string[] = [];
+    const consumer = sluice.consumer({
+      group,
+      topics: [topic],
+      autoOffsetReset: 'earliest',
+      waitMs: 300,
+      onAssigned: (tps) => {
+        events.push(`+${tps.length}`);
+      },
+      onRevoked: (tps) => {
+        events.push(`-${tps.length}`);
+      },
+    });
+    const values: unknown[] = [];
+    const firstMember = await (async () => {
+      for await (const record of consumer) {
+        values.push(record.value);
+        if (values.length === 2) {
+          // The membership ends under it (as an expired session does): the next fetch answers 404.
+          const gone = await server.api('DELETE', `/v1/groups/${group}/members/${consumer.memberId}`);
+          expect(gone.status).toBe(204);
+          await sluice.producer().send(topic, [{ value: 2 }]);
+        }
+        if (record.value === 2) return consumer.memberId;
+      }
+      return undefined;
+    })();
+    // Nothing was committed when the membership ended (the first batch's commit rides on the next fetch):
+    // the re-joined member starts again from the earliest offset (at-least-once), and skips nothing.
+    expect(values).toEqual([0, 1, 0, 1, 2]);
+    expect(firstMember).toBeDefined();
+    expect(events).toEqual(['+1', '-1', '+1', '-1']);
+  });
 });
