@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { Command, CommanderError, Option } from 'commander';
 import { registerAdminCommands } from './commands/admin.js';
 import { registerBenchCommand } from './commands/bench.js';
@@ -12,11 +13,18 @@ import { describeFailure } from './context.js';
 import { EXIT, UsageError } from './errors.js';
 import type { Io } from './format.js';
 
+/** The project's version, from package.json (the CLI runs from the clone's sources). */
+function packageVersion(): string {
+  const manifest: unknown = createRequire(import.meta.url)('../package.json');
+  const version = (manifest as { version?: unknown }).version;
+  return typeof version === 'string' ? version : 'unknown';
+}
+
 /** The whole `sluice` command tree. Every command writes through `io`, so tests can run it in-process. */
 export function buildProgram(io: Io): Command {
   const program = new Command('sluice')
     .description('Command-line client for Sluice, a serverless Kafka-style event log')
-    .version('0.1.0')
+    .version(packageVersion())
     .addOption(
       new Option('--url <url>', 'server URL (else $SLUICE_URL, a profile, or http://127.0.0.1:8080)'),
     )
