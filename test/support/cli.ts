@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -56,6 +56,7 @@ export function startSluice(
     child.once('error', reject);
     child.once('close', (code) => {
       clearTimeout(timer);
+      rmSync(scratch, { recursive: true, force: true });
       resolvePromise({ code, stdout, stderr });
     });
   });
