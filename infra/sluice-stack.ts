@@ -85,7 +85,6 @@ export const JOB_ACCESS: Record<ScheduledJob, DataAccess> = {
     bucket: [],
     index: [
       'dynamodb:Query',
-      'dynamodb:GetItem',
       'dynamodb:PutItem',
       'dynamodb:UpdateItem',
       'dynamodb:DeleteItem',

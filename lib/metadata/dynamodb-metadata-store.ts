@@ -566,14 +566,18 @@ export class DynamoDbMetadataStore implements MetadataStore {
   // ---- indexing -----------------------------------------------------------------------------------------
 
   async getIndexMark(topicId: string): Promise<IndexMark> {
+    // A Query of the one key rather than a GetItem: the same unit, and the API function (which reads the
+    // mark for a partitions listing) needs no GetItem grant on the index table.
     const result = await this.doc.send(
-      new GetCommand({
+      new QueryCommand({
         TableName: this.tables.index,
-        Key: { pk: chainPk(topicId), sk: MARK_SK },
+        KeyConditionExpression: 'pk = :pk AND sk = :mark',
+        ExpressionAttributeValues: { ':pk': chainPk(topicId), ':mark': MARK_SK },
         ConsistentRead: true,
       }),
     );
-    return result.Item ? itemToMark(result.Item) : NO_MARK;
+    const item = result.Items?.[0];
+    return item ? itemToMark(item) : NO_MARK;
   }
 
   async claimIndexing(

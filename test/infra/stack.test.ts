@@ -539,7 +539,6 @@ describe('least privilege', () => {
       index: [
         'dynamodb:BatchWriteItem',
         'dynamodb:DeleteItem',
-        'dynamodb:GetItem',
         'dynamodb:PutItem',
         'dynamodb:Query',
         'dynamodb:UpdateItem',
