@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { type GroupLag, measureConsumerLag, publishConsumerLag } from '../lib/groups/lag.js';
+import { checkPassOverride } from '../lib/maintenance/pass-override.js';
 import {
   type MaintenanceJob,
   type MaintenanceReport,
@@ -74,15 +75,14 @@ type Override = Omit<z.infer<typeof MaintenanceEvent>, 'job'>;
 
 /** Every scheduled job's run: adding a job to SCHEDULED_JOBS does not compile until it has one here. */
 const RUN: Record<ScheduledJob, (override: Override) => Promise<MaintenanceReport | LagReport>> = {
-  compact: (override) => log.maintenance.run('compact', override),
+  compact: (override) => pass('compact', override),
   retention: (override) => pass('retention', override),
   gc: (override) => pass('gc', override),
   lag: () => lag(),
 };
 
-/** A pass of a job other than compaction: it takes a budget, never compaction's minimum age. */
-function pass(job: Exclude<MaintenanceJob, 'compact'>, override: Override): Promise<MaintenanceReport> {
-  if (override.minAgeMs !== undefined) throw new Error('minAgeMs applies to the compact job only');
+function pass(job: MaintenanceJob, override: Override): Promise<MaintenanceReport> {
+  checkPassOverride(job, override);
   return log.maintenance.run(job, override);
 }
 
