@@ -10,10 +10,26 @@ import {
   SCHEDULED_JOBS,
   type ScheduledJob,
 } from '../lib/maintenance/report.js';
+import { COMPRESSIONS } from '../lib/types.js';
 
 /** How `npm start` wires the app: `agent` (batching server) or `lambda` (the Lambda function's wiring over HTTP). */
 export const SLUICE_MODES = ['agent', 'lambda'] as const;
 export type SluiceMode = (typeof SLUICE_MODES)[number];
+
+/**
+ * The environment variable naming each job's function, set on the API function in AWS (infra/sluice-stack.ts
+ * sets them from this same list): `POST /v1/admin/maintenance/{job}` invokes it.
+ */
+export const MAINTENANCE_FUNCTION_ENV = {
+  compact: 'SLUICE_COMPACT_FUNCTION',
+  retention: 'SLUICE_RETENTION_FUNCTION',
+  gc: 'SLUICE_GC_FUNCTION',
+} as const satisfies Record<MaintenanceJob, string>;
+type MaintenanceFunctionEnv = (typeof MAINTENANCE_FUNCTION_ENV)[MaintenanceJob];
+
+const functionNames = Object.fromEntries(
+  MAINTENANCE_JOBS.map((job) => [MAINTENANCE_FUNCTION_ENV[job], z.string().min(1).optional()]),
+) as Record<MaintenanceFunctionEnv, z.ZodOptional<z.ZodString>>;
 
 const int = (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback);
 
@@ -49,7 +65,7 @@ const EnvSchema = z.object({
   SLUICE_DATA_DIR: z.string().default('.sluice'),
   SLUICE_LINGER_MS: int(DEFAULT_LOG_OPTIONS.lingerMs),
   SLUICE_MAX_FLUSH_BYTES: int(DEFAULT_LOG_OPTIONS.maxFlushBytes, 1024),
-  SLUICE_COMPRESSION: z.enum(['none', 'gzip', 'zstd']).default(DEFAULT_LOG_OPTIONS.compression),
+  SLUICE_COMPRESSION: z.enum(COMPRESSIONS).default(DEFAULT_LOG_OPTIONS.compression),
   SLUICE_READ_CACHE_BYTES: int(DEFAULT_LOG_OPTIONS.readCacheBytes),
   SLUICE_POLL_INTERVAL_MS: int(DEFAULT_LOG_OPTIONS.pollIntervalMs, 10),
   SLUICE_TOPIC_CACHE_TTL_MS: int(DEFAULT_LOG_OPTIONS.topicCacheTtlMs),
@@ -84,10 +100,8 @@ const EnvSchema = z.object({
     .default(SCHEDULED_JOBS.join(','))
     .transform((value) => value.split(',').map((job) => job.trim()))
     .pipe(z.array(z.enum(SCHEDULED_JOBS)).min(1)),
-  /** The API function in AWS: the functions that run admin-requested passes (all three, or none). */
-  SLUICE_COMPACT_FUNCTION: z.string().min(1).optional(),
-  SLUICE_RETENTION_FUNCTION: z.string().min(1).optional(),
-  SLUICE_GC_FUNCTION: z.string().min(1).optional(),
+  /** The API function in AWS: the functions that run admin-requested passes (all of them, or none). */
+  ...functionNames,
 });
 
 export interface Config {
@@ -146,15 +160,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new Error(`invalid configuration: ${problems}`);
   }
   const e = parsed.data;
-  const functions = {
-    compact: e.SLUICE_COMPACT_FUNCTION,
-    retention: e.SLUICE_RETENTION_FUNCTION,
-    gc: e.SLUICE_GC_FUNCTION,
-  };
-  const named = Object.values(functions).filter((name) => name !== undefined).length;
-  if (named !== 0 && named !== MAINTENANCE_JOBS.length) {
+  const functions = maintenanceFunctions(e);
+  if (functions === null) {
+    const names = MAINTENANCE_JOBS.map((job) => MAINTENANCE_FUNCTION_ENV[job]);
     throw new Error(
-      'invalid configuration: set all of SLUICE_COMPACT_FUNCTION, SLUICE_RETENTION_FUNCTION and SLUICE_GC_FUNCTION, or none',
+      `invalid configuration: set all of ${names.slice(0, -1).join(', ')} and ${names.at(-1)}, or none`,
     );
   }
   const minGrace = minGcGraceMs(e.SLUICE_MAX_COMMIT_DELAY_MS);
@@ -218,6 +228,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       service: e.SLUICE_METRICS_SERVICE,
     },
     maintenanceJobs: e.SLUICE_MAINTENANCE_JOBS,
-    maintenanceFunctions: named === 0 ? undefined : (functions as Record<MaintenanceJob, string>),
+    maintenanceFunctions: functions,
   };
+}
+
+/** Each job's function when all are named, undefined when none is, null when only some are. */
+function maintenanceFunctions(
+  e: { [K in MaintenanceFunctionEnv]?: string | undefined },
+): Record<MaintenanceJob, string> | undefined | null {
+  const named = new Map<MaintenanceJob, string>();
+  for (const job of MAINTENANCE_JOBS) {
+    const name = e[MAINTENANCE_FUNCTION_ENV[job]];
+    if (name !== undefined) named.set(job, name);
+  }
+  if (named.size === 0) return undefined;
+  if (named.size !== MAINTENANCE_JOBS.length) return null;
+  return Object.fromEntries(named) as Record<MaintenanceJob, string>;
 }

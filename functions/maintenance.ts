@@ -1,6 +1,12 @@
 import { z } from 'zod';
 import { type GroupLag, measureConsumerLag, publishConsumerLag } from '../lib/groups/lag.js';
-import { type MaintenanceReport, SCHEDULED_JOBS } from '../lib/maintenance/report.js';
+import { checkPassOverride } from '../lib/maintenance/pass-override.js';
+import {
+  type MaintenanceJob,
+  type MaintenanceReport,
+  SCHEDULED_JOBS,
+  type ScheduledJob,
+} from '../lib/maintenance/report.js';
 import { EmfWriter } from '../lib/metrics/metrics.js';
 import { loadConfig } from './config.js';
 import { createAwsClients, createGroupStore, createLambdaLog } from './deps.js';
@@ -18,7 +24,7 @@ import { createAwsClients, createGroupStore, createLambdaLog } from './deps.js';
  * - lag: reads every consumer group's committed offsets and the partitions' high watermarks (no writes) and
  *   writes them as the `ConsumerLag` and `ConsumerLagMax` metrics (EMF log lines, when SLUICE_METRICS=emf).
  */
-export const LAG_JOB = 'lag';
+export const LAG_JOB = 'lag' satisfies ScheduledJob;
 
 /** What an invocation may carry: the job, and for a pass its budget and compaction's minimum age. */
 const MaintenanceEvent = z
@@ -62,10 +68,21 @@ export async function handler(event: unknown): Promise<MaintenanceReport | LagRe
       `this function runs ${config.maintenanceJobs.join(', ')} (SLUICE_MAINTENANCE_JOBS), not ${job}`,
     );
   }
-  if (job === LAG_JOB) return lag();
-  if (override.minAgeMs !== undefined && job !== 'compact') {
-    throw new Error('minAgeMs applies to the compact job only');
-  }
+  return RUN[job](override);
+}
+
+type Override = Omit<z.infer<typeof MaintenanceEvent>, 'job'>;
+
+/** Every scheduled job's run: adding a job to SCHEDULED_JOBS does not compile until it has one here. */
+const RUN: Record<ScheduledJob, (override: Override) => Promise<MaintenanceReport | LagReport>> = {
+  compact: (override) => pass('compact', override),
+  retention: (override) => pass('retention', override),
+  gc: (override) => pass('gc', override),
+  lag: () => lag(),
+};
+
+function pass(job: MaintenanceJob, override: Override): Promise<MaintenanceReport> {
+  checkPassOverride(job, override);
   return log.maintenance.run(job, override);
 }
 

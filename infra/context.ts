@@ -1,7 +1,7 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import type { Node } from 'constructs';
 import type { MaintenanceJob } from '../lib/maintenance/report.js';
-import type { Compression } from '../lib/types.js';
+import { COMPRESSIONS, type Compression } from '../lib/types.js';
 
 /**
  * What the CDK app reads from context (`cdk.json` "context" or `cdk synth -c key=value`). The defaults live
@@ -86,7 +86,6 @@ export const DEFAULT_COMPACT_MIN_AGE_MINUTES = 5;
 export const DEFAULT_GC_GRACE_MINUTES = 60;
 /** Above Lambda's 15-minute limit, the longest a produce or a read can run, with a margin. */
 export const MIN_GC_GRACE_MINUTES = 20;
-const COMPRESSIONS: readonly Compression[] = ['none', 'gzip', 'zstd'];
 
 /** CloudFormation stack names: a letter, then letters, digits and hyphens, at most 128 characters. */
 const STACK_NAME = /^[A-Za-z][A-Za-z0-9-]{0,127}$/;

@@ -17,6 +17,7 @@ import {
 } from 'aws-cdk-lib';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { Construct } from 'constructs';
+import { MAINTENANCE_FUNCTION_ENV } from '../functions/config.js';
 import { DEFAULT_LOG_OPTIONS } from '../lib/log/log.js';
 import { MAINTENANCE_JOBS, type MaintenanceJob, type ScheduledJob } from '../lib/maintenance/report.js';
 import { TTL_ATTRIBUTE, tableNames } from '../lib/metadata/dynamodb-schema.js';
@@ -297,9 +298,9 @@ export class SluiceStack extends Stack {
         SLUICE_MAX_REQUEST_BYTES: String(settings.maxRequestBytes),
         SLUICE_ADMIN_TOKEN_SECRET_ARN: this.adminTokenSecret.secretArn,
         // `POST /v1/admin/maintenance/{job}` invokes these (functions/lambda-runner.ts).
-        SLUICE_COMPACT_FUNCTION: this.jobFunctions.compact.functionName,
-        SLUICE_RETENTION_FUNCTION: this.jobFunctions.retention.functionName,
-        SLUICE_GC_FUNCTION: this.jobFunctions.gc.functionName,
+        ...Object.fromEntries(
+          MAINTENANCE_JOBS.map((job) => [MAINTENANCE_FUNCTION_ENV[job], this.jobFunctions[job].functionName]),
+        ),
       },
       access: API_ACCESS,
       secret: this.adminTokenSecret,

@@ -1,7 +1,13 @@
-/** How a record's value was given and how it is returned: the same JSON, the same string, the same bytes. */
-export type ValueFormat = 'json' | 'text' | 'binary';
+/**
+ * How a record's value was given and how it is returned: the same JSON, the same string, the same bytes.
+ * A format's position in this list is its id in the segment format (lib/segment/format.ts): append only.
+ */
+export const VALUE_FORMATS = ['json', 'text', 'binary'] as const;
+export type ValueFormat = (typeof VALUE_FORMATS)[number];
 
-export type Compression = 'none' | 'gzip' | 'zstd';
+/** Segment payload codecs. A codec's position in this list is its id in the segment format: append only. */
+export const COMPRESSIONS = ['none', 'gzip', 'zstd'] as const;
+export type Compression = (typeof COMPRESSIONS)[number];
 
 /**
  * One record as the engine stores it. `key` and `value` are raw bytes: a JSON value is kept as its UTF-8

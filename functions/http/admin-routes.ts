@@ -1,5 +1,6 @@
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import { InvalidRequestError } from '../../lib/errors.js';
+import { checkPassOverride } from '../../lib/maintenance/pass-override.js';
 import { MAINTENANCE_JOBS } from '../../lib/maintenance/report.js';
 import type { MaintenanceRunner } from '../../lib/maintenance/runner.js';
 import { requireAdminToken } from './auth.js';
@@ -88,9 +89,7 @@ export function registerAdminRoutes(
         }
         body = parsed.data;
       }
-      if (body.minAgeMs !== undefined && job !== 'compact') {
-        throw new InvalidRequestError('minAgeMs applies to the compact job only');
-      }
+      checkPassOverride(job, body);
       const report = await run(job, { maxRunMs, minAgeMs: body.minAgeMs });
       return c.json(report, 200);
     },

@@ -2,6 +2,7 @@ import { z } from '@hono/zod-openapi';
 import { ERROR_CODES, type ErrorCode } from '../../lib/errors.js';
 import { DEFAULT_LIMITS } from '../../lib/limits.js';
 import { TOPIC_NAME_PATTERN } from '../../lib/log/topics.js';
+import { VALUE_FORMATS } from '../../lib/types.js';
 
 /** The zod schemas of the HTTP API: they validate requests and generate /openapi.json. */
 
@@ -189,7 +190,7 @@ export const ProduceRecord = z
 export const ProduceBody = z
   .object({
     records: z.array(ProduceRecord).min(1).max(DEFAULT_LIMITS.maxRecordsPerRequest),
-    format: z.enum(['json', 'text', 'binary']).optional(),
+    format: z.enum(VALUE_FORMATS).optional(),
   })
   .strict()
   .openapi('Produce');
@@ -245,7 +246,7 @@ export const FetchedRecordSchema = z
     timestamp: z.number().int(),
     key: z.string().nullable(),
     value: z.unknown(),
-    format: z.enum(['json', 'text', 'binary']),
+    format: z.enum(VALUE_FORMATS),
     headers: z.record(z.string(), z.string()),
   })
   .openapi('Record');

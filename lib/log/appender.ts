@@ -12,6 +12,7 @@ import {
 } from '../metadata/commit-record.js';
 import {
   CommitConflictError,
+  CommitOutcomeUnknownError,
   type IdempotencyCompletion,
   INDEX_KEY_REUSE_GUARD_MS,
   type IndexEntry,
@@ -296,7 +297,7 @@ export class Appender {
           this.heads.delete(topic.topicId);
           if (error.existing?.deleted) throw new TopicNotFoundError(topic.name);
           record = undefined;
-        } else if (!isAmbiguous(error)) {
+        } else if (!(error instanceof CommitOutcomeUnknownError)) {
           throw error;
         } else {
           await this.crash.reach('commit.afterAmbiguousFailure', `${topic.topicId}#${record.seq}`);
@@ -324,7 +325,7 @@ export class Appender {
    */
   private pastDeadline(where: string, attempts: number, lastError: unknown): SluiceError {
     const bound = `maxCommitDelayMs (${this.options.maxCommitDelayMs} ms)`;
-    if (lastError !== undefined && isAmbiguous(lastError)) {
+    if (lastError instanceof CommitOutcomeUnknownError) {
       return new SluiceError(
         'INTERNAL',
         `the commit to ${where} did not get a definite answer within ${bound} after ${attempts} attempts; ` +
@@ -377,24 +378,6 @@ function completionsFor(
       },
     ];
   });
-}
-
-/** Errors after which the write may or may not have happened. */
-function isAmbiguous(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  const name = error.name;
-  const meta = (error as { $metadata?: { httpStatusCode?: number } }).$metadata;
-  return (
-    name === 'TimeoutError' ||
-    name === 'RequestTimeout' ||
-    name === 'AbortError' ||
-    /ECONNRESET|ETIMEDOUT|EPIPE|socket hang up/i.test(error.message) ||
-    (meta?.httpStatusCode !== undefined && meta.httpStatusCode >= 500) ||
-    name === 'ProvisionedThroughputExceededException' ||
-    name === 'ThrottlingException' ||
-    name === 'InternalServerError' ||
-    name === 'TransactionInProgressException'
-  );
 }
 
 function sleep(ms: number): Promise<void> {

@@ -19,9 +19,8 @@ export interface MaintenanceReport {
   details: Record<string, number>;
 }
 
-export type MaintenanceJob = 'compact' | 'retention' | 'gc';
-
-export const MAINTENANCE_JOBS: readonly MaintenanceJob[] = ['compact', 'retention', 'gc'];
+export const MAINTENANCE_JOBS = ['compact', 'retention', 'gc'] as const;
+export type MaintenanceJob = (typeof MAINTENANCE_JOBS)[number];
 
 /** What the scheduled functions run: the three passes, and measuring consumer lag (lib/groups/lag.ts). */
 export const SCHEDULED_JOBS = [...MAINTENANCE_JOBS, 'lag'] as const;

@@ -42,9 +42,11 @@ import {
   NO_MARK,
   recordToItem,
 } from './dynamodb-chain.js';
+import { isOutcomeUnknown } from './dynamodb-errors.js';
 import type { TableNames } from './dynamodb-schema.js';
 import {
   CommitConflictError,
+  CommitOutcomeUnknownError,
   type HeadReadOptions,
   type IdempotencyClaim,
   type IdempotencyCompletion,
@@ -340,6 +342,9 @@ export class DynamoDbMetadataStore implements MetadataStore {
           }),
         );
       } catch (error) {
+        if (isOutcomeUnknown(error)) {
+          throw new CommitOutcomeUnknownError(record.topicId, record.seq, { cause: error });
+        }
         if (!(error instanceof ConditionalCheckFailedException)) throw error;
         const existing = error.Item
           ? itemToRecord(unmarshall(error.Item as Record<string, AttributeValue>))
@@ -378,6 +383,9 @@ export class DynamoDbMetadataStore implements MetadataStore {
         }),
       );
     } catch (error) {
+      if (isOutcomeUnknown(error)) {
+        throw new CommitOutcomeUnknownError(record.topicId, record.seq, { cause: error });
+      }
       if (!(error instanceof TransactionCanceledException)) throw error;
       const reasons = error.CancellationReasons ?? [];
       const [put, ...rest] = reasons;

@@ -277,6 +277,22 @@ export class CommitConflictError extends SluiceError {
   }
 }
 
+/**
+ * A commit's request failed without a definite answer (a timeout, a lost connection, a 5xx, throttling): the
+ * record may or may not be at its position. The adapter classifies its client's errors into this one (the
+ * transport error is the `cause`); the appender retries the very same record, so that a landed commit is
+ * recognised as its own instead of being committed twice.
+ */
+export class CommitOutcomeUnknownError extends SluiceError {
+  constructor(
+    readonly topicId: string,
+    readonly seq: number,
+    options: { cause?: unknown } = {},
+  ) {
+    super('INTERNAL', `commit ${seq} of ${topicId}: outcome unknown`, { retriable: true, ...options });
+  }
+}
+
 /** A commit's idempotency completion failed its condition: another attempt took the key over. */
 export class IdempotencyLostError extends SluiceError {
   constructor(key: string) {

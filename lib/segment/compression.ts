@@ -86,8 +86,10 @@ export async function compress(codec: Compression, data: Buffer): Promise<Buffer
       return gzip(data);
     case 'zstd':
       return (await zstd()).compress(data);
-    default:
-      throw new TypeError(`unknown compression codec '${String(codec)}'`);
+    default: {
+      const unknown: never = codec;
+      throw new TypeError(`unknown compression codec '${String(unknown)}'`);
+    }
   }
 }
 
@@ -111,8 +113,10 @@ export async function decompress(codec: Compression, data: Buffer, expectedLengt
       out = await mapFailure(codec, codecImpl.decompress(data, limit));
       break;
     }
-    default:
-      throw new CorruptBatchError(`unknown compression codec '${String(codec)}'`);
+    default: {
+      const unknown: never = codec;
+      throw new CorruptBatchError(`unknown compression codec '${String(unknown)}'`);
+    }
   }
   if (expectedLength !== undefined && out.length !== expectedLength) {
     throw new CorruptBatchError(

@@ -82,7 +82,7 @@
  */
 import { crc32c } from '@node-rs/crc32';
 import { CorruptBatchError } from '../errors.js';
-import type { Compression, LogRecord, ValueFormat } from '../types.js';
+import { COMPRESSIONS, type Compression, type LogRecord, VALUE_FORMATS, type ValueFormat } from '../types.js';
 import { compress, decompress } from './compression.js';
 import { ByteReader, unzigzag, uvarintSize, writeUVarint, zigzag } from './varint.js';
 
@@ -169,33 +169,20 @@ const CODEC_MASK = 0x07;
 /** Smallest possible encoded record: six one-byte fields. */
 const MIN_RECORD_BYTES = 6;
 
-const CODECS: readonly Compression[] = ['none', 'gzip', 'zstd'];
-const FORMATS: readonly ValueFormat[] = ['json', 'text', 'binary'];
+/** Wire ids: a codec's (and a value format's) position in its list in lib/types.ts. */
+const CODECS: readonly Compression[] = COMPRESSIONS;
+const FORMATS: readonly ValueFormat[] = VALUE_FORMATS;
 
 function codecId(codec: Compression): number {
-  switch (codec) {
-    case 'none':
-      return 0;
-    case 'gzip':
-      return 1;
-    case 'zstd':
-      return 2;
-    default:
-      throw new TypeError(`unknown compression codec '${String(codec)}'`);
-  }
+  const id = CODECS.indexOf(codec);
+  if (id < 0) throw new TypeError(`unknown compression codec '${String(codec)}'`);
+  return id;
 }
 
 function formatId(format: ValueFormat): number {
-  switch (format) {
-    case 'json':
-      return 0;
-    case 'text':
-      return 1;
-    case 'binary':
-      return 2;
-    default:
-      throw new TypeError(`unknown value format '${String(format)}'`);
-  }
+  const id = FORMATS.indexOf(format);
+  if (id < 0) throw new TypeError(`unknown value format '${String(format)}'`);
+  return id;
 }
 
 // ---------------------------------------------------------------------------------------------------------

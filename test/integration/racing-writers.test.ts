@@ -2,10 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLog } from '../../functions/deps.js';
 import { DEFAULT_LIMITS } from '../../lib/limits.js';
 import { DEFAULT_LOG_OPTIONS, Log } from '../../lib/log/log.js';
-import type { CommitRecord } from '../../lib/metadata/commit-record.js';
 import { DynamoDbMetadataStore } from '../../lib/metadata/dynamodb-metadata-store.js';
 import { ensureTables, tableNames } from '../../lib/metadata/dynamodb-schema.js';
 import { S3SegmentStore } from '../../lib/storage/s3-segment-store.js';
+import { CommitFaults } from '../support/dynamodb-faults.js';
 import { makeDynamoClient, makeS3Client, testEndpoints, uniquePrefix } from '../support/env.js';
 
 /**
@@ -120,28 +120,23 @@ describe('independent writers racing on DynamoDB', () => {
 
   it('recognise their own commit after a lost DynamoDB response instead of appending twice', async () => {
     const client = dynamodb();
-    const metadata = new DynamoDbMetadataStore(client, tableNames(prefix));
-    let lose = 2; // lose the answer of the first two commits: one of one partition, one of two
-    const losing = Object.assign(Object.create(metadata) as DynamoDbMetadataStore, {
-      appendCommit: async (record: CommitRecord) => {
-        await metadata.appendCommit(record);
-        if (lose > 0) {
-          lose--;
-          const error = new Error('socket hang up after the write landed');
-          error.name = 'TimeoutError';
-          throw error;
-        }
-      },
-    });
+    // The answer is lost below the adapter, in the SDK client itself: the adapter classifies the timeout.
+    const faults = new CommitFaults();
+    faults.attach(client);
     const log = new Log({
       store: new S3SegmentStore(makeS3Client(), testEndpoints().bucket),
-      metadata: losing,
+      metadata: new DynamoDbMetadataStore(client, tableNames(prefix)),
       clock: { now: () => Date.now() },
       limits: DEFAULT_LIMITS,
       options: { ...DEFAULT_LOG_OPTIONS, lingerMs: 0 },
     });
     const topic = `race.lost.${Date.now().toString(36)}`;
     await log.topics.create({ name: topic, partitions: 2 });
+    // Lose the answer of the first two commits, each applied: one of one partition, one of two.
+    faults.ambiguous = true;
+    faults.onCommit = () => {
+      if (faults.failed >= 2) faults.ambiguous = false;
+    };
     const single = await log.produce(topic, { records: [{ value: 'a', partition: 0 }] });
     const multi = await log.produce(topic, {
       records: [
@@ -156,5 +151,6 @@ describe('independent writers racing on DynamoDB', () => {
     ]);
     expect((await readAll(log, topic, 0)).map((r) => r.value)).toEqual(['a', 'b']);
     expect((await readAll(log, topic, 1)).map((r) => r.value)).toEqual(['c']);
+    expect(faults.failed).toBe(2);
   });
 });

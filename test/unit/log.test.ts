@@ -6,7 +6,7 @@ import type { AppenderHooks } from '../../lib/log/appender.js';
 import { DEFAULT_LOG_OPTIONS, Log, type LogOptions } from '../../lib/log/log.js';
 import type { CommitRecord } from '../../lib/metadata/commit-record.js';
 import { MemoryMetadataStore } from '../../lib/metadata/memory-metadata-store.js';
-import type { MetadataStore } from '../../lib/metadata/metadata-store.js';
+import { CommitOutcomeUnknownError, type MetadataStore } from '../../lib/metadata/metadata-store.js';
 import { partitionForKey } from '../../lib/partitioner.js';
 import { MemorySegmentStore } from '../../lib/storage/memory-segment-store.js';
 
@@ -205,9 +205,9 @@ describe('commit protocol', () => {
         await inner.appendCommit(record);
         if (failNext) {
           failNext = false;
-          const timeout = new Error('socket hang up: response lost');
-          timeout.name = 'TimeoutError';
-          throw timeout;
+          throw new CommitOutcomeUnknownError(record.topicId, record.seq, {
+            cause: new Error('socket hang up: response lost'),
+          });
         }
       },
     });
